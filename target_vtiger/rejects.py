@@ -1,0 +1,122 @@
+"""Where rejected records go, and the per-stream tally the run ends with.
+
+A reverse-ETL run is only trustworthy if every record that was *not* written is accounted for
+with a reason a person can act on. Each reject is one JSON Lines row::
+
+    {"stream": "Contacts", "module": "Contacts", "record": {...}, "error_code": "...",
+     "message": "...", "rejected_at": "2026-11-22T10:00:00+00:00", "dry_run": false}
+
+The file is opened in append mode: a re-run after a crash must not erase what the first run
+reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+logger = logging.getLogger("target-vtiger")
+
+#: Counters reported at the end of the run, in the order they are printed.
+SUMMARY_FIELDS = ("created", "updated", "unchanged", "deleted", "skipped", "rejected", "altered")
+
+
+def _json_default(value: Any) -> Any:
+    """Records may carry datetimes or Decimals once the SDK has touched them."""
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return repr(value)
+
+
+class RejectsWriter:
+    """Appends rejected records to ``path`` (JSON Lines) and logs one line for each.
+
+    Thread-safe: the SDK may drain sinks in parallel threads.
+    """
+
+    def __init__(self, path: str | Path | None, *, dry_run: bool = False) -> None:
+        self.path = Path(path) if path else None
+        self.dry_run = dry_run
+        self._handle: TextIO | None = None
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def write(
+        self,
+        stream: str,
+        module: str,
+        record: dict[str, Any],
+        error_code: str,
+        message: str,
+        **extra: Any,
+    ) -> None:
+        """Record one reject; flushed at once so a crash right after loses nothing."""
+        row = {
+            "stream": stream,
+            "module": module,
+            "record": record,
+            "error_code": error_code,
+            "message": message,
+            "rejected_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "dry_run": self.dry_run,
+            **extra,
+        }
+        ident = record.get("id") if isinstance(record, dict) else None
+        logger.warning(
+            "Rejected %s record%s: %s: %s",
+            stream,
+            f" {ident}" if ident else "",
+            error_code,
+            message,
+        )
+        with self._lock:
+            self.count += 1
+            if self.path is None:
+                return
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = self.path.open("a", encoding="utf-8")
+            self._handle.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+
+@dataclass
+class StreamSummary:
+    """What happened to one stream's records. ``altered`` counts records Vtiger changed."""
+
+    stream: str
+    module: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    altered: int = 0
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form, used for the summary log line and by tests."""
+        return asdict(self)
+
+    def line(self, *, dry_run: bool = False) -> str:
+        """One human-readable line: ``Contacts -> Contacts: created=3 updated=1 ...``."""
+        counts = " ".join(f"{name}={getattr(self, name)}" for name in SUMMARY_FIELDS)
+        prefix = "[dry run, nothing written] " if dry_run else ""
+        target = self.stream if self.stream == self.module else f"{self.stream} -> {self.module}"
+        return f"{prefix}{target}: {counts}"

@@ -1,0 +1,429 @@
+"""target-vtiger: upsert Singer records into Vtiger CRM (reverse ETL).
+
+Match on a key, write only what changed, report every rejected record with its reason, never
+write twice. The sink (``sinks.py``) does the per-batch work; this module owns the settings, the
+one shared API client, the per-run caches (``describe``, the default owner), the end-of-run
+summary, and exactly when STATE messages may be emitted.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import typing as t
+
+from singer_sdk import Target
+from singer_sdk import typing as th
+
+from target_vtiger.rejects import RejectsWriter, StreamSummary
+from target_vtiger.sinks import VtigerSink
+from target_vtiger.validation import ModuleSpec
+
+if t.TYPE_CHECKING:
+    from vtiger_client.session import VtigerClient
+
+#: Most records one API Designer bulk request may carry (Vtiger's limit).
+BULK_LIMIT = 50
+
+
+class RejectedRecordsError(Exception):
+    """Raised at the end of a run that rejected records while ``allow_rejects`` is off."""
+
+
+class TargetConfigError(Exception):
+    """A setting that makes the run impossible; reported in one line, exit code 1."""
+
+
+CONNECTION_PROPERTIES = [
+    th.Property(
+        "api_url",
+        th.StringType,
+        required=True,
+        description="Vtiger instance URL, e.g. https://acme.od2.vtiger.com (same as the tap).",
+    ),
+    th.Property("username", th.StringType, required=True, description="Vtiger user name."),
+    th.Property(
+        "access_key",
+        th.StringType,
+        required=True,
+        secret=True,
+        description="The user's access key (My Preferences > Access Key). Never logged.",
+    ),
+    th.Property(
+        "api_style",
+        th.StringType,
+        default="rest",
+        allowed_values=["rest", "webservice"],
+        description="'rest' (Vtiger Cloud /restapi/v1, Basic auth) or 'webservice' "
+        "(self-hosted webservice.php with session login).",
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType,
+        default=60,
+        description="Seconds to wait for one HTTP response.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=5,
+        description="Retries of a failed call (timeouts, 5xx, 429) before the run stops. "
+        "Creates are never retried blindly: the target first checks whether the record got "
+        "created (see match_keys).",
+    ),
+    th.Property(
+        "allow_http",
+        th.BooleanType,
+        default=False,
+        description="Allow plain http:// for a non-loopback api_url (testing only).",
+    ),
+]
+
+TARGET_PROPERTIES = [
+    th.Property(
+        "module_map",
+        th.ObjectType(additional_properties=th.StringType),
+        default={},
+        description='Stream name -> Vtiger module, e.g. {"warehouse-contacts": "Contacts"}. '
+        "A stream not listed is written to the module of the same name.",
+    ),
+    th.Property(
+        "write_mode",
+        th.StringType,
+        default="upsert",
+        allowed_values=["upsert", "update", "create"],
+        description="upsert: update matching records, create the others. update: only "
+        "existing records (records without a match are rejected, NO_MATCH). create: only new "
+        "records (records that already exist are skipped).",
+    ),
+    th.Property(
+        "match_keys",
+        th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+        default={},
+        description="Stream -> fields that identify an existing record when the incoming "
+        'record has no `id`, e.g. {"Contacts": ["email"]}. Default: `id` only, in which '
+        "case records without an id are always created (not idempotent on re-runs).",
+    ),
+    th.Property(
+        "hard_delete",
+        th.BooleanType,
+        default=False,
+        description="Delete the Vtiger record of incoming records carrying `_sdc_deleted_at`. "
+        "When false those records are skipped.",
+    ),
+    th.Property(
+        "skip_unchanged",
+        th.BooleanType,
+        default=True,
+        description="Send no write for an existing record whose fields already hold the "
+        "incoming values (compared in Vtiger's wire format).",
+    ),
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        description="Validate, look up and diff, then report what would be created, updated, "
+        "deleted and rejected, without writing anything.",
+    ),
+    th.Property(
+        "rejects_path",
+        th.StringType,
+        description="JSON Lines file the rejected records are appended to (stream, module, "
+        "record, error_code, message). Rejects are always logged as warnings too.",
+    ),
+    th.Property(
+        "default_owner",
+        th.StringType,
+        description="assigned_user_id (e.g. 19x1, or a group 20x2) for new records that have "
+        "none. Default: the API user (`me`).",
+    ),
+    th.Property(
+        "strict_writes",
+        th.BooleanType,
+        default=False,
+        description="Reject a record when Vtiger stored a value other than the one sent "
+        "(rounded currency, emoji turned into '?'...). Default: log a warning per field.",
+    ),
+    th.Property(
+        "allow_rejects",
+        th.BooleanType,
+        default=False,
+        description="Exit 0 even when records were rejected (they are still reported).",
+    ),
+    th.Property(
+        "unknown_fields",
+        th.StringType,
+        default="reject",
+        allowed_values=["reject", "ignore"],
+        description="A record naming a field the module does not have: reject it, or ignore "
+        "the field with a warning.",
+    ),
+    th.Property(
+        "api_designer_upsert",
+        th.ObjectType(
+            additional_properties=th.ObjectType(
+                th.Property(
+                    "path",
+                    th.StringType,
+                    required=True,
+                    description="API Designer path, served at /restapi/vtap/api/<path>.",
+                ),
+                th.Property(
+                    "match_field",
+                    th.StringType,
+                    required=True,
+                    description="Field the endpoint's <upsert> matches on.",
+                ),
+                th.Property(
+                    "batch_size",
+                    th.IntegerType,
+                    default=BULK_LIMIT,
+                    description="Records per request (at most 50).",
+                ),
+            )
+        ),
+        default={},
+        description="Stream -> API Designer bulk upsert endpoint ({path, match_field, "
+        "batch_size}); when set, creates and updates of that stream go through it, up to 50 "
+        "records per request.",
+    ),
+]
+
+
+class TargetVtiger(Target):
+    """Singer target that keeps Vtiger CRM modules in step with a warehouse."""
+
+    name = "target-vtiger"
+    default_sink_class = VtigerSink
+    config_jsonschema = th.PropertiesList(*CONNECTION_PROPERTIES, *TARGET_PROPERTIES).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._client: VtigerClient | None = None
+        self._no_retry_client: VtigerClient | None = None
+        self._specs: dict[str, ModuleSpec] = {}
+        self._describes: dict[str, dict] = {}
+        self._default_owner: str | None = None
+        self._lock = threading.RLock()
+        self.summaries: dict[str, StreamSummary] = {}
+        # STATE bookkeeping: every record gets a sequence number; a STATE may be emitted once
+        # every record that arrived before it has been written or rejected.
+        self._record_seq = 0
+        self._pending_states: list[tuple[int, dict]] = []
+        self._last_written_state: str | None = None
+        super().__init__(*args, **kwargs)
+        self._check_settings()
+        self.rejects = RejectsWriter(self.config.get("rejects_path"), dry_run=self.dry_run)
+        # Sinks share one client (one session, one call budget) and the order of writes across
+        # modules matters (accounts before the contacts that reference them), so drain serially.
+        self.max_parallelism = 1
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def dry_run(self) -> bool:
+        """Write nothing; report only."""
+        return bool(self.config.get("dry_run", False))
+
+    def _check_settings(self) -> None:
+        for stream, conf in (self.config.get("api_designer_upsert") or {}).items():
+            size = int(conf.get("batch_size") or BULK_LIMIT)
+            if not 1 <= size <= BULK_LIMIT:
+                msg = (
+                    f"api_designer_upsert.{stream}.batch_size must be between 1 and "
+                    f"{BULK_LIMIT}, got {size}"
+                )
+                raise TargetConfigError(msg)
+        for stream, keys in (self.config.get("match_keys") or {}).items():
+            if not keys:
+                msg = f"match_keys.{stream} is empty; list at least one field"
+                raise TargetConfigError(msg)
+
+    def module_for(self, stream_name: str) -> str:
+        """The Vtiger module a stream writes to (``module_map``, else the stream name)."""
+        return (self.config.get("module_map") or {}).get(stream_name, stream_name)
+
+    def match_keys_for(self, stream_name: str) -> list[str]:
+        """Fields identifying an existing record when a record has no id (may be empty)."""
+        keys = (self.config.get("match_keys") or {}).get(stream_name)
+        if keys is None:
+            keys = (self.config.get("match_keys") or {}).get(self.module_for(stream_name), [])
+        return [k for k in keys if k != "id"]
+
+    # ------------------------------------------------------------------ API access
+
+    def _client_config(self, **overrides: t.Any) -> t.Any:
+        from vtiger_client.session import ClientConfig
+
+        mapping = {
+            key: self.config[key]
+            for key in (
+                "api_url",
+                "username",
+                "access_key",
+                "api_style",
+                "request_timeout",
+                "max_retries",
+                "allow_http",
+            )
+            if self.config.get(key) is not None
+        }
+        mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
+        mapping.update(overrides)
+        return ClientConfig.from_mapping(mapping)
+
+    @property
+    def client(self) -> VtigerClient:
+        """The one API client of the run, created on first use."""
+        with self._lock:
+            if self._client is None:
+                from vtiger_client.session import VtigerClient
+
+                self._client = VtigerClient(self._client_config())
+            return self._client
+
+    @property
+    def no_retry_client(self) -> VtigerClient:
+        """A client that never retries, for ``create``: a create whose answer was lost may
+        have happened, so the sink checks (by match key) before trying again instead of
+        letting a transport-level retry write the record twice.
+        """
+        with self._lock:
+            if self._no_retry_client is None:
+                from vtiger_client.session import VtigerClient
+
+                self._no_retry_client = VtigerClient(self._client_config(max_retries=0))
+            return self._no_retry_client
+
+    def api_calls(self) -> dict[str, int]:
+        """API calls spent by this run, by operation (both clients)."""
+        total: dict[str, int] = {}
+        for client in (self._client, self._no_retry_client):
+            if client is not None:
+                for op, n in client.calls.items():
+                    total[op] = total.get(op, 0) + n
+        return total
+
+    def module_spec(self, module: str) -> ModuleSpec:
+        """The module's ``describe``, read once per run (UnknownModuleError is fatal)."""
+        with self._lock:
+            if module not in self._specs:
+                describe = self.client.describe(module)
+                self._describes[module] = describe
+                self._specs[module] = ModuleSpec.from_describe(describe)
+            return self._specs[module]
+
+    def default_owner(self) -> str:
+        """``assigned_user_id`` for new records without one: setting, else the API user."""
+        with self._lock:
+            if self._default_owner is None:
+                configured = self.config.get("default_owner")
+                self._default_owner = configured or str(self.client.me()["id"])
+            return self._default_owner
+
+    def summary_for(self, stream_name: str, module: str) -> StreamSummary:
+        """Counters of one stream, kept across schema changes (a new sink per SCHEMA)."""
+        with self._lock:
+            if stream_name not in self.summaries:
+                self.summaries[stream_name] = StreamSummary(stream=stream_name, module=module)
+            return self.summaries[stream_name]
+
+    # ------------------------------------------------------------------ STATE
+
+    def next_record_seq(self) -> int:
+        """Number the next record; STATE safety is decided on these numbers."""
+        with self._lock:
+            self._record_seq += 1
+            return self._record_seq
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Remember the STATE and the record count at its arrival; emit it once safe.
+
+        The SDK alone writes STATE only when *all* sinks drain (end of input, or every 5
+        minutes), so a long run killed midway would restart from the beginning. Here a STATE is
+        emitted as soon as every record received before it is settled (written or rejected),
+        typically right after the batch that contained them. Records arriving after the STATE
+        may still be in flight; that is fine, they come again on a re-run and are matched.
+        """
+        super()._process_state_message(message_dict)
+        with self._lock:
+            self._pending_states.append((self._record_seq, message_dict["value"]))
+        self.emit_safe_state()
+
+    def emit_safe_state(self) -> None:
+        """Write the newest STATE whose preceding records are all settled."""
+        with self._lock:
+            unsettled = [
+                s.unsettled_from
+                for s in list(self._sinks_active.values()) + list(self._sinks_to_clear)
+                if isinstance(s, VtigerSink) and s.unsettled_from is not None
+            ]
+            first_unsettled = min(unsettled) if unsettled else None
+            safe = None
+            while self._pending_states and (
+                first_unsettled is None or self._pending_states[0][0] < first_unsettled
+            ):
+                safe = self._pending_states.pop(0)[1]
+            if safe is not None:
+                self._write_state_message(safe)
+
+    def _write_state_message(self, state: dict) -> None:
+        """Write a STATE unless it repeats the last one written (drain_all re-sends it)."""
+        import json
+
+        text = json.dumps(state, sort_keys=True)
+        with self._lock:
+            if text == self._last_written_state:
+                return
+            self._last_written_state = text
+            if state == self._latest_state:
+                # the newest STATE received: every older pending one is now obsolete, and
+                # emitting one of those later would move the bookmark backwards
+                self._pending_states.clear()
+        super()._write_state_message(state)
+
+    # ------------------------------------------------------------------ end of run
+
+    def process_endofpipe(self) -> None:
+        """Drain everything, log the per-stream summary, then fail if records were rejected."""
+        try:
+            super().process_endofpipe()
+        finally:
+            self.rejects.close()
+        calls = self.api_calls()
+        for summary in self.summaries.values():
+            self.logger.info("Summary: %s", summary.line(dry_run=self.dry_run))
+        self.logger.info(
+            "API calls: %s (total %d)",
+            ", ".join(f"{op}={n}" for op, n in sorted(calls.items())) or "none",
+            sum(calls.values()),
+        )
+        rejected = sum(s.rejected for s in self.summaries.values())
+        if rejected and not self.config.get("allow_rejects", False):
+            where = f" (see {self.rejects.path})" if self.rejects.path else ""
+            msg = f"{rejected} record(s) rejected{where}; set allow_rejects to exit 0 anyway"
+            raise RejectedRecordsError(msg)
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run from the CLI: fatal errors become one line on stderr and a non-zero exit.
+
+        A traceback helps nobody when the access key is wrong or the API budget is spent, and
+        the exception text of vtiger_client never contains secrets.
+        """
+        from vtiger_client.errors import FatalError, VtigerError
+
+        try:
+            super().invoke(*args, **kwargs)
+        except RejectedRecordsError as exc:
+            cls.logger.error("%s", exc)
+            sys.exit(2)
+        except (FatalError, TargetConfigError) as exc:
+            cls.logger.error("target-vtiger stopped: %s", exc)
+            sys.exit(1)
+        except VtigerError as exc:
+            cls.logger.error("target-vtiger stopped: %s", exc)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    TargetVtiger.cli()

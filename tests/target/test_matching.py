@@ -1,0 +1,77 @@
+"""Batch lookups: how many queries, what matches what (no server needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from target_vtiger.matching import lookup, record_key, row_key
+from target_vtiger.validation import ModuleSpec
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+CONTACTS = ModuleSpec.from_describe(json.loads((SCHEMAS / "Contacts.json").read_text()))
+
+
+class FakeQuery:
+    """Answers ``field in values`` from an in-memory table and counts the queries."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def __call__(self, module, field, values):
+        assert len(values) <= 100, "VTQL in-lists are capped at 100 values"
+        self.calls.append((field, values))
+        # MariaDB's default collation: case-insensitive
+        wanted = {v.casefold() for v in values}
+        return [r for r in self.rows if str(r.get(field, "")).casefold() in wanted]
+
+
+def test_empty_or_missing_key_values_are_never_looked_up():
+    assert record_key(CONTACTS, ["email"], {"email": ""}) is None
+    assert record_key(CONTACTS, ["email"], {"lastname": "x"}) is None
+    assert record_key(CONTACTS, ["email"], {"email": "  A@X.com "}) == ("a@x.com",)
+
+
+def test_250_keys_cost_3_queries():
+    rows = [{"id": f"12x{i}", "email": f"u{i}@x.com"} for i in range(300)]
+    q = FakeQuery(rows)
+    keys = {(f"u{i}@x.com",): [f"u{i}@x.com"] for i in range(250)}
+    found = lookup(CONTACTS, [], ["email"], keys, q)
+    assert found.queries == 3
+    assert len(q.calls) == 3
+    assert len(found.by_key) == 250
+
+
+def test_ids_and_keys_are_looked_up_separately():
+    rows = [{"id": "12x1", "email": "a@x.com"}, {"id": "12x2", "email": "b@x.com"}]
+    q = FakeQuery(rows)
+    found = lookup(CONTACTS, ["12x1", "12x1"], ["email"], {("b@x.com",): ["b@x.com"]}, q)
+    assert set(found.by_id) == {"12x1"}
+    assert found.by_key[("b@x.com",)][0]["id"] == "12x2"
+    assert [c[0] for c in q.calls] == ["id", "email"]
+
+
+def test_matching_ignores_case_like_the_server_does():
+    q = FakeQuery([{"id": "12x1", "email": "Bob@X.com"}])
+    found = lookup(CONTACTS, [], ["email"], {("bob@x.com",): ["bob@x.com"]}, q)
+    assert found.by_key[("bob@x.com",)][0]["id"] == "12x1"
+
+
+def test_two_existing_records_with_the_same_key_are_both_reported():
+    q = FakeQuery([{"id": "12x1", "email": "a@x.com"}, {"id": "12x2", "email": "a@x.com"}])
+    found = lookup(CONTACTS, [], ["email"], {("a@x.com",): ["a@x.com"]}, q)
+    assert [r["id"] for r in found.by_key[("a@x.com",)]] == ["12x1", "12x2"]
+
+
+def test_compound_keys_query_the_first_field_and_filter_on_all():
+    rows = [
+        {"id": "12x1", "firstname": "Ann", "lastname": "Lee"},
+        {"id": "12x2", "firstname": "Ann", "lastname": "Kim"},
+    ]
+    q = FakeQuery(rows)
+    key = record_key(CONTACTS, ["firstname", "lastname"], {"firstname": "Ann", "lastname": "Kim"})
+    found = lookup(CONTACTS, [], ["firstname", "lastname"], {key: ["Ann", "Kim"]}, q)
+    assert len(q.calls) == 1
+    assert [r["id"] for r in found.by_key[key]] == ["12x2"]
+    assert row_key(CONTACTS, ["firstname", "lastname"], rows[0]) != key
