@@ -1,0 +1,40 @@
+"""Shared fixtures: sandbox servers (see docs/CONTRACTS.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from vtiger_sandbox.testing import SandboxServer
+
+
+@pytest.fixture
+def sandbox(tmp_path) -> Iterator[SandboxServer]:
+    """A fresh, empty sandbox per test."""
+    with SandboxServer(tmp_path / "sandbox.sqlite") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def demo_sandbox(tmp_path_factory) -> Iterator[SandboxServer]:
+    """One sandbox with the demo data for the whole session: treat it as read-only."""
+    db = tmp_path_factory.mktemp("demo") / "demo.sqlite"
+    with SandboxServer(db, seed="demo") as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path) -> Iterator[Callable[..., SandboxServer]]:
+    """Start sandboxes with custom options: ``sandbox_factory(flavor="self-hosted", ...)``."""
+    started: list[SandboxServer] = []
+
+    def make(**kw) -> SandboxServer:
+        db = kw.pop("db_path", None) or tmp_path / f"sandbox{len(started)}.sqlite"
+        server = SandboxServer(db, **kw).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
