@@ -148,8 +148,8 @@ def _dumps(value: Any) -> str:
 
 
 @dataclass
-class Operations:
-    """All operations of the sandbox; one instance per server."""
+class _CoreOperations:
+    """Core operations: auth, metadata, CRUD, query, sync, admin helpers."""
 
     store: Store
     settings: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_SETTINGS))
@@ -904,3 +904,395 @@ def rows_to_records(names: list[str], rows: list[tuple]) -> list[dict]:
 
 def _text(v: object) -> str:
     return "" if v is None else v if isinstance(v, str) else str(v)
+
+
+# =============================================================================== relations
+#: relatedtypes of the two modules recorded from a real server: (label, module) in order.
+RELATED_TYPES: dict[str, list[tuple[str, str]]] = {
+    "Accounts": [
+        ("Contacts", "Contacts"), ("Potentials", "Potentials"), ("Quotes", "Quotes"),
+        ("Sales Order", "SalesOrder"), ("Invoice", "Invoice"), ("Activities", "Calendar"),
+        ("Emails", "Emails"), ("Activity History", "Calendar"), ("Documents", "Documents"),
+        ("HelpDesk", "HelpDesk"), ("Products", "Products"), ("Campaigns", "Campaigns"),
+        ("PBXManager", "PBXManager"), ("Service Contracts", "ServiceContracts"),
+        ("Services", "Services"), ("Projects", "Project"), ("ModComments", "ModComments"),
+        ("Assets", "Assets"),
+    ],
+    "Contacts": [
+        ("Potentials", "Potentials"), ("Activities", "Calendar"), ("Emails", "Emails"),
+        ("HelpDesk", "HelpDesk"), ("Quotes", "Quotes"), ("Purchase Order", "PurchaseOrder"),
+        ("Sales Order", "SalesOrder"), ("Products", "Products"),
+        ("Activity History", "Calendar"), ("Documents", "Documents"),
+        ("Campaigns", "Campaigns"), ("Invoice", "Invoice"), ("PBXManager", "PBXManager"),
+        ("Service Contracts", "ServiceContracts"), ("Services", "Services"),
+        ("Projects", "Project"), ("ModComments", "ModComments"), ("Assets", "Assets"),
+        ("Vendors", "Vendors"),
+    ],
+}
+
+#: Lead field -> field of the entity created by convertlead.
+LEAD_MAP: dict[str, dict[str, str]] = {
+    "Contacts": {"salutationtype": "salutationtype", "firstname": "firstname",
+                 "lastname": "lastname", "email": "email", "phone": "phone", "mobile": "mobile",
+                 "fax": "fax", "leadsource": "leadsource", "designation": "title",
+                 "secondaryemail": "secondaryemail", "emailoptout": "emailoptout",
+                 "description": "description", "lane": "mailingstreet", "city": "mailingcity",
+                 "state": "mailingstate", "code": "mailingzip", "country": "mailingcountry",
+                 "pobox": "mailingpobox"},
+    "Accounts": {"company": "accountname", "phone": "phone", "website": "website",
+                 "industry": "industry", "annualrevenue": "annual_revenue",
+                 "noofemployees": "employees", "rating": "rating", "lane": "bill_street",
+                 "city": "bill_city", "state": "bill_state", "code": "bill_code",
+                 "country": "bill_country", "pobox": "bill_pobox", "description": "description"},
+    "Potentials": {"company": "potentialname", "leadsource": "leadsource",
+                   "description": "description"},
+}
+
+
+class ExtraOperations:
+    """Relations, tags, lookup, picklist dependency, convertlead, account hierarchy.
+
+    A mixin of :class:`Operations` (kept apart because these are secondary to CRUD/sync).
+    """
+
+    def extra_operations(self: Operations) -> dict[str, Callable[[User, dict], Any]]:  # type: ignore[misc]
+        """Operation name -> method for the secondary operations."""
+        return {
+            "relatedtypes": self.relatedtypes, "retrieve_related": self.retrieve_related,
+            "query_related": self.query_related, "add_related": self.add_related,
+            "delete_related": self.delete_related, "tags_add": self.tags_add,
+            "tags_retrieve": self.tags_retrieve, "tags_delete": self.tags_delete,
+            "tag_delete": self.tags_delete, "lookup": self.lookup,
+            "picklist_dependency": self.picklist_dependency, "convertlead": self.convertlead,
+            "get_account_hierarchy": self.get_account_hierarchy,
+        }
+
+    # --------------------------------------------------------------------- relations
+    def related_pairs(self: Operations, m: Module) -> list[tuple[str, str]]:  # type: ignore[misc]
+        """(label, module) pairs a module relates to: recorded ones, else derived."""
+        if m.name in RELATED_TYPES:
+            return [p for p in RELATED_TYPES[m.name] if p[1] in self.modules]
+        pairs = []
+        for other in self.modules.values():
+            if not other.is_entity or other.name in ("Users", m.name):
+                continue
+            if any(m.name in (f["type"].get("refersTo") or []) for f in other.describe["fields"]
+                   if f["type"]["name"] == "reference" and f["name"] != "modifiedby"):
+                pairs.append((other.name, other.name))
+        for extra in ("Documents", "ModComments"):
+            if extra in self.modules and (extra, extra) not in pairs and extra != m.name:
+                pairs.append((extra, extra))
+        return pairs
+
+    def relatedtypes(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Modules related to ``elementType``, keyed by relation label."""
+        m = self.module(params.get("elementType"))
+        pairs = self.related_pairs(m)
+        return {
+            "types": [mod for _label, mod in pairs],
+            "information": {label: {"name": mod, "label": label, "isEntity": "1"}
+                            for label, mod in pairs},
+        }
+
+    def _relation_target(self: Operations, m: Module, label: Any,  # type: ignore[misc]
+                         related_type: Any = None) -> Module:
+        for lab, mod in self.related_pairs(m):
+            if label in (lab, mod) and (not related_type or related_type == mod):
+                return self.modules[mod]
+        raise VtigerApiError("UNKOWN_ENTITY", "Relation specified is incorrect", 400)
+
+    def _related_crmids(self: Operations, src: Module, crmid: int,  # type: ignore[misc]
+                        target: Module, rid: str) -> list[int]:
+        """Related records: reference fields pointing at the source plus add_related links."""
+        c = self.store.conn
+        ids: set[int] = set()
+        for f in target.describe["fields"]:
+            if (f["type"]["name"] == "reference" and f["name"] != "modifiedby"
+                    and src.name in (f["type"].get("refersTo") or [])):
+                ids.update(r[0] for r in c.execute(
+                    f"SELECT crmid FROM {target.table} WHERE {qi(f['name'])} = ? AND deleted = 0",
+                    (rid,)))
+        for (other,) in c.execute(
+            "SELECT dst FROM relations WHERE src = ? UNION SELECT src FROM relations WHERE dst = ?",
+            (crmid, crmid),
+        ):
+            if self.store.setype(other) == target.name:
+                ids.add(other)
+        return sorted(ids)
+
+    def retrieve_related(self: Operations, user: User, params: dict) -> list[dict]:  # type: ignore[misc]
+        """Full records related to ``id`` under ``relatedLabel`` (of ``relatedType``)."""
+        m, crmid, rec = self.load_live(params.get("id"))
+        target = self._relation_target(m, params.get("relatedLabel"), params.get("relatedType"))
+        mt = self.store.tables[target.name]
+        with self.store.lock:
+            ids = self._related_crmids(m, crmid, target, rec["id"])
+            rows = []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                rows += self.store.conn.execute(
+                    f"{mt.select_sql} WHERE deleted = 0 AND crmid IN "
+                    f"({', '.join('?' * len(chunk))}) ORDER BY crmid", chunk).fetchall()
+        return rows_to_records(mt.fields, rows)
+
+    def query_related(self: Operations, user: User, params: dict) -> list[dict]:  # type: ignore[misc]
+        """VTQL restricted to related records; Vtiger wants no ``;`` and an upper-case WHERE."""
+        from . import vtql
+
+        text = params.get("query", "")
+        if not isinstance(text, str) or not text.strip():
+            raise access_denied("Permission to perform the operation is denied for query")
+        stripped = text.strip()
+        if stripped.endswith(";"):
+            raise VtigerApiError("UNKOWN_ENTITY", "Relation specified is incorrect", 400)
+        if re.search(r"\bwhere\b", stripped) and not re.search(r"\bWHERE\b", stripped):
+            raise VtigerApiError(
+                "QUERY_SYNTAX_ERROR",
+                "Syntax Error on line 1: token 'WHERE' Unexpected WHERE(WHERE), "
+                "expected one of: SEMICOLON", 400)
+        m, crmid, rec = self.load_live(params.get("id"))
+        target = self._relation_target(m, params.get("relatedLabel"))
+        compiled = vtql.compile_query(stripped + ";", self.modules)
+        if compiled.module.name != target.name:
+            raise VtigerApiError("UNKOWN_ENTITY", "Relation specified is incorrect", 400)
+        st = self.store
+        with st.lock:
+            ids = self._related_crmids(m, crmid, target, rec["id"])
+            # A TEMP table of the same name shadows the module table for this one query, so
+            # the compiled SQL (limits and all) runs over the related records only.
+            name = target.table
+            st.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+            st.conn.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM main.{name} WHERE 0")
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                st.conn.execute(
+                    f"INSERT INTO temp.{name} SELECT * FROM main.{name} "
+                    f"WHERE crmid IN ({', '.join('?' * len(chunk))})", chunk)
+            try:
+                cur = st.conn.execute(compiled.sql, compiled.params)
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+            finally:
+                st.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        if compiled.is_count:
+            return [{"count": str(rows[0][0] if rows else 0)}]
+        return rows_to_records(names, rows)
+
+    def add_related(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Link two records (``{"message": "successfull"}``, sic)."""
+        m, src, _ = self.load_live(params.get("sourceRecordId"))
+        m2, dst, _ = self.load_live(params.get("relatedRecordId"))
+        label = params.get("relationIdLabel") or m2.name
+        self._relation_target(m, label, m2.name)
+        with self.store.transaction():
+            self.store.conn.execute(
+                "INSERT OR IGNORE INTO relations (src, dst, label) VALUES (?, ?, ?)",
+                (src, dst, str(label)))
+        return {"message": "successfull"}
+
+    def delete_related(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Unlink two records (explicit links; reference fields are left alone)."""
+        _m, src, _ = self.load_live(params.get("sourceRecordId"))
+        _m2, dst, _ = self.load_live(params.get("relatedRecordId"))
+        with self.store.transaction():
+            self.store.conn.execute(
+                "DELETE FROM relations WHERE (src = ? AND dst = ?) OR (src = ? AND dst = ?)",
+                (src, dst, dst, src))
+        return {"status": "successful"}
+
+    # -------------------------------------------------------------------------- tags
+    def _tag_list(self: Operations, raw: Any) -> list[str]:  # type: ignore[misc]
+        if isinstance(raw, list):
+            items = raw
+        else:
+            try:
+                items = json.loads(raw) if isinstance(raw, str) else []
+            except ValueError:
+                items = [t for t in str(raw).split(",")]
+            if isinstance(items, str):
+                items = [items]
+        if not isinstance(items, list):
+            items = []
+        return [self._to_text(t, "string").strip() for t in items if str(t).strip()]
+
+    def _sync_tags_field(self: Operations, m: Module, crmid: int) -> list[str]:  # type: ignore[misc]
+        tags = [r[0] for r in self.store.conn.execute(
+            "SELECT tag FROM tags WHERE crmid = ? ORDER BY rowid", (crmid,))]
+        if "tags" in self.store.tables[m.name].data_columns:
+            self.store.conn.execute(f"UPDATE {m.table} SET tags = ? WHERE crmid = ?",
+                                    (",".join(tags), crmid))
+        return tags
+
+    def tags_add(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Add tags to a record."""
+        m, crmid, _ = self.load_live(params.get("id"))
+        tags = self._tag_list(params.get("tags"))
+        with self.store.transaction():
+            self.store.conn.executemany("INSERT OR IGNORE INTO tags (crmid, tag) VALUES (?, ?)",
+                                        [(crmid, t) for t in tags])
+            self._sync_tags_field(m, crmid)
+        return {"message": "tags added"}
+
+    def tags_retrieve(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Tags of a record."""
+        _m, crmid, _ = self.load_live(params.get("id"))
+        with self.store.lock:
+            tags = [r[0] for r in self.store.conn.execute(
+                "SELECT tag FROM tags WHERE crmid = ? ORDER BY rowid", (crmid,))]
+        return {"tags": tags}
+
+    def tags_delete(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Remove some tags, or all with ``delete_all``."""
+        m, crmid, _ = self.load_live(params.get("id"))
+        delete_all = str(params.get("delete_all", "")).lower() in ("1", "true", "yes", "on")
+        tags = self._tag_list(params.get("tags"))
+        with self.store.transaction():
+            if delete_all:
+                self.store.conn.execute("DELETE FROM tags WHERE crmid = ?", (crmid,))
+            else:
+                self.store.conn.executemany("DELETE FROM tags WHERE crmid = ? AND tag = ?",
+                                            [(crmid, t) for t in tags])
+            self._sync_tags_field(m, crmid)
+        return {"message": "tags deleted"}
+
+    # ------------------------------------------------------------------------ lookup
+    def lookup(self: Operations, user: User, params: dict) -> list[dict]:  # type: ignore[misc]
+        """Exact phone/email search over the given (or all phone/email) fields."""
+        kind = str(params.get("type", "")).lower()
+        if kind not in ("phone", "email"):
+            raise VtigerApiError("INVALID_PARAMETER", "type must be phone or email", 400)
+        value = str(params.get("value", ""))
+        raw = params.get("searchIn")
+        search: dict[str, list[str]] = {}
+        parsed: Any = None
+        if raw:
+            try:
+                parsed = json.loads(raw) if isinstance(raw, str) else raw
+            except ValueError:
+                parsed = None
+        if isinstance(parsed, dict):
+            search = {str(k): list(v) if isinstance(v, list) else [] for k, v in parsed.items()}
+        elif isinstance(parsed, list):
+            search = {str(k): [] for k in parsed}
+        elif isinstance(parsed, str):
+            search = {parsed: []}
+        else:
+            search = {"Contacts": [], "Leads": [], "Accounts": []}
+        out: list[dict] = []
+        if not value:
+            return out
+        with self.store.lock:
+            for name, wanted in search.items():
+                m = self.module(name)
+                mt = self.store.tables[m.name]
+                cols = [f["name"] for f in m.describe["fields"] if f["type"]["name"] == kind]
+                if wanted:
+                    cols = [c for c in wanted if c in m.fields]
+                if not cols:
+                    continue
+                where = " OR ".join(f"{qi(c)} = ?" for c in cols)
+                rows = self.store.conn.execute(
+                    f"{mt.select_sql} WHERE deleted = 0 AND ({where}) ORDER BY crmid LIMIT 100",
+                    [value] * len(cols)).fetchall()
+                out += rows_to_records(mt.fields, rows)
+        return out
+
+    def picklist_dependency(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Dependencies between picklists: none are configured in the sandbox."""
+        m = self.module(params.get("module"))
+        src, dst = params.get("sourcefield", ""), params.get("targetfield", "")
+        for f in (src, dst):
+            if f not in m.fields:
+                raise access_denied(f"Permission to access {f} attribute denied.")
+        return {"sourcefield": src, "targetfield": dst, "valuemapping": []}
+
+    # ------------------------------------------------------------------ convertlead
+    def convertlead(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Lead -> Account/Contact/Potential; the lead then shows as deleted in sync."""
+        element = self.parse_element(params.get("element"))
+        lead_id = element.get("leadId")
+        if isinstance(lead_id, list):
+            lead_id = lead_id[0] if lead_id else None
+        m, crmid = self.parse_id(lead_id)
+        if m.name != "Leads":
+            raise VtigerApiError("INVALID_ID_ATTRIBUTE", "Id specified is incorrect", 400)
+        with self.store.lock:
+            done = self.store.conn.execute(
+                "SELECT 1 FROM converted_leads WHERE crmid = ?", (crmid,)).fetchone()
+        if done:
+            raise VtigerApiError("LEAD_ALREADY_CONVERTED", "Lead is already converted", 400)
+        m, crmid, lead = self.load_live(lead_id)
+        owner = element.get("assignedTo") or lead.get("assigned_user_id") or user.id
+        entities = element.get("entities") if isinstance(element.get("entities"), dict) else {}
+        result: dict[str, str] = {}
+        created: dict[str, dict] = {}
+        for name in ("Accounts", "Contacts", "Potentials"):
+            spec = entities.get(name)
+            if not isinstance(spec, dict) or not spec.get("create", True):
+                continue
+            values = {dst: lead.get(src, "") for src, dst in LEAD_MAP[name].items()
+                      if lead.get(src, "")}
+            values.update({k: v for k, v in spec.items() if k not in ("create", "name")})
+            values["assigned_user_id"] = owner
+            if name == "Contacts" and "Accounts" in result:
+                values.setdefault("account_id", result["Accounts"])
+            if name == "Potentials":
+                if "Accounts" in result:
+                    values.setdefault("related_to", result["Accounts"])
+                if "Contacts" in result:
+                    values.setdefault("contact_id", result["Contacts"])
+                values.setdefault("sales_stage", "Prospecting")
+            if "isconvertedfromlead" in self.modules[name].fields:
+                values["isconvertedfromlead"] = "1"
+            rec = self.create(user, {"elementType": name, "element": values})
+            created[name] = rec
+            result[name] = rec["id"]
+        if not result:
+            raise VtigerApiError("MANDATORY_FIELDS_MISSING", "entities does not have a value", 400)
+        with self.store.transaction():
+            self.store.conn.execute("INSERT INTO converted_leads (crmid, result) VALUES (?, ?)",
+                                    (crmid, json.dumps(result)))
+            self.store.mark_deleted(m, crmid, now_epoch())
+        return result
+
+    # ------------------------------------------------------------ account hierarchy
+    def get_account_hierarchy(self: Operations, user: User, params: dict) -> list[dict]:  # type: ignore[misc]
+        """The parent chain and children of an account (``Accounts.account_id``)."""
+        m, _crmid, rec = self.load_live(params.get("id"))
+        if m.name != "Accounts":
+            raise VtigerApiError("INVALID_ID_ATTRIBUTE", "Id specified is incorrect", 400)
+        c = self.store.conn
+        t = m.table
+        with self.store.lock:
+            root = rec
+            seen = {rec["id"]}
+            ancestors = set()
+            while root.get("account_id") and root["account_id"] not in seen:
+                row = c.execute(f"SELECT id, accountname, account_id FROM {t} "
+                                "WHERE id = ? AND deleted = 0", (root["account_id"],)).fetchone()
+                if row is None:
+                    break
+                seen.add(row[0])
+                ancestors.add(row[0])
+                root = {"id": row[0], "accountname": row[1], "account_id": row[2]}
+            out: list[dict] = []
+            stack: list[tuple[str, str, int]] = [(root["id"], root["accountname"], 0)]
+            visited: set[str] = set()
+            while stack:
+                rid, name, level = stack.pop()
+                if rid in visited:
+                    continue
+                visited.add(rid)
+                out.append({"id": rid, "name": _htmlentities(name),
+                            "label": "Parent Org" if rid in ancestors else "Org",
+                            "level": level, "current": rid == rec["id"]})
+                children = c.execute(
+                    f"SELECT id, accountname FROM {t} WHERE account_id = ? AND deleted = 0 "
+                    "ORDER BY crmid DESC", (rid,)).fetchall()
+                stack.extend((cid, cname, level + 1) for cid, cname in children)
+        return out
+
+
+@dataclass
+class Operations(ExtraOperations, _CoreOperations):
+    """All operations of the sandbox; one instance per server."""
