@@ -979,6 +979,19 @@ class ExtraOperations:
             if any(m.name in (f["type"].get("refersTo") or []) for f in other.describe["fields"]
                    if f["type"]["name"] == "reference" and f["name"] != "modifiedby"):
                 pairs.append((other.name, other.name))
+        # N:N the other way round (Contacts list Potentials, so Potentials list Contacts),
+        # and modules this one points at.
+        for other_name, lst in RELATED_TYPES.items():
+            if any(mod == m.name for _l, mod in lst) and (other_name, other_name) not in pairs:
+                pairs.append((other_name, other_name))
+        for f in m.describe["fields"]:
+            if f["type"]["name"] != "reference" or f["name"] == "modifiedby":
+                continue
+            for ref in f["type"].get("refersTo") or []:
+                target = self.modules.get(ref)
+                if (target is not None and target.is_entity and ref not in ("Users", m.name)
+                        and (ref, ref) not in pairs):
+                    pairs.append((ref, ref))
         for extra in ("Documents", "ModComments"):
             if extra in self.modules and (extra, extra) not in pairs and extra != m.name:
                 pairs.append((extra, extra))
