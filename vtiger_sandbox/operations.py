@@ -30,7 +30,9 @@ from .errors import VtigerApiError, access_denied
 from .modules import Module
 from .store import Store, epoch_to_text, now_epoch, qi
 
-ID_RE = re.compile(r"^(\d+)x(\d+)$")
+ID_RE = re.compile(r"^([0-9]+)x([0-9]+)$")  # ASCII digits only (\d matches other scripts)
+#: SQLite integers are 64-bit; larger ids cannot exist (and must not reach the driver).
+MAX_CRMID = 2**62
 
 #: Default runtime settings (``GET/POST /_sandbox/config``); see docs/CONTRACTS.md.
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -376,6 +378,8 @@ class _CoreOperations:
         if m is None:
             raise access_denied("Permission to perform the operation is denied for id")
         crmid = int(mo.group(2))
+        if crmid > MAX_CRMID:
+            raise access_denied()
         if m.is_entity and m.name != "Users":
             with self.store.lock:
                 setype = self.store.setype(crmid)
@@ -494,7 +498,7 @@ class _CoreOperations:
         allowed = ["Users", "Groups"] if ftype == "owner" else list(f["type"].get("refersTo", []))
         bad = VtigerApiError("REFERENCE_INVALID", f"Invalid reference specified for {name}", 400)
         mo = ID_RE.match(value)
-        if mo is None:
+        if mo is None or int(mo.group(2)) > MAX_CRMID:
             raise bad
         target = self.store.by_prefix.get(mo.group(1))
         if target is None or (allowed and target.name not in allowed):
@@ -711,6 +715,7 @@ class _CoreOperations:
             raise ServerCrash("modifiedTime") from None
         if since < 1:
             raise ServerCrash("modifiedTime < 1")
+        since = min(since, MAX_CRMID)
         name = params.get("elementType")
         if not name:
             raise ServerCrash("elementType")

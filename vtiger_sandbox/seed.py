@@ -102,7 +102,7 @@ def seed_demo(ops: Operations) -> dict[str, int]:
         for i in range(500):
             t = tick()
             name = f"{rng.choice(COMPANY_A)} {rng.choice(COMPANY_B)} {i + 1}"
-            acc.add(t, t - 86400, accountname=name,
+            acc.add(t, t - 86400, deleted=(i >= 450 and i % 10 == 3), accountname=name,
                     industry=rng.choice(_picklist(acc.m, "industry")),
                     accounttype=rng.choice(_picklist(acc.m, "accounttype")),
                     rating=rng.choice(_picklist(acc.m, "rating")),
@@ -111,8 +111,9 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                     annual_revenue=ops.currency(str(rng.randint(10_000, 9_000_000))),
                     bill_city=rng.choice(["Berlin", "Paris", "Austin", "Osaka", "Lagos"]),
                     assigned_user_id=rng.choice(owners), email1=f"info@example{i}.com")
-        acc_ids = acc.write()
-        counts["Accounts"] = len(acc_ids)
+        all_acc_ids = acc.write()
+        counts["Accounts"] = len(all_acc_ids)
+        acc_ids = all_acc_ids[:450]  # the live ones others refer to
         # Parent chain: accounts 2..40 hang under earlier ones.
         accounts = mods["Accounts"]
         for i in range(1, 40):

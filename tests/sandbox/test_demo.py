@@ -1,0 +1,78 @@
+"""The demo data set (``--seed demo``): size, relations, tags, deletes and shared timestamps."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+
+from sandbox_helpers import Rest
+
+from vtiger_sandbox.modules import load_modules
+from vtiger_sandbox.operations import Operations
+from vtiger_sandbox.seed import DEMO_TIE_COUNT, DEMO_TIE_TEXT, apply_seed
+from vtiger_sandbox.store import Store, text_to_epoch
+from vtiger_sandbox.testing import SandboxServer
+
+
+def _counts(db) -> dict[str, tuple[int, int]]:
+    conn = sqlite3.connect(db)
+    try:
+        out = {}
+        for m in ("Contacts", "Accounts", "Leads", "Potentials", "HelpDesk"):
+            live, dead = conn.execute(
+                f'SELECT SUM(deleted = 0), SUM(deleted = 1) FROM "m_{m}"').fetchone()
+            out[m] = (live, dead)
+        return out
+    finally:
+        conn.close()
+
+
+def test_demo_has_the_promised_volume_with_some_deleted(demo_sandbox: SandboxServer) -> None:
+    counts = _counts(demo_sandbox.db_path)
+    totals = {m: live + dead for m, (live, dead) in counts.items()}
+    assert totals == {"Contacts": 2000, "Accounts": 500, "Leads": 1000, "Potentials": 300,
+                      "HelpDesk": 200}
+    assert all(dead > 0 for _live, dead in counts.values())
+
+
+def test_demo_records_are_related_tagged_and_share_a_modifiedtime(
+    demo_sandbox: SandboxServer,
+) -> None:
+    rest = Rest(demo_sandbox)
+    page = rest.ok("GET", "sync", modifiedTime=text_to_epoch(DEMO_TIE_TEXT) - 1,
+                   elementType="Contacts")
+    at_tie = [r for r in page["updated"] if r["modifiedtime"] == DEMO_TIE_TEXT]
+    assert len(at_tie) + len([d for d in page["deleted"]]) >= DEMO_TIE_COUNT - 5
+    contact = next(r for r in page["updated"] if r["account_id"])
+    account = rest.ok("GET", "retrieve", id=contact["account_id"])
+    related = rest.ok("GET", "retrieve_related", id=account["id"], relatedLabel="Contacts",
+                      relatedType="Contacts")
+    assert contact["id"] in [r["id"] for r in related]
+    conn = sqlite3.connect(demo_sandbox.db_path)
+    try:
+        assert conn.execute("SELECT COUNT(DISTINCT crmid) FROM tags").fetchone()[0] > 50
+    finally:
+        conn.close()
+    owners = Counter(r["assigned_user_id"] for r in page["updated"])
+    assert "19x1" in owners and any(o.startswith("20x") for o in owners)
+
+
+def test_demo_is_deterministic(tmp_path) -> None:
+    def build(name: str) -> list:
+        store = Store(tmp_path / name, load_modules())
+        ops = Operations(store)
+        ops.bootstrap("admin", "k")
+        apply_seed(ops, "demo")
+        rows = store.conn.execute(
+            'SELECT id, firstname, lastname, account_id, modifiedtime, deleted FROM "m_Contacts"'
+            " ORDER BY crmid").fetchall()
+        store.close()
+        return rows
+
+    assert build("a.sqlite") == build("b.sqlite")
+
+
+def test_seed_n_creates_n_contacts(sandbox_factory) -> None:
+    server = sandbox_factory(seed="250")
+    counts = _counts(server.db_path)
+    assert counts["Contacts"] == (250, 0)
