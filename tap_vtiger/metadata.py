@@ -1,0 +1,254 @@
+"""Metadata streams: picklist values, picklist dependencies, account hierarchy.
+
+- ``picklist_values`` (full table): every value of every picklist / multipicklist field of the
+  module streams, read from ``describe`` (which the tap reads anyway for discovery: no extra
+  call when its cache is warm, else one ``describe`` per module).
+- ``picklist_dependencies`` (full table): ``picklist_dependency`` mappings, one call per
+  configured (module, source field, target field) in the ``picklist_dependencies`` setting
+  (Vtiger has no "list all dependencies" call, so the pairs must be named).
+- ``account_hierarchy`` (child of Accounts): for every Account changed since the bookmark, one
+  ``get_account_hierarchy`` call, unless that account already appeared in a hierarchy read
+  earlier in the same run (one call per tree touched, not per account). Each row is one
+  account in a tree with its level, parent and root. Cheaper alternative when only the
+  direct parent is needed: ``Accounts.account_id`` ("Member Of") already holds it.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import Stream
+from singer_sdk import typing as th
+
+from tap_vtiger.related import PerParentStream, stream_module, tap_client
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Tap
+
+METADATA_SETTINGS = [
+    th.Property(
+        "include_metadata_streams",
+        th.BooleanType,
+        default=True,
+        description="Emit picklist_values, picklist_dependencies and account_hierarchy.",
+    ),
+    th.Property(
+        "picklist_dependencies",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("module", th.StringType, required=True),
+                th.Property("source_field", th.StringType, required=True),
+                th.Property("target_field", th.StringType, required=True),
+            )
+        ),
+        default=[],
+        description="Dependencies to read with picklist_dependency (one call each), e.g. "
+        '[{"module": "Potentials", "source_field": "pipeline", "target_field": '
+        '"sales_stage"}].',
+    ),
+]
+
+PICKLIST_TYPES = ("picklist", "multipicklist")
+
+PICKLIST_VALUES_SCHEMA = th.PropertiesList(
+    th.Property("module", th.StringType, required=True),
+    th.Property("field", th.StringType, required=True),
+    th.Property("value", th.StringType, required=True, description="Stored value."),
+    th.Property("label", th.StringType, description="Label shown in the UI."),
+    th.Property("field_label", th.StringType),
+    th.Property("field_type", th.StringType, description="picklist or multipicklist."),
+    th.Property("position", th.IntegerType, description="0-based order in the picklist."),
+    th.Property("is_default", th.BooleanType),
+).to_dict()
+
+PICKLIST_DEPENDENCIES_SCHEMA = th.PropertiesList(
+    th.Property("module", th.StringType, required=True),
+    th.Property("source_field", th.StringType, required=True),
+    th.Property("target_field", th.StringType, required=True),
+    th.Property("source_value", th.StringType, required=True),
+    th.Property(
+        "target_values",
+        th.ArrayType(th.StringType),
+        description="Target values allowed when the source field holds source_value.",
+    ),
+).to_dict()
+
+ACCOUNT_HIERARCHY_SCHEMA = th.PropertiesList(
+    th.Property("account_id", th.StringType, required=True),
+    th.Property("account_name", th.StringType),
+    th.Property("parent_account_id", th.StringType, description="None for a root."),
+    th.Property("root_account_id", th.StringType),
+    th.Property("level", th.IntegerType, description="0 for the root."),
+).to_dict()
+
+
+class _MetadataStream(Stream):
+    """A small full-table stream over the modules of the tap's module streams."""
+
+    def __init__(self, tap: Tap, modules: list[str], **kwargs: t.Any) -> None:
+        self.modules = list(modules)
+        super().__init__(tap, **kwargs)
+
+    @property
+    def client(self) -> t.Any:
+        """The tap's shared client."""
+        return tap_client(self._tap)
+
+    def describe(self, module: str) -> dict:
+        """The module's describe, from the tap's cache when it has one."""
+        cached = getattr(self._tap, "describe", None)
+        if callable(cached):
+            return cached(module)
+        return self.client.describe(module)
+
+
+class PicklistValuesStream(_MetadataStream):
+    """Every value of every picklist field, read from describe."""
+
+    primary_keys: t.ClassVar[list[str]] = ["module", "field", "value"]
+
+    def __init__(self, tap: Tap, modules: list[str]) -> None:
+        super().__init__(tap, modules, name="picklist_values", schema=PICKLIST_VALUES_SCHEMA)
+
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+        """One record per (module, field, value)."""
+        for module in self.modules:
+            yield from picklist_rows(module, self.describe(module))
+
+
+def picklist_rows(module: str, describe: t.Mapping[str, t.Any]) -> t.Iterator[dict]:
+    """Rows of ``picklist_values`` for one module's describe."""
+    for field in describe.get("fields") or []:
+        ftype = field.get("type") or {}
+        if ftype.get("name") not in PICKLIST_TYPES:
+            continue
+        default = ftype.get("defaultValue")
+        for pos, item in enumerate(ftype.get("picklistValues") or []):
+            value = item.get("value") if isinstance(item, dict) else item
+            label = item.get("label", value) if isinstance(item, dict) else item
+            if value is None:
+                continue
+            yield {
+                "module": module,
+                "field": field.get("name"),
+                "value": str(value),
+                "label": None if label is None else str(label),
+                "field_label": field.get("label"),
+                "field_type": ftype.get("name"),
+                "position": pos,
+                "is_default": default is not None and str(value) == str(default),
+            }
+
+
+class PicklistDependenciesStream(_MetadataStream):
+    """Configured picklist dependencies, one ``picklist_dependency`` call each."""
+
+    primary_keys: t.ClassVar[list[str]] = [
+        "module",
+        "source_field",
+        "target_field",
+        "source_value",
+    ]
+
+    def __init__(self, tap: Tap, modules: list[str]) -> None:
+        super().__init__(
+            tap, modules, name="picklist_dependencies", schema=PICKLIST_DEPENDENCIES_SCHEMA
+        )
+
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+        """One record per source value of each configured dependency."""
+        for dep in self.config.get("picklist_dependencies") or []:
+            module, src, dst = dep["module"], dep["source_field"], dep["target_field"]
+            answer = self.client.picklist_dependency(module, src, dst) or {}
+            for item in answer.get("valuemapping") or []:
+                yield {
+                    "module": module,
+                    "source_field": answer.get("sourcefield") or src,
+                    "target_field": answer.get("targetfield") or dst,
+                    "source_value": str(item.get("sourcevalue")),
+                    "target_values": [str(v) for v in item.get("targetvalues") or []],
+                }
+
+
+class AccountHierarchyStream(PerParentStream):
+    """Account trees, read for Accounts changed since the bookmark (once per tree per run)."""
+
+    primary_keys: t.ClassVar[list[str]] = ["account_id"]
+    parent_modules = ("Accounts",)
+
+    def __init__(self, tap: Tap, parent_class: type[Stream] | None = None) -> None:
+        super().__init__(
+            tap, parent_class, name="account_hierarchy", schema=ACCOUNT_HIERARCHY_SCHEMA
+        )
+        #: account ids already emitted as part of a tree in this run
+        self._covered: set[str] = set()
+        self.hierarchy_calls = 0
+
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+        """The whole tree of a changed account, unless this run already emitted it."""
+        parent = self.parent_record(context)
+        if parent is None or str(parent["id"]) in self._covered:
+            return
+        self.hierarchy_calls += 1
+        rows = hierarchy_rows(self.client.get_account_hierarchy(str(parent["id"])) or [])
+        for row in rows:
+            self._covered.add(row["account_id"])
+            yield row
+
+
+def hierarchy_rows(answer: t.Iterable[t.Mapping[str, t.Any]]) -> list[dict]:
+    """Rows with parent and root ids from a ``get_account_hierarchy`` answer.
+
+    The answer lists the tree depth-first with a ``level`` per account but no parent id; the
+    parent of an account is the nearest account before it one level up.
+    """
+    out: list[dict] = []
+    chain: list[str] = []  # ids from the root down to the latest account seen
+    for item in answer:
+        try:
+            level = max(0, int(item.get("level", 0)))
+        except (TypeError, ValueError):
+            level = 0
+        account_id = str(item.get("id"))
+        del chain[level:]
+        parent_id = chain[-1] if chain and level > 0 else None
+        chain.append(account_id)
+        out.append(
+            {
+                "account_id": account_id,
+                "account_name": _unescape(item.get("name")),
+                "parent_account_id": parent_id,
+                "root_account_id": chain[0],
+                "level": level,
+            }
+        )
+    return out
+
+
+def _unescape(value: t.Any) -> str | None:
+    """Vtiger HTML-escapes labels in this answer (``&amp;``); the warehouse wants the text."""
+    if value is None:
+        return None
+    import html
+
+    return html.unescape(str(value))
+
+
+def metadata_streams(tap: Tap, parents: t.Iterable[Stream]) -> list[Stream]:
+    """picklist_values, picklist_dependencies and (with an Accounts stream) account_hierarchy."""
+    if not tap.config.get("include_metadata_streams", True):
+        return []
+    modules = [
+        p
+        for p in parents
+        if not isinstance(p, PerParentStream) and "id" in (p.schema or {}).get("properties", {})
+    ]
+    names = [stream_module(p) for p in modules]
+    streams: list[Stream] = [
+        PicklistValuesStream(tap, names),
+        PicklistDependenciesStream(tap, names),
+    ]
+    accounts = [p for p in modules if stream_module(p) == "Accounts"]
+    if accounts:
+        streams.append(AccountHierarchyStream(tap, type(accounts[0])))
+    return streams

@@ -1,0 +1,356 @@
+"""Relationship streams: one ``<Module>_related`` child stream per module stream.
+
+Each record is one link between two Vtiger records::
+
+    {"source_id": "11x2", "source_module": "Accounts", "relation_label": "Contacts",
+     "related_module": "Contacts", "related_id": "12x3", "source_modifiedtime": "..."}
+
+Why child streams: Vtiger has no "links changed since" operation, so the only way to read links
+is per record (``query_related`` / ``retrieve_related``). Hanging the stream below its module
+stream means links are read only for the parent records the module stream emits, i.e. only for
+records created or changed since the module's bookmark. A first run reads links of every record.
+
+API cost per run (see docs/beyond-crud.md):
+    1 ``relatedtypes`` per module (only when at least one parent changed)
+    + for every changed parent and every followed relation: ceil(links / 100) ``query_related``
+      calls (at least 1; a relation the server cannot query falls back to one
+      ``retrieve_related`` call, full records, no paging).
+So 1,000 changed Accounts x 3 followed relations = about 3,001 calls. Restrict the relations with
+the ``relations`` setting, or turn the streams off with ``include_relations: false`` (or
+deselect ``<Module>_related`` in the catalog).
+
+Known gap (Vtiger's, not ours): adding or removing a link does not change the parent's
+``modifiedtime``, so a link change on an otherwise unchanged record is picked up the next time
+that record changes (or on a full re-sync). Downstream, treat the links of one
+``(source_id, source_modifiedtime)`` as the complete set for that source record.
+
+This module also holds :class:`PerParentStream`, the base of every child stream of this package
+(tags, account hierarchy), and :func:`wire_children`, which attaches child streams to the right
+parent instances (the SDK wires children by parent *class*, and all module streams may share a
+class).
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+from singer_sdk import Stream
+from singer_sdk import typing as th
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Tap
+
+log = logging.getLogger(__name__)
+
+#: Rows Vtiger returns per query call whatever ``limit`` says.
+PAGE_SIZE = 100
+
+#: Settings added to the tap's config_jsonschema (see :func:`beyond_settings` in tap.py wiring).
+RELATION_SETTINGS = [
+    th.Property(
+        "include_relations",
+        th.BooleanType,
+        default=True,
+        description="Emit <Module>_related link streams (source_id, related_id, relation_label, "
+        "related_module) for the records each module stream emits. Costs at least one "
+        "query_related call per changed record and followed relation; false turns them off.",
+    ),
+    th.Property(
+        "relations",
+        th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+        default={},
+        description='Module -> relation labels to follow, e.g. {"Accounts": ["Contacts", '
+        '"Potentials"]}. A module not listed follows every relation relatedtypes reports '
+        "(Accounts has 18: expensive). An empty list follows none.",
+    ),
+]
+
+
+def tap_client(tap: Tap) -> t.Any:
+    """The tap's shared VtigerClient (one session, one call counter for the whole run)."""
+    client = getattr(tap, "client", None)
+    if callable(client) and not hasattr(client, "call"):
+        client = client()
+    if client is None:
+        msg = "tap has no Vtiger client"
+        raise RuntimeError(msg)
+    return client
+
+
+def stream_module(stream: Stream) -> str:
+    """The Vtiger module a module stream reads (attribute set by the tap, else its name)."""
+    for attr in ("module", "module_name", "vtiger_module"):
+        value = getattr(stream, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return stream.name
+
+
+def is_deleted(record: t.Mapping[str, t.Any]) -> bool:
+    """A parent record that only says "deleted": its links and tags are gone with it."""
+    return bool(record.get("_sdc_deleted_at")) or record.get("deleted") is True
+
+
+class PerParentStream(Stream):
+    """A stream synced once per record of one parent stream (records changed since the
+    parent's bookmark).
+
+    The SDK calls ``sync(context=<parent record>)`` once per parent record; this base keeps
+    that cheap and correct: one state for the whole stream instead of one partition per parent
+    (``state_partitioning_keys = []``), one SCHEMA message per run instead of one per parent,
+    and no ACTIVATE_VERSION (a version per parent would make targets drop the other parents'
+    rows).
+    """
+
+    state_partitioning_keys: t.ClassVar[list[str]] = []  # type: ignore[misc]
+    replication_key = None
+
+    #: Module names of the parent streams this stream hangs below (None: any module stream).
+    parent_modules: tuple[str, ...] | None = None
+
+    def __init__(self, tap: Tap, parent_class: type[Stream] | None = None, **kwargs: t.Any) -> None:
+        # Set on the instance, not the class: the SDK's own wiring (by class) then leaves this
+        # stream alone and :func:`wire_children` attaches it; ``sync_all`` still sees a child.
+        self.parent_stream_type = parent_class or Stream  # type: ignore[misc]
+        super().__init__(tap, **kwargs)
+        self._schema_sent = False
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        """Never: each per-parent sync is a slice of the stream, not a full version of it."""
+        return False
+
+    def _write_schema_message(self) -> None:
+        if self._schema_sent:
+            return
+        self._schema_sent = True
+        super()._write_schema_message()
+
+    @property
+    def client(self) -> t.Any:
+        """The tap's shared client."""
+        return tap_client(self._tap)
+
+    def accepts_parent(self, parent: Stream) -> bool:
+        """Whether this stream belongs below ``parent`` (a module stream)."""
+        if parent is self or isinstance(parent, PerParentStream):
+            return False
+        if self.parent_modules is None:
+            return True
+        return stream_module(parent) in self.parent_modules
+
+    def parent_record(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
+        """The parent record behind ``context`` (the SDK passes the record itself), or None
+        when there is nothing to read (no id, or the parent was deleted).
+        """
+        if not context or not context.get("id") or is_deleted(context):
+            return None
+        return dict(context)
+
+
+def wire_children(streams: t.Iterable[Stream]) -> None:
+    """Attach every :class:`PerParentStream` to exactly the parent streams it accepts.
+
+    The SDK wires children by ``parent_stream_type`` *class* in ``load_streams``, which is wrong
+    when all module streams share a class; these streams keep that attribute on the instance
+    (so the SDK skips them) and are attached here, from ``discover_streams``.
+    """
+    streams = list(streams)
+    children = [s for s in streams if isinstance(s, PerParentStream)]
+    parents = [s for s in streams if not isinstance(s, PerParentStream)]
+    for parent in parents:
+        others = [c for c in parent.child_streams if not isinstance(c, PerParentStream)]
+        mine = [c for c in children if c.accepts_parent(parent)]
+        parent.child_streams = others + mine
+
+
+# --------------------------------------------------------------------------- relations
+
+
+RELATED_SCHEMA = th.PropertiesList(
+    th.Property("source_id", th.StringType, required=True, description="Parent record id."),
+    th.Property("source_module", th.StringType, description="Parent record's module."),
+    th.Property(
+        "relation_label", th.StringType, required=True, description="Vtiger relation label."
+    ),
+    th.Property("related_module", th.StringType, description="Module of the related record."),
+    th.Property("related_id", th.StringType, required=True, description="Related record id."),
+    th.Property(
+        "source_modifiedtime",
+        th.DateTimeType,
+        description="modifiedtime of the parent when its links were read (a snapshot key).",
+    ),
+).to_dict()
+
+
+class RelatedStream(PerParentStream):
+    """Links of one module's records to other records, read per changed parent."""
+
+    primary_keys: t.ClassVar[list[str]] = ["source_id", "relation_label", "related_id"]
+
+    def __init__(self, tap: Tap, module: str, parent_class: type[Stream] | None = None) -> None:
+        self.module = module
+        self.parent_modules = (module,)
+        super().__init__(tap, parent_class, name=f"{module}_related", schema=RELATED_SCHEMA)
+        self._relations: list[tuple[str, str]] | None = None
+        #: relations the server refused to list for this module: never asked again this run
+        self._broken: set[str] = set()
+
+    # ------------------------------------------------------------------ relations to follow
+
+    def relations(self) -> list[tuple[str, str]]:
+        """(label, related module) pairs to follow: ``relatedtypes`` once per run, filtered
+        by the ``relations`` setting.
+        """
+        if self._relations is None:
+            wanted = (self.config.get("relations") or {}).get(self.module)
+            if wanted is not None and not wanted:
+                self._relations = []
+                return self._relations
+            info = self.client.relatedtypes(self.module)
+            self._relations = relations_from_relatedtypes(info)
+            if wanted is not None:
+                known = {label for label, _ in self._relations}
+                for label in wanted:
+                    if label not in known:
+                        self.logger.warning(
+                            "relations.%s: %s has no relation %r (it has: %s)",
+                            self.module,
+                            self.module,
+                            label,
+                            ", ".join(sorted(known)),
+                        )
+                self._relations = [r for r in self._relations if r[0] in wanted]
+        return self._relations
+
+    # ------------------------------------------------------------------ records
+
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+        """Links of one parent record, one relation after the other."""
+        parent = self.parent_record(context)
+        if parent is None:
+            return
+        source_id = str(parent["id"])
+        modified = parent.get("modifiedtime")
+        for label, related_module in self.relations():
+            if label in self._broken:
+                continue
+            for related_id in self.related_ids(source_id, label, related_module):
+                yield {
+                    "source_id": source_id,
+                    "source_module": self.module,
+                    "relation_label": label,
+                    "related_module": related_module,
+                    "related_id": related_id,
+                    "source_modifiedtime": modified,
+                }
+
+    def related_ids(self, source_id: str, label: str, related_module: str) -> list[str]:
+        """Ids related to ``source_id`` through ``label``.
+
+        ``query_related`` with ``select id`` moves only ids (a ``retrieve_related`` answer
+        carries whole records) and pages by 100 like every VTQL query. A relation whose module
+        cannot be queried (Emails, ModComments... on some servers) falls back to
+        ``retrieve_related``; a relation that fails both ways is skipped for the rest of the
+        run with one warning, so one odd relation does not stop the extraction.
+        """
+        from vtiger_client.errors import FatalError, VtigerError
+
+        try:
+            return query_related_ids(self.client, source_id, label, related_module)
+        except FatalError:
+            raise
+        except VtigerError as exc:
+            first = exc
+        try:
+            rows = self.client.retrieve_related(source_id, label, related_module)
+        except FatalError:
+            raise
+        except VtigerError as exc:
+            self._broken.add(label)
+            self.logger.warning(
+                "%s: relation %r cannot be read (%s; %s); skipped for this run",
+                self.name,
+                label,
+                first,
+                exc,
+            )
+            return []
+        return _unique_ids(rows)
+
+
+def query_related_ids(client: t.Any, source_id: str, label: str, related_module: str) -> list[str]:
+    """Ids related to ``source_id`` through ``label``, with ``query_related`` paged by 100.
+
+    Shared with target-vtiger (which reads existing links before writing). ``select id``
+    moves only ids; ``query_related`` wants no trailing ``;``.
+    """
+    if not related_module.isidentifier():  # a module name, never user text in a query
+        msg = f"not a module name: {related_module!r}"
+        raise ValueError(msg)
+    ids: list[str] = []
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        query = f"select id from {related_module}"  # noqa: S608 - identifier checked above
+        if offset:
+            query += f" limit {offset}, {PAGE_SIZE}"
+        rows = client.query_related(query, source_id, label)
+        fresh = [i for i in _unique_ids(rows) if i not in seen]
+        seen.update(fresh)
+        ids.extend(fresh)
+        # a short page is the last; a page adding nothing new means the server ignores
+        # the limit clause (then the first page already held everything it will give)
+        if len(rows) < PAGE_SIZE or not fresh:
+            return ids
+        offset += PAGE_SIZE
+
+
+def _unique_ids(rows: t.Iterable[t.Any]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for row in rows or []:
+        rid = row.get("id") if isinstance(row, dict) else row
+        if rid and str(rid) not in seen:
+            seen.add(str(rid))
+            out.append(str(rid))
+    return out
+
+
+def relations_from_relatedtypes(info: t.Mapping[str, t.Any]) -> list[tuple[str, str]]:
+    """(label, module) pairs from a ``relatedtypes`` answer.
+
+    ``information`` is keyed by relation label (``"Activity History"`` -> Calendar); ``types``
+    repeats a module once per relation, so it alone cannot tell two Calendar relations apart.
+    """
+    pairs: list[tuple[str, str]] = []
+    information = info.get("information") or {}
+    for label, item in information.items():
+        module = (item or {}).get("name") or label
+        entity = str((item or {}).get("isEntity", "1")).lower() not in ("0", "false")
+        if entity:
+            pairs.append((str(item.get("label") or label), str(module)))
+    if not pairs:
+        pairs = [(str(m), str(m)) for m in dict.fromkeys(info.get("types") or [])]
+    return pairs
+
+
+def relation_streams(tap: Tap, parents: t.Iterable[Stream]) -> list[RelatedStream]:
+    """One ``<Module>_related`` stream per entity module stream (none if turned off)."""
+    if not tap.config.get("include_relations", True):
+        return []
+    out = []
+    for parent in parents:
+        if isinstance(parent, PerParentStream) or not is_entity_stream(parent):
+            continue
+        out.append(RelatedStream(tap, stream_module(parent), type(parent)))
+    return out
+
+
+def is_entity_stream(stream: Stream) -> bool:
+    """A stream of records with ids and a modifiedtime (not Users/Currency/custom queries)."""
+    if getattr(stream, "is_entity", None) is False:
+        return False
+    props = (stream.schema or {}).get("properties", {})
+    return "id" in props and "modifiedtime" in props

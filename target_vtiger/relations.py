@@ -1,0 +1,219 @@
+"""Relationship streams in, ``add_related`` / ``delete_related`` out.
+
+A relationship stream is any stream whose records carry ``source_id``, ``related_id`` and
+``relation_label`` (what tap-vtiger's ``<Module>_related`` streams emit; ``related_module`` is
+optional but saves work). A record with ``_sdc_deleted_at`` set removes the link.
+
+Idempotent by construction: per batch, the links that already exist are read once per
+(source record, relation) with ``query_related`` (``select id``, 100 ids a call), and only the
+missing links are added and only the present ones deleted. A re-run of the same input spends one
+``query_related`` per (source, relation) and writes nothing. Without ``related_module`` the
+check is skipped and ``add_related`` is sent anyway: Vtiger answers success for a link that
+exists, which is still not an error.
+
+A link to or from a deleted or unknown record is rejected with Vtiger's reason (ACCESS_DENIED)
+and the rest of the batch goes on.
+
+This module also holds :class:`BeyondSink`, the base of this package's non-CRUD sinks (tags,
+convertlead, webhook): records staged with the target's sequence numbers so STATE is emitted
+only after they are settled, a summary line per stream, and rejects in the target's rejects file.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from collections import OrderedDict
+
+from singer_sdk import typing as th
+from singer_sdk.sinks import BatchSink
+
+if t.TYPE_CHECKING:
+    from target_vtiger.target import TargetVtiger
+
+ID_RE = re.compile(r"^\d+x\d+$")
+RELATION_FIELDS = ("source_id", "related_id", "relation_label")
+
+RELATION_SETTINGS = [
+    th.Property(
+        "relation_streams",
+        th.ArrayType(th.StringType),
+        description="Streams to write as links with add_related/delete_related. Default: every "
+        "stream whose schema has source_id, related_id and relation_label (tap-vtiger's "
+        "<Module>_related streams).",
+    ),
+    th.Property(
+        "relations_check_existing",
+        th.BooleanType,
+        default=True,
+        description="Read existing links first (one query_related per source record and "
+        "relation) so re-runs write nothing and counts are exact.",
+    ),
+]
+
+
+class BeyondSink(BatchSink):
+    """Base of the non-CRUD sinks: staging, STATE safety, summary and rejects.
+
+    ``unsettled_from`` (sequence number of the oldest record not yet written or rejected) is
+    what the target reads to decide when a STATE message is safe to emit.
+    """
+
+    MAX_SIZE_DEFAULT = 100
+    #: What the summary line calls the destination ("Contacts", "links", "tags"...).
+    destination = "Vtiger"
+
+    def __init__(
+        self,
+        target: TargetVtiger,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self._target = target
+        self.module_name = self.destination
+        self.summary = target.summary_for(stream_name, self.destination)
+        self.dry_run = bool(self.config.get("dry_run", False))
+        self.unsettled_from: int | None = None
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        """Keep ``_sdc_deleted_at``: it is how a tap says "this link/tag is gone"."""
+        return True
+
+    def get_validator(self) -> None:  # type: ignore[override]
+        """Records are checked one by one here and rejected alone, not by JSON Schema."""
+        return
+
+    @property
+    def client(self) -> t.Any:
+        """The target's one client (one session, one call budget)."""
+        return self._target.client
+
+    def process_record(self, record: dict, context: dict) -> None:
+        """Stage the record with its sequence number (for STATE safety)."""
+        seq = self._target.next_record_seq()
+        if self.unsettled_from is None:
+            self.unsettled_from = seq
+        context.setdefault("records", []).append((seq, record))
+
+    def process_batch(self, context: dict) -> None:
+        """Settle the batch, then let the target emit the STATE that became safe."""
+        items = context.get("records", [])
+        if items:
+            self.settle([record for _seq, record in items])
+        self.unsettled_from = None
+        self._target.emit_safe_state()
+
+    def settle(self, records: list[dict]) -> None:
+        """Write or reject every record of the batch."""
+        raise NotImplementedError
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        """Add to one summary counter (created, deleted, unchanged, rejected...)."""
+        setattr(self.summary, outcome, getattr(self.summary, outcome) + n)
+
+    def reject(self, record: dict, code: str, message: str, **extra: t.Any) -> None:
+        """Report one record as not written, with a machine code and a human reason."""
+        self.summary.rejected += 1
+        public = {
+            k: v
+            for k, v in record.items()
+            if not k.startswith("_sdc_") or (k == "_sdc_deleted_at" and v is not None)
+        }
+        self._target.rejects.write(
+            self.stream_name, self.destination, public, code, message, **extra
+        )
+
+
+def _deleted(record: t.Mapping[str, t.Any]) -> bool:
+    return bool(record.get("_sdc_deleted_at"))
+
+
+class RelationsSink(BeyondSink):
+    """Links in, ``add_related`` / ``delete_related`` out."""
+
+    destination = "links"
+
+    def settle(self, records: list[dict]) -> None:
+        """Validate, dedupe, read existing links per (source, relation), write the difference."""
+        from vtiger_client.errors import FatalError, VtigerError
+
+        # last record wins for a link mentioned twice in one batch
+        links: OrderedDict[tuple[str, str, str], dict] = OrderedDict()
+        for record in records:
+            problem = self._problem(record)
+            if problem:
+                self.reject(record, "INVALID_LINK", problem)
+                continue
+            key = (str(record["source_id"]), str(record["relation_label"]),
+                   str(record["related_id"]))
+            links.pop(key, None)
+            links[key] = record
+        groups: OrderedDict[tuple[str, str], list[dict]] = OrderedDict()
+        for (source, label, _related), record in links.items():
+            groups.setdefault((source, label), []).append(record)
+
+        for (source, label), group in groups.items():
+            module = next((str(r["related_module"]) for r in group if r.get("related_module")),
+                          None)
+            existing: set[str] | None = None
+            if module and self.config.get("relations_check_existing", True):
+                try:
+                    existing = self._existing(source, label, module)
+                except FatalError:
+                    raise
+                except VtigerError as err:
+                    for record in group:
+                        self.reject(record, err.code, err.message)
+                    continue
+            for record in group:
+                self._write(record, source, label, existing)
+
+    @staticmethod
+    def _problem(record: t.Mapping[str, t.Any]) -> str | None:
+        missing = [f for f in RELATION_FIELDS if not record.get(f)]
+        if missing:
+            return f"missing {', '.join(missing)}"
+        for f in ("source_id", "related_id"):
+            if not ID_RE.match(str(record[f])):
+                return f"{f} {record[f]!r} is not a Vtiger id (NxM)"
+        return None
+
+    def _existing(self, source: str, label: str, module: str) -> set[str]:
+        from tap_vtiger.related import query_related_ids
+
+        return set(query_related_ids(self.client, source, label, module))
+
+    def _write(self, record: dict, source: str, label: str, existing: set[str] | None) -> None:
+        from vtiger_client.errors import FatalError, VtigerError
+
+        related = str(record["related_id"])
+        if _deleted(record):
+            if existing is not None and related not in existing:
+                self.count("unchanged")
+                return
+            outcome, call = "deleted", self.client.delete_related
+        else:
+            if existing is not None and related in existing:
+                self.count("unchanged")
+                return
+            outcome, call = "created", self.client.add_related
+        if self.dry_run:
+            self.count(outcome)
+            return
+        try:
+            call(source, related, label)
+        except FatalError:
+            raise
+        except VtigerError as err:
+            self.reject(record, err.code, err.message)
+            return
+        self.count(outcome)
+
+
+def is_relation_schema(schema: t.Mapping[str, t.Any] | None) -> bool:
+    """A schema with source_id, related_id and relation_label."""
+    props = (schema or {}).get("properties") or {}
+    return all(f in props for f in RELATION_FIELDS)
