@@ -324,10 +324,12 @@ class VtigerSink(BatchSink):
                 if self.write_mode == "create":
                     plan.action = "skip"
                     continue
+                wire = dict(plan.conv.wire)
+                if wire.get("assigned_user_id") == "":
+                    # no owner in the source means "keep it": a Vtiger record always has one
+                    del wire["assigned_user_id"]
                 plan.changes = (
-                    changed_fields(self.module, plan.conv.wire, plan.existing)
-                    if skip_unchanged
-                    else dict(plan.conv.wire)
+                    changed_fields(self.module, wire, plan.existing) if skip_unchanged else wire
                 )
                 plan.action = "revise" if plan.changes else "unchanged"
             elif self.write_mode == "update":
@@ -404,7 +406,6 @@ class VtigerSink(BatchSink):
         except RecordError as err:
             self.reject(plan, err.code, err.message)
             return
-        self.tally_record_written()
         self._after_write(plan, returned, "created")
 
     def _create_once(self, plan: Planned) -> dict[str, t.Any]:
@@ -462,7 +463,6 @@ class VtigerSink(BatchSink):
         except RecordError as err:
             self.reject(plan, err.code, err.message)
             return
-        self.tally_record_written()
         self._after_write(plan, returned, "updated")
 
     def _delete(self, plan: Planned) -> None:
@@ -529,8 +529,7 @@ class VtigerSink(BatchSink):
                 continue
             rows = result if isinstance(result, list) else (result or {}).get("records", [])
             for plan, row in zip(chunk, rows, strict=False):
-                self.tally_record_written()
-                self._after_write(plan, row, "updated" if plan.existing else "created")
+                        self._after_write(plan, row, "updated" if plan.existing else "created")
 
     # ------------------------------------------------------------------ lookup queries
 

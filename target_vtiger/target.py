@@ -15,8 +15,11 @@ import typing as t
 from singer_sdk import Target
 from singer_sdk import typing as th
 
+from target_vtiger.convertlead import CONVERTLEAD_SETTINGS, ConvertLeadSink
 from target_vtiger.rejects import RejectsWriter, StreamSummary
+from target_vtiger.relations import RELATION_SETTINGS, RelationsSink, is_relation_schema
 from target_vtiger.sinks import VtigerSink
+from target_vtiger.tags import TAG_SETTINGS, TagsSink, is_tag_schema
 from target_vtiger.validation import ModuleSpec
 
 if t.TYPE_CHECKING:
@@ -195,7 +198,13 @@ class TargetVtiger(Target):
 
     name = "target-vtiger"
     default_sink_class = VtigerSink
-    config_jsonschema = th.PropertiesList(*CONNECTION_PROPERTIES, *TARGET_PROPERTIES).to_dict()
+    config_jsonschema = th.PropertiesList(
+        *CONNECTION_PROPERTIES,
+        *TARGET_PROPERTIES,
+        *RELATION_SETTINGS,
+        *TAG_SETTINGS,
+        *CONVERTLEAD_SETTINGS,
+    ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._client: VtigerClient | None = None
@@ -203,6 +212,7 @@ class TargetVtiger(Target):
         self._specs: dict[str, ModuleSpec] = {}
         self._describes: dict[str, dict] = {}
         self._default_owner: str | None = None
+        self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
         self.summaries: dict[str, StreamSummary] = {}
         # STATE bookkeeping: every record gets a sequence number; a STATE may be emitted once
@@ -248,6 +258,33 @@ class TargetVtiger(Target):
         if keys is None:
             keys = (self.config.get("match_keys") or {}).get(self.module_for(stream_name), [])
         return [k for k in keys if k != "id"]
+
+    # ------------------------------------------------------------------ sink routing
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        """Remember each stream's schema: which sink a stream gets depends on its shape."""
+        self._schemas[message_dict.get("stream", "")] = message_dict.get("schema") or {}
+        super()._process_schema_message(message_dict)
+
+    def get_sink_class(self, stream_name: str) -> type:
+        """Module records -> VtigerSink; links, tags and lead conversions -> their own sinks.
+
+        A stream named in ``convertlead_streams`` / ``relation_streams`` / ``tag_streams`` goes
+        to that sink; without those lists, the schema decides (tap-vtiger's ``*_related``
+        streams carry source_id/related_id/relation_label, its ``tags`` stream record_id/tag).
+        """
+        schema = self._schemas.get(stream_name)
+        if stream_name in (self.config.get("convertlead_streams") or {}):
+            return ConvertLeadSink
+        relation_streams = self.config.get("relation_streams")
+        if (stream_name in relation_streams) if relation_streams is not None else (
+            is_relation_schema(schema)
+        ):
+            return RelationsSink
+        tag_streams = self.config.get("tag_streams")
+        if (stream_name in tag_streams) if tag_streams is not None else is_tag_schema(schema):
+            return TagsSink
+        return VtigerSink
 
     # ------------------------------------------------------------------ API access
 
@@ -352,10 +389,9 @@ class TargetVtiger(Target):
     def emit_safe_state(self) -> None:
         """Write the newest STATE whose preceding records are all settled."""
         with self._lock:
+            sinks = list(self._sinks_active.values()) + list(self._sinks_to_clear)
             unsettled = [
-                s.unsettled_from
-                for s in list(self._sinks_active.values()) + list(self._sinks_to_clear)
-                if isinstance(s, VtigerSink) and s.unsettled_from is not None
+                s.unsettled_from for s in sinks if getattr(s, "unsettled_from", None) is not None
             ]
             first_unsettled = min(unsettled) if unsettled else None
             safe = None
