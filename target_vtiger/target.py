@@ -21,6 +21,12 @@ from target_vtiger.relations import RELATION_SETTINGS, RelationsSink, is_relatio
 from target_vtiger.sinks import VtigerSink
 from target_vtiger.tags import TAG_SETTINGS, TagsSink, is_tag_schema
 from target_vtiger.validation import ModuleSpec
+from target_vtiger.webhook import (
+    WEBHOOK_SETTINGS,
+    WebhookSink,
+    check_webhook_settings,
+    uses_webhook,
+)
 
 if t.TYPE_CHECKING:
     from vtiger_client.session import VtigerClient
@@ -204,6 +210,7 @@ class TargetVtiger(Target):
         *RELATION_SETTINGS,
         *TAG_SETTINGS,
         *CONVERTLEAD_SETTINGS,
+        *WEBHOOK_SETTINGS,
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -235,6 +242,10 @@ class TargetVtiger(Target):
         return bool(self.config.get("dry_run", False))
 
     def _check_settings(self) -> None:
+        try:  # webhook mode (target_vtiger/webhook.py)
+            check_webhook_settings(self.config)
+        except ValueError as exc:
+            raise TargetConfigError(str(exc)) from None
         for stream, conf in (self.config.get("api_designer_upsert") or {}).items():
             size = int(conf.get("batch_size") or BULK_LIMIT)
             if not 1 <= size <= BULK_LIMIT:
@@ -276,6 +287,8 @@ class TargetVtiger(Target):
         schema = self._schemas.get(stream_name)
         if stream_name in (self.config.get("convertlead_streams") or {}):
             return ConvertLeadSink
+        if uses_webhook(self.config, stream_name):  # webhook mode (target_vtiger/webhook.py)
+            return WebhookSink
         relation_streams = self.config.get("relation_streams")
         if (stream_name in relation_streams) if relation_streams is not None else (
             is_relation_schema(schema)

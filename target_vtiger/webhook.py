@@ -1,0 +1,190 @@
+"""API Designer webhook mode: records are POSTed to a webhook an admin defined in API Designer,
+instead of going through the core API (create/revise one call per record).
+
+Settings::
+
+    "webhook_url": "contacts_in",          # path under <api_url>/restapi/vtap/webhook/, or the
+                                           # full URL API Designer shows
+    "webhook_token": "...",                # the webhook's token (secret, never logged)
+    "webhook_token_placement": "header",   # or "query", as chosen in API Designer > Security
+    "webhook_batch_size": 50,              # >1 only for a <create bulk="true"> / <upsert
+                                           # bulk="true"> definition; Vtiger takes up to 50
+    "webhook_streams": ["Contacts"]        # default: every stream of the run
+
+One request per record (``webhook_batch_size`` 1) sends the record as the JSON body. Bulk
+requests send ``{"records": [...]}``: 1,000 records cost 20 calls instead of 1,000. When the
+server refuses a bulk request because of one record, the request is split in halves until the
+bad record is alone and rejected (a few extra calls, not a lost batch).
+
+The token goes only into the ``token`` header (or query parameter). It is scrubbed from every
+message this module logs or writes to the rejects file; a wrong or missing token stops the run
+with one line (AUTHENTICATION error), the token not in it. Records carrying
+``_sdc_deleted_at`` are skipped: a webhook creates or updates.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+
+from target_vtiger.relations import BeyondSink
+
+#: Most records one API Designer bulk request may carry (Vtiger's limit).
+BULK_LIMIT = 50
+WEBHOOK_PREFIX = "/restapi/vtap/webhook/"
+
+WEBHOOK_SETTINGS = [
+    th.Property(
+        "webhook_url",
+        th.StringType,
+        description="API Designer webhook to post records to instead of the core API: the path "
+        "under /restapi/vtap/webhook/ or the full URL.",
+    ),
+    th.Property(
+        "webhook_token",
+        th.StringType,
+        secret=True,
+        description="The webhook's token (API Designer > Security). Never logged.",
+    ),
+    th.Property(
+        "webhook_token_placement",
+        th.StringType,
+        default="header",
+        allowed_values=["header", "query"],
+        description="Send the token as a `token` header or query parameter, as configured "
+        "in API Designer.",
+    ),
+    th.Property(
+        "webhook_batch_size",
+        th.IntegerType,
+        default=1,
+        description="Records per request: 1, or up to 50 when the webhook's definition is "
+        'bulk (<create bulk="true">, <upsert bulk="true">).',
+    ),
+    th.Property(
+        "webhook_streams",
+        th.ArrayType(th.StringType),
+        description="Streams sent to the webhook (default: all streams when webhook_url is set).",
+    ),
+]
+
+
+def webhook_path(webhook_url: str, api_url: str) -> str:
+    """The webhook's path under /restapi/vtap/webhook/, from a path or a full URL."""
+    text = webhook_url.strip()
+    if "://" not in text:
+        path = text
+        if path.startswith(WEBHOOK_PREFIX):
+            path = path[len(WEBHOOK_PREFIX):]
+        return path.strip("/")
+    url, base = urlsplit(text), urlsplit(api_url)
+    if (url.scheme, url.netloc) != (base.scheme, base.netloc):
+        msg = "webhook_url must be on the same Vtiger instance as api_url"
+        raise ValueError(msg)
+    if not url.path.startswith(WEBHOOK_PREFIX):
+        msg = "webhook_url must be an API Designer webhook URL (.../restapi/vtap/webhook/<path>)"
+        raise ValueError(msg)
+    return url.path[len(WEBHOOK_PREFIX):].strip("/")
+
+
+def check_webhook_settings(config: t.Mapping[str, t.Any]) -> None:
+    """Raise ValueError naming the setting when webhook mode is misconfigured."""
+    if not config.get("webhook_url"):
+        return
+    if not config.get("webhook_token"):
+        msg = "webhook_token is required with webhook_url"
+        raise ValueError(msg)
+    size = int(config.get("webhook_batch_size") or 1)
+    if not 1 <= size <= BULK_LIMIT:
+        msg = f"webhook_batch_size must be between 1 and {BULK_LIMIT}, got {size}"
+        raise ValueError(msg)
+    webhook_path(str(config["webhook_url"]), str(config.get("api_url", "")))
+
+
+def uses_webhook(config: t.Mapping[str, t.Any], stream_name: str) -> bool:
+    """Whether a stream goes to the webhook."""
+    if not config.get("webhook_url"):
+        return False
+    streams = config.get("webhook_streams")
+    return streams is None or stream_name in streams
+
+
+class WebhookSink(BeyondSink):
+    """Records in, POSTs to an API Designer webhook out (bulk where allowed)."""
+
+    destination = "webhook"
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.path = webhook_path(str(self.config["webhook_url"]), str(self.config["api_url"]))
+        self.batch_size = int(self.config.get("webhook_batch_size") or 1)
+        self.placement = str(self.config.get("webhook_token_placement") or "header")
+        self.requests_sent = 0
+
+    @property
+    def _token(self) -> str:
+        return str(self.config.get("webhook_token") or "")
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the token replaced (error messages may echo a URL with it)."""
+        token = self._token
+        return text.replace(token, "***") if token else text
+
+    def settle(self, records: list[dict]) -> None:
+        """Send the batch in chunks of ``webhook_batch_size``."""
+        ready = []
+        for record in records:
+            if record.get("_sdc_deleted_at"):
+                self.count("skipped")
+                continue
+            ready.append({k: v for k, v in record.items() if not k.startswith("_sdc_")})
+        for i in range(0, len(ready), self.batch_size):
+            self._send(ready[i : i + self.batch_size])
+
+    def _send(self, chunk: list[dict]) -> None:
+        from vtiger_client.errors import FatalError, VtigerError
+
+        if not chunk:
+            return
+        if self.dry_run:
+            self.count("created", len(chunk))
+            return
+        body: t.Any = chunk[0] if self.batch_size == 1 else {"records": chunk}
+        try:
+            self.requests_sent += 1
+            answer = self.client.webhook(self.path, body, self._token, placement=self.placement)
+        except FatalError as err:
+            # one line, token-free, then stop: a wrong token will not get better
+            raise type(err)(err.code, self.scrub(err.message)) from None
+        except VtigerError as err:
+            if len(chunk) > 1:  # isolate the bad record(s): halves, recursively
+                half = len(chunk) // 2
+                self._send(chunk[:half])
+                self._send(chunk[half:])
+                return
+            self.reject(chunk[0], err.code, self.scrub(err.message))
+            return
+        self._account(chunk, answer)
+
+    def _account(self, chunk: list[dict], answer: t.Any) -> None:
+        """Count what the webhook says it did; rows it reports as failed are rejected."""
+        rows = answer if isinstance(answer, list) else (
+            answer.get("records") if isinstance(answer, dict) and
+            isinstance(answer.get("records"), list) else None
+        )
+        if rows is None or len(rows) != len(chunk):
+            self.count("created", len(chunk))
+            return
+        for record, row in zip(chunk, rows, strict=False):
+            if isinstance(row, dict) and (row.get("success") is False or row.get("error")):
+                err = row.get("error") or {}
+                code = err.get("code", "WEBHOOK_RECORD_FAILED") if isinstance(err, dict) else (
+                    "WEBHOOK_RECORD_FAILED")
+                message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+                self.reject(record, code, self.scrub(str(message)))
+            elif isinstance(row, dict) and row.get("status") == "updated":
+                self.count("updated")
+            else:
+                self.count("created")
