@@ -45,7 +45,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "challenge_ttl": 300,
     "minute_limit": 100000,
     "daily_limit": 10000000,
-    "currency_decimals": 8,
+    "currency_decimals": None,  # None: the caller's no_of_currency_decimals (admin: 8)
     "emoji": "keep",
     "faults": {},
 }
@@ -62,6 +62,10 @@ AUTONUM_PREFIX = {
 
 #: Fields the server maintains itself; values sent by clients are ignored.
 SERVER_FIELDS = frozenset({"id", "createdtime", "modifiedtime", "modifiedby", "source"})
+
+#: Users fields a revise/update may not touch.
+PROTECTED_USER_FIELDS = frozenset({"user_name", "is_admin", "roleid", "user_password",
+                                   "confirm_password", "accesskey", "is_owner", "status"})
 
 #: Users fields never shown on the wire (secrets).
 HIDDEN_USER_FIELDS = frozenset({"user_password", "confirm_password", "accesskey"})
@@ -474,6 +478,15 @@ class _CoreOperations:
             return text.strip()
         return text
 
+    def _currency_places(self) -> int:
+        """Decimals to round currency to: the setting, else the caller's preference."""
+        configured = self.settings.get("currency_decimals")
+        if configured is not None:
+            return int(configured)
+        user = getattr(self, "_caller", None)
+        pref = user.record.get("no_of_currency_decimals", "") if user is not None else ""
+        return int(pref) if str(pref).isdigit() else 8
+
     def currency(self, text: str) -> str:
         """Round to the configured currency decimals, show 8 decimals (``1000.50000000``)."""
         t = text.strip()
@@ -483,7 +496,7 @@ class _CoreOperations:
             d = Decimal(t)
             if not d.is_finite():
                 return ""
-            places = int(self.settings.get("currency_decimals", 8))
+            places = max(0, min(8, self._currency_places()))
             d = d.quantize(Decimal(1).scaleb(-places))
             return f"{d:.8f}"
         except (InvalidOperation, ValueError):
@@ -576,6 +589,7 @@ class _CoreOperations:
         m = self.module(params.get("elementType"))
         if not m.describe.get("createable", True) or not m.is_entity or m.name == "Users":
             raise access_denied()
+        self._caller = user
         element = self.parse_element(params.get("element"))
         values = {k: v for k, v in element.items() if isinstance(k, str) and self._writable(m, k)}
         texts = {k: self.normalize(m, k, v) for k, v in values.items()}
@@ -627,14 +641,28 @@ class _CoreOperations:
         return None
 
     def retrieve(self, user: User, params: dict) -> dict:
-        """One live record with its label."""
+        """One live record with its label (a converted lead stays retrievable, as in Vtiger)."""
+        m, crmid = self.parse_id(params.get("id"))
+        if m.name == "Leads":
+            with self.store.lock:
+                converted = self.store.conn.execute(
+                    "SELECT 1 FROM converted_leads WHERE crmid = ?", (crmid,)).fetchone()
+                got = self.store.fetch(m, crmid) if converted else None
+            if got is not None:
+                return self._with_label(m, got[0])
         m, _crmid, rec = self.load_live(params.get("id"))
         return self._with_label(m, rec)
 
     def _write(self, user: User, params: dict, full: bool) -> dict:
         element = self.parse_element(params.get("element"))
         m, crmid, old = self.load_live(element.get("id"))
-        if not m.is_entity or m.name == "Users":
+        self._caller = user
+        if m.name == "Users":
+            # users may edit their own preferences (admin: anyone's), never identity/secrets
+            if user.crmid != 1 and crmid != user.crmid:
+                raise access_denied()
+            element = {k: v for k, v in element.items() if k not in PROTECTED_USER_FIELDS}
+        elif not m.is_entity:
             raise access_denied()
         values = {k: v for k, v in element.items() if isinstance(k, str) and self._writable(m, k)}
         texts = {k: self.normalize(m, k, v) for k, v in values.items()}

@@ -96,8 +96,17 @@ def test_emoji_can_be_replaced_like_a_default_mariadb(sandbox: SandboxServer) ->
     assert rest.create("Contacts", lastname="Smile 😀")["lastname"] == "Smile ?"
 
 
-def test_currency_decimals_setting(sandbox: SandboxServer) -> None:
+def test_currency_follows_the_users_decimals_preference_or_the_setting(
+    sandbox: SandboxServer,
+) -> None:
     rest = Rest(sandbox)
-    sandbox.configure(currency_decimals=0)
+    acc = rest.create("Accounts", accountname="Default", annual_revenue="1000.5")
+    assert acc["annual_revenue"] == "1000.50000000"
+    me = rest.ok("POST", "revise", element={"id": "19x1", "no_of_currency_decimals": "0",
+                                            "user_name": "hacker"})
+    assert me["no_of_currency_decimals"] == "0" and me["user_name"] == "admin"
     acc = rest.create("Accounts", accountname="Fresh install", annual_revenue="12345.5")
-    assert acc["annual_revenue"] == "12346.00000000"
+    assert acc["annual_revenue"] == "12346.00000000"  # like a fresh Vtiger install
+    sandbox.configure(currency_decimals=2)
+    acc = rest.create("Accounts", accountname="Configured", annual_revenue="1.234")
+    assert acc["annual_revenue"] == "1.23000000"

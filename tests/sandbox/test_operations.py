@@ -145,6 +145,8 @@ def test_convertlead_creates_entities_and_the_lead_leaves_sync(ws: WebService) -
                               "message": "Lead is already converted"}
     page = ws.get("sync", modifiedTime=1, elementType="Leads").json()["result"]
     assert lead["id"] in page["deleted"]
+    # ... yet the converted lead itself can still be retrieved, as on a real server
+    assert ws.get("retrieve", id=lead["id"]).json()["result"]["lastname"] == "Convert"
 
 
 def test_account_hierarchy_follows_parent_accounts(rest: Rest) -> None:
