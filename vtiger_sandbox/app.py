@@ -434,6 +434,12 @@ class SandboxApp:
             return ops.add_field(p["module"], p["name"], p.get("label", ""), p.get("type"),
                                  bool(p.get("mandatory", False)))
 
+        def reset(_: dict) -> dict:
+            out = ops.reset()
+            self.faults.reset()
+            self.limiter.reset()
+            return out
+
         handlers: dict[tuple[str, str], Callable[[dict], Any]] = {
             ("GET", "stats"): stats,
             ("POST", "stats/reset"): stats_reset,
@@ -444,6 +450,7 @@ class SandboxApp:
             ("POST", "users"): users,
             ("POST", "fields"): fields,
             ("GET", "health"): lambda _: {"ok": True},
+            ("POST", "reset"): reset,
         }
         extra = getattr(self, "extra_admin_handlers", None)
         if extra:

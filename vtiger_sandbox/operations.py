@@ -882,6 +882,34 @@ class _CoreOperations:
                 rows.append(row)
             return self.store.insert_rows(m, rows)
 
+    def reset(self) -> dict:
+        """Admin: forget every record, tag, relation, extra user and session; default settings.
+
+        Custom fields stay (their columns exist); the admin, groups and currency are kept.
+        """
+        st = self.store
+        keep_flavor = self.settings.get("flavor", "cloud")
+        with st.transaction() as c:
+            for m in self.modules.values():
+                if m.name in ("Groups", "Currency"):
+                    continue
+                if m.name == "Users":
+                    c.execute(f"DELETE FROM {m.table} WHERE crmid != 1")
+                else:
+                    c.execute(f"DELETE FROM {m.table}")
+            for table in ("crmentity", "tags", "relations", "converted_leads", "seq"):
+                c.execute(f"DELETE FROM {table}")
+            c.execute("DELETE FROM access_keys WHERE user_crmid != 1")
+            c.execute("DELETE FROM sqlite_sequence WHERE name = 'crmentity'")
+            c.execute("DELETE FROM settings WHERE key = 'seeded'")
+        self.sessions.clear()
+        self.challenges.clear()
+        self.settings = copy.deepcopy(DEFAULT_SETTINGS)
+        self.settings["flavor"] = keep_flavor
+        st.set_setting("config", self.settings)
+        st.stats.clear()
+        return {"reset": True}
+
     def add_field(self, module: str, name: str, label: str, type_: dict | None = None,
                   mandatory: bool = False) -> dict:
         """Admin: add a custom field (``cf_*``) to a module."""

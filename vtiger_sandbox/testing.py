@@ -159,6 +159,10 @@ class SandboxServer:
         """Zero the call counters."""
         self.admin("POST", "stats/reset")
 
+    def reset(self) -> None:
+        """Empty the sandbox again (records, tags, relations, users, sessions, settings)."""
+        self.admin("POST", "reset")
+
     def configure(self, **settings: Any) -> dict:
         """Merge settings (flavor, sync_page_limit, faults, ...)."""
         return self.admin("POST", "config", settings)

@@ -126,3 +126,15 @@ def test_config_roundtrip(sandbox: SandboxServer) -> None:
     resp = requests.post(f"{sandbox.url}/_sandbox/config", json={"nonsense": 1},
                          auth=(sandbox.username, sandbox.access_key), timeout=10)
     assert resp.status_code == 400
+
+
+def test_reset_empties_the_sandbox(sandbox: SandboxServer) -> None:
+    rest = Rest(sandbox)
+    rec = rest.create("Contacts", lastname="Before")
+    sandbox.configure(sync_page_limit=5)
+    sandbox.reset()
+    assert rest.error("GET", "retrieve", id=rec["id"])[1]["code"] == "ACCESS_DENIED"
+    assert sandbox.admin("GET", "config")["sync_page_limit"] == 100
+    again = rest.create("Contacts", lastname="After")
+    assert again["contact_no"] == "CON1"
+    assert sandbox.stats() == {"retrieve": 1, "create": 1}
