@@ -33,6 +33,8 @@ if t.TYPE_CHECKING:
 
 ID_RE = re.compile(r"^\d+x\d+$")
 RELATION_FIELDS = ("source_id", "related_id", "relation_label")
+#: Error codes meaning "this record does not exist (any more)".
+GONE_CODES = ("ACCESS_DENIED", "INVALID_ID_ATTRIBUTE", "RECORD_NOT_FOUND")
 
 RELATION_SETTINGS = [
     th.Property(
@@ -165,9 +167,16 @@ class RelationsSink(BeyondSink):
                 except FatalError:
                     raise
                 except VtigerError as err:
-                    for record in group:
-                        self.reject(record, err.code, err.message)
-                    continue
+                    if err.code in GONE_CODES:  # the source record is gone: nothing to link
+                        for record in group:
+                            self.reject(record, err.code, err.message)
+                        continue
+                    # a relation the server cannot query: write without the check (an
+                    # existing link is still not an error, only the counts get less exact)
+                    self.logger.warning(
+                        "%s: cannot read existing %r links of %s (%s); writing unchecked",
+                        self.stream_name, label, source, err,
+                    )
             for record in group:
                 self._write(record, source, label, existing)
 
