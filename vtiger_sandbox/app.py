@@ -59,6 +59,14 @@ _REASON: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("reason",
 log = logging.getLogger("vtiger_sandbox")
 
 
+#: Largest request body accepted (a Vtiger behind PHP has post_max_size too).
+MAX_BODY = 32 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The request body exceeds :data:`MAX_BODY`."""
+
+
 class DropConnection(Exception):
     """Raised after a partial response so uvicorn aborts the connection (a 'dropped' call)."""
 
@@ -145,7 +153,12 @@ async def read_params(request: Request) -> tuple[dict[str, Any], dict[str, Any]]
             query[k] = v
     body: dict[str, Any] = {}
     if request.method == "POST":
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            raise BodyTooLarge(f"request body over {MAX_BODY} bytes")
         raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise BodyTooLarge(f"request body over {MAX_BODY} bytes")
         ctype = request.headers.get("content-type", "")
         if raw:
             if "json" in ctype:
@@ -300,7 +313,13 @@ class SandboxApp:
         if fn is None:
             err = VtigerApiError("UNKNOWN_OPERATION", f"Unknown operation: {operation}", 404)
             return error_response(err, True, headers)
-        query, body = await read_params(request)
+        if operation in (ops.settings.get("crash_operations") or ()):
+            return crash_response(headers)
+        try:
+            query, body = await read_params(request)
+        except BodyTooLarge as exc:
+            return error_response(VtigerApiError("REQUEST_TOO_LARGE", str(exc), 413), True,
+                                  headers)
         params = {**query, **body}
         try:
             result = self._run(fn, user, params)
@@ -320,12 +339,18 @@ class SandboxApp:
     async def webservice(self, request: Request) -> Response:
         """``/webservice.php``: sessions, errors on HTTP 200, crashes as empty 500s."""
         ops = self.ops
-        query, body = await read_params(request)
+        try:
+            query, body = await read_params(request)
+        except BodyTooLarge as exc:
+            err = VtigerApiError("REQUEST_TOO_LARGE", str(exc), 413)
+            return error_response(err, False)
         operation = str(query.get("operation") or body.get("operation") or "")
         ops.store.stats[operation or "(none)"] += 1
         fault, early = await self._apply_fault(operation, {})
         if early is not None:
             return early
+        if operation in (ops.settings.get("crash_operations") or ()):
+            return crash_response()
         declared = OPERATION_METHODS.get(operation)
         # Vtiger reads an operation's parameters from the source its declared method implies.
         params = dict(query if declared == "GET" else body)

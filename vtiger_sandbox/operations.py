@@ -40,6 +40,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "sync_page_limit": 100,
     "query_row_cap": 100,
     "sync_http_500": False,
+    "crash_operations": [],  # operations answering HTTP 500 + empty body (stock 8.2 on PHP 8)
     "session_idle_ttl": 1800,
     "session_max_ttl": 86400,
     "challenge_ttl": 300,

@@ -138,3 +138,18 @@ def test_reset_empties_the_sandbox(sandbox: SandboxServer) -> None:
     again = rest.create("Contacts", lastname="After")
     assert again["contact_no"] == "CON1"
     assert sandbox.stats() == {"retrieve": 1, "create": 1}
+
+
+def test_crash_operations_answer_empty_500s(sandbox: SandboxServer) -> None:
+    sandbox.configure(crash_operations=["logout", "convertlead"])
+    ws = WebService(sandbox)
+    ws.login()
+    resp = ws.post("logout")
+    assert resp.status_code == 500 and resp.content == b""
+    assert ws.get("me").json()["success"] is True  # the session survived the crash
+
+
+def test_oversized_body_is_refused(shared_sandbox: SandboxServer) -> None:
+    rest = Rest(shared_sandbox)
+    resp = rest.post("create", elementType="Contacts", element="x" * (33 * 1024 * 1024))
+    assert resp.status_code == 413
