@@ -1,0 +1,169 @@
+"""tap-vtiger beyond records, against a running sandbox over HTTP: relationship child streams,
+tags, picklist metadata and account hierarchies, with the API calls each one costs."""
+
+from __future__ import annotations
+
+import pytest
+from beyond_helpers import create, discover, run_tap, vt
+
+__all__ = ["vt"]
+
+OLD = "2026-01-01 00:00:00"
+LATER = "2026-06-01 00:00:00"
+
+
+@pytest.fixture
+def config(sandbox) -> dict:
+    return {**sandbox.tap_config(), "relations": {"Accounts": ["Contacts"]}}
+
+
+@pytest.fixture
+def accounts(sandbox, vt) -> dict[str, str]:
+    """Acme with two contacts (one by reference field, one by add_related) and Solo with none,
+    all last modified long ago."""
+    acme = create(vt, "Accounts", accountname="Acme")["id"]
+    solo = create(vt, "Accounts", accountname="Solo")["id"]
+    by_field = create(vt, "Contacts", lastname="ByField", account_id=acme)["id"]
+    by_link = create(vt, "Contacts", lastname="ByLink")["id"]
+    vt.add_related(acme, by_link, "Contacts")
+    sandbox.touch([acme, solo, by_field, by_link], OLD)
+    return {"acme": acme, "solo": solo, "by_field": by_field, "by_link": by_link}
+
+
+def links(run) -> set[tuple[str, str, str]]:
+    return {(r["source_id"], r["relation_label"], r["related_id"])
+            for r in run.records("Accounts_related")}
+
+
+class TestRelationStreams:
+    def test_every_module_stream_gets_a_related_child_stream(self, config):
+        names = {s["tap_stream_id"] for s in discover(config)["streams"]}
+        assert {"Accounts_related", "Contacts_related"} <= names
+
+    def test_links_of_the_emitted_accounts_with_one_query_per_account_and_relation(
+        self, sandbox, config, accounts
+    ):
+        sandbox.reset_stats()
+        run = run_tap(config, {"Accounts", "Accounts_related"})
+        assert links(run) == {(accounts["acme"], "Contacts", accounts["by_field"]),
+                              (accounts["acme"], "Contacts", accounts["by_link"])}
+        record = run.records("Accounts_related")[0]
+        assert record["related_module"] == "Contacts"
+        assert record["source_module"] == "Accounts"
+        stats = sandbox.stats()
+        assert stats.get("relatedtypes") == 1
+        assert stats.get("query_related") == len(run.records("Accounts")) == 2
+
+    def test_next_run_reads_links_only_of_accounts_changed_since_the_bookmark(
+        self, sandbox, config, accounts
+    ):
+        first = run_tap(config, {"Accounts", "Accounts_related"})
+        sandbox.touch([accounts["acme"]], LATER)
+        sandbox.reset_stats()
+        second = run_tap(config, {"Accounts", "Accounts_related"}, state=first.state())
+        emitted = {r["id"] for r in second.records("Accounts")}
+        assert accounts["acme"] in emitted
+        assert accounts["solo"] not in emitted
+        assert sandbox.stats().get("query_related", 0) == len(emitted)
+        assert {r["source_id"] for r in second.records("Accounts_related")} == {accounts["acme"]}
+
+    def test_an_unchanged_crm_costs_no_relation_calls(self, sandbox, config, accounts):
+        sandbox.touch([accounts["acme"], accounts["solo"]], OLD)
+        first = run_tap(config, {"Accounts", "Accounts_related"})
+        sandbox.reset_stats()
+        second = run_tap(config, {"Accounts", "Accounts_related"}, state=first.state())
+        stats = sandbox.stats()
+        reread = len(second.records("Accounts"))  # the tap may re-read the bookmark's second
+        assert stats.get("query_related", 0) == reread
+        assert stats.get("relatedtypes", 0) == (1 if reread else 0)
+
+    def test_a_deleted_contact_is_not_linked(self, sandbox, config, vt, accounts):
+        vt.delete(accounts["by_link"])
+        run = run_tap(config, {"Accounts", "Accounts_related"})
+        assert links(run) == {(accounts["acme"], "Contacts", accounts["by_field"])}
+
+    def test_links_alone_can_be_selected_without_the_parent_records(
+        self, sandbox, config, accounts
+    ):
+        run = run_tap(config, {"Accounts_related"})
+        assert run.records("Accounts") == []
+        assert len(links(run)) == 2
+
+    def test_include_relations_false_removes_the_streams_and_their_calls(
+        self, sandbox, config, accounts
+    ):
+        config["include_relations"] = False
+        names = {s["tap_stream_id"] for s in discover(config)["streams"]}
+        assert not any(n.endswith("_related") for n in names)
+        sandbox.reset_stats()
+        run_tap(config, {"Accounts"})
+        assert sandbox.stats().get("query_related", 0) == 0
+
+    def test_an_empty_relation_list_follows_nothing(self, sandbox, config, accounts):
+        config["relations"] = {"Accounts": []}
+        sandbox.reset_stats()
+        run = run_tap(config, {"Accounts", "Accounts_related"})
+        assert run.records("Accounts_related") == []
+        stats = sandbox.stats()
+        assert stats.get("query_related", 0) == 0
+        assert stats.get("relatedtypes", 0) == 0
+
+    def test_link_schema_is_sent_once_however_many_parents(self, sandbox, config, accounts):
+        run = run_tap(config, {"Accounts", "Accounts_related"})
+        assert len(run.schemas("Accounts_related")) == 1
+
+
+class TestTagsStream:
+    def test_tags_come_from_the_records_without_extra_calls(self, sandbox, vt):
+        a = create(vt, "Contacts", lastname="A")["id"]
+        b = create(vt, "Contacts", lastname="B")["id"]
+        vt.tags_add(a, ["vip", "beta"])
+        sandbox.reset_stats()
+        run = run_tap(sandbox.tap_config(), {"Contacts", "tags"})
+        assert {(r["record_id"], r["tag"]) for r in run.records("tags")} == {
+            (a, "vip"), (a, "beta")}
+        assert all(r["module"] == "Contacts" for r in run.records("tags"))
+        assert b not in {r["record_id"] for r in run.records("tags")}
+        assert sandbox.stats().get("tags_retrieve", 0) == 0
+
+    def test_include_tags_false_removes_the_stream(self, sandbox):
+        config = {**sandbox.tap_config(), "include_tags": False}
+        assert "tags" not in {s["tap_stream_id"] for s in discover(config)["streams"]}
+
+
+class TestMetadataStreams:
+    def test_picklist_values_come_from_describe(self, sandbox, vt):
+        run = run_tap(sandbox.tap_config(), {"picklist_values"})
+        rows = [r for r in run.records("picklist_values")
+                if r["module"] == "Contacts" and r["field"] == "leadsource"]
+        describe = vt.describe("Contacts")
+        field = next(f for f in describe["fields"] if f["name"] == "leadsource")
+        assert [r["value"] for r in rows] == [v["value"] for v in field["type"]["picklistValues"]]
+        assert [r["position"] for r in rows] == list(range(len(rows)))
+
+    def test_picklist_dependencies_read_one_call_per_configured_pair(self, sandbox):
+        config = {**sandbox.tap_config(), "picklist_dependencies": [
+            {"module": "HelpDesk", "source_field": "ticketcategories",
+             "target_field": "ticketseverities"}]}
+        sandbox.reset_stats()
+        run = run_tap(config, {"picklist_dependencies"})
+        assert sandbox.stats().get("picklist_dependency") == 1
+        for row in run.records("picklist_dependencies"):  # the sandbox configures none
+            assert row["module"] == "HelpDesk"
+
+    def test_account_hierarchy_costs_one_call_per_tree(self, sandbox, vt):
+        top = create(vt, "Accounts", accountname="Top")["id"]
+        mid = create(vt, "Accounts", accountname="Mid", account_id=top)["id"]
+        leaf = create(vt, "Accounts", accountname="Leaf & Co", account_id=mid)["id"]
+        solo = create(vt, "Accounts", accountname="Solo")["id"]
+        sandbox.reset_stats()
+        run = run_tap(sandbox.tap_config(), {"Accounts", "account_hierarchy"})
+        rows = {r["account_id"]: r for r in run.records("account_hierarchy")}
+        assert set(rows) == {top, mid, leaf, solo}
+        assert rows[leaf]["parent_account_id"] == mid
+        assert rows[leaf]["root_account_id"] == top
+        assert rows[leaf]["level"] == 2
+        assert rows[leaf]["account_name"] == "Leaf & Co"
+        assert rows[top]["parent_account_id"] is None
+        assert rows[solo]["root_account_id"] == solo
+        assert sandbox.stats().get("get_account_hierarchy") == 2
