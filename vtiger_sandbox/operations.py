@@ -606,12 +606,7 @@ class _CoreOperations:
         row: dict[str, str] = {}
         for f in m.describe["fields"]:
             n = f["name"]
-            if n in texts:
-                row[n] = texts[n]
-            elif f["type"]["name"] == "boolean":
-                row[n] = "0"
-            else:
-                row[n] = ""
+            row[n] = texts[n] if n in texts else default_value(f)
         for n in ("createdtime", "modifiedtime"):
             if n in m.fields:
                 row[n] = ts
@@ -850,7 +845,7 @@ class _CoreOperations:
         owner = assigned_user_id or "19x1"
         base: dict[str, str] = {}
         for f in m.describe["fields"]:
-            base[f["name"]] = "0" if f["type"]["name"] == "boolean" else ""
+            base[f["name"]] = default_value(f)
         for k, v in (fields or {}).items():
             if k in m.fields:
                 base[k] = self.normalize(m, k, v)
@@ -926,6 +921,24 @@ class _CoreOperations:
         }
         self.store.add_custom_field(m, describe)
         return describe
+
+
+#: Zero as MySQL shows numeric columns of a given precision (recorded create answers).
+DOUBLE_ZERO = {"qty_per_unit": "0.00", "hours": "0.00000000", "days": "0.00000000"}
+
+
+def default_value(f: dict) -> str:
+    """What a field holds when create did not set it: '' mostly, zeros for numbers."""
+    t = f["type"]["name"]
+    if t == "boolean":
+        return "0"
+    if t == "currency":
+        return "0.00000000"
+    if t == "integer":
+        return "0"
+    if t in ("double", "percentage"):
+        return DOUBLE_ZERO.get(f["name"], "0.000")
+    return ""
 
 
 def _vtql() -> Any:

@@ -15,7 +15,7 @@ import random
 from typing import Any
 
 from .modules import Module
-from .operations import AUTONUM_PREFIX, Operations
+from .operations import AUTONUM_PREFIX, Operations, default_value
 from .store import epoch_to_text
 
 #: 2025-06-01 00:00:00 UTC; demo records are modified from here on, one second apart-ish.
@@ -49,7 +49,7 @@ class _Builder:
     def __init__(self, ops: Operations, m: Module) -> None:
         self.ops, self.m = ops, m
         self.base = {
-            f["name"]: ("0" if f["type"]["name"] == "boolean" else "") for f in m.describe["fields"]
+            f["name"]: default_value(f) for f in m.describe["fields"]
         }
         for n, v in (("modifiedby", "19x1"), ("source", "WEBSERVICE"),
                      ("assigned_user_id", "19x1")):
