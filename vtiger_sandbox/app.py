@@ -131,9 +131,18 @@ def crash_response(headers: dict | None = None) -> Response:
 
 
 class _DroppingResponse(Response):
-    """Starts a response, sends a fragment, then aborts the connection."""
+    """A dropped connection: reset before any byte, or cut after a fragment (``partial``)."""
+
+    def __init__(self, partial: bool) -> None:
+        super().__init__(b"")
+        self.partial = partial
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        transport = scope.get("sandbox.transport")
+        if not self.partial and transport is not None and hasattr(transport, "abort"):
+            transport.abort()  # TCP reset: the client sees a ConnectionError
+            await asyncio.sleep(0)  # let uvicorn notice the disconnect before we return
+            return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", b"4096")]})
@@ -247,6 +256,11 @@ class SandboxApp:
                 _REASON.set(reason)
             await send(message)
 
+        if scope.get("type") == "http":
+            # uvicorn's send is a bound method of its request cycle, which owns the transport;
+            # fault injection uses it to drop connections for real.
+            owner = getattr(send, "__self__", None)
+            scope["sandbox.transport"] = getattr(owner, "transport", None)
         await self.starlette(scope, receive, send_with_reason)
 
     # ------------------------------------------------------------------------- faults
@@ -270,7 +284,7 @@ class SandboxApp:
             return fault, Response(HTML_ERROR_PAGE, status_code=200, headers=headers,
                                    media_type="text/html; charset=UTF-8")
         if fault.kind == "drop":
-            return fault, _DroppingResponse()
+            return fault, _DroppingResponse(partial=fault.status == 1)
         return fault, None
 
     @staticmethod

@@ -68,6 +68,10 @@ class FaultInjector:
         for kind in ("error", "drop", "html", "truncate"):
             edge += float(config.get(f"{kind}_rate", 0) or 0)
             if u < edge:
-                status = rng.choice((500, 502, 503)) if kind == "error" else 200
+                status = 200
+                if kind == "error":
+                    status = rng.choice((500, 502, 503))
+                elif kind == "drop":
+                    status = rng.choice((0, 1))  # 0: reset before the response, 1: cut midway
                 return Fault(kind, latency, status)
         return Fault("none", latency) if latency else None
