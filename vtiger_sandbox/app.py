@@ -106,8 +106,9 @@ class _QuietDrops(logging.Filter):
 
 
 def _ascii(text: str, limit: int = 300) -> str:
+    """A legal header value: printable ASCII, no surrounding whitespace (h11 rejects it)."""
     clean = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)
-    return clean[:limit]
+    return clean[:limit].strip() or "-"
 
 
 def json_response(body: Any, status: int = 200, headers: dict | None = None) -> Response:

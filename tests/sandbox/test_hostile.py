@@ -110,3 +110,11 @@ def test_currency_follows_the_users_decimals_preference_or_the_setting(
     sandbox.configure(currency_decimals=2)
     acc = rest.create("Accounts", accountname="Configured", annual_revenue="1.234")
     assert acc["annual_revenue"] == "1.23000000"
+
+
+def test_error_messages_that_are_not_legal_header_values(rest: Rest) -> None:
+    # trailing blanks, non-ASCII and control characters in the message must not break HTTP
+    _, err = rest.error("GET", "describe", elementType="Modül ")
+    assert err["message"].endswith("Modül ")
+    resp = rest.get("describe", elementType="x\r\n")
+    assert resp.status_code == 403
