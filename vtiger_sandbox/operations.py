@@ -714,9 +714,8 @@ class _CoreOperations:
             cur = self.store.conn.execute(compiled.sql, compiled.params)
             names = [d[0] for d in cur.description]
             rows = cur.fetchall()
-        if compiled.is_count:
-            n = rows[0][0] if rows else 0
-            return [{"count": str(n)}]
+        if compiled.is_count:  # an offset past the single count row leaves nothing, as in MySQL
+            return [{"count": str(rows[0][0])}] if rows else []
         cap = int(self.settings.get("query_row_cap", 100))
         if len(rows) > cap:
             rows = rows[:cap]
@@ -1171,7 +1170,7 @@ class ExtraOperations:
             finally:
                 st.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
         if compiled.is_count:
-            return [{"count": str(rows[0][0] if rows else 0)}]
+            return [{"count": str(rows[0][0])}] if rows else []
         return rows_to_records(names, rows)
 
     def add_related(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
