@@ -749,8 +749,18 @@ class _CoreOperations:
         st = self.store
         mt = st.tables[m.name]
         owner_sql, owner_params = "", []
-        if self.settings.get("flavor") == "self-hosted" and "assigned_user_id" in m.fields:
+        sync_type = str(params.get("syncType") or "application")
+        if self.settings.get("flavor") == "self-hosted":
+            sync_type = "user"  # self-hosted ignores syncType: always the caller's own records
+        if "assigned_user_id" in m.fields and sync_type == "user":
             owner_sql, owner_params = " AND assigned_user_id = ?", [user.id]
+        elif "assigned_user_id" in m.fields and sync_type == "userandgroup":
+            # group membership is not modelled: the admin belongs to every group, others none
+            if user.crmid == 1:
+                owner_sql = " AND (assigned_user_id = ? OR assigned_user_id LIKE ?)"
+                owner_params = [user.id, f"{self.modules['Groups'].id_prefix}x%"]
+            else:
+                owner_sql, owner_params = " AND assigned_user_id = ?", [user.id]
         limit = int(self.settings.get("sync_page_limit", 100))
         with st.lock:
             c = st.conn

@@ -123,3 +123,23 @@ def test_sync_http_500_setting(sandbox_factory) -> None:
     resp = ws.get("sync", modifiedTime=1, elementType="Contacts")
     assert resp.status_code == 500 and resp.content == b""
     assert server.stats()["sync"] == 1
+
+
+def test_cloud_sync_type_restricts_by_owner(sandbox: SandboxServer) -> None:
+    rest = Rest(sandbox)
+    bob = sandbox.add_user("bob2")
+    mine = sandbox.bulk_create("Contacts", 2, modifiedtime="2025-01-01 10:00:00")
+    group = sandbox.bulk_create("Contacts", 3, modifiedtime="2025-01-01 10:00:00",
+                                assigned_user_id="20x2")
+    sandbox.bulk_create("Contacts", 4, modifiedtime="2025-01-01 10:00:00",
+                        assigned_user_id=bob["id"])
+
+    def ids(sync_type: str | None) -> set[str]:
+        params = {"modifiedTime": 1, "elementType": "Contacts"}
+        if sync_type:
+            params["syncType"] = sync_type
+        return {r["id"] for r in rest.ok("GET", "sync", **params)["updated"]}
+
+    assert len(ids("application")) == len(ids(None)) == 9
+    assert ids("user") == set(mine)
+    assert ids("userandgroup") == set(mine + group)
