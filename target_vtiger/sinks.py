@@ -533,6 +533,25 @@ class VtigerSink(BatchSink):
 
     # ------------------------------------------------------------------ lookup queries
 
+    def _maybe_capped(self, fieldname: str, values: list[str], rows: list[dict]) -> bool:
+        """Could the server's 100-row cap have cut this answer short?
+
+        Fewer rows than the cap: no. Ids are unique, so a query for at most 100 ids is never
+        cut. A full page where every value matched exactly one row is taken as complete too;
+        anything else (duplicates seen) is paged with ``order by id``. The price of that rule:
+        a second match beyond the cap of a value that already matched once goes unnoticed
+        (that record is revised instead of rejected as ambiguous); the gain: a full batch of
+        existing records costs one query, not three.
+        """
+        if len(rows) < QUERY_ROW_CAP or fieldname == "id":
+            return False
+        from target_vtiger.matching import normalize_key_value
+
+        ftype = self.module.field_type(fieldname)
+        found = [normalize_key_value(ftype, str(r.get(fieldname) or "")) for r in rows]
+        wanted = {normalize_key_value(ftype, v) for v in values}
+        return not (len(set(found)) == len(found) == len(wanted) and set(found) == wanted)
+
     def _query_in(
         self,
         module: str,
@@ -544,15 +563,14 @@ class VtigerSink(BatchSink):
         split in halves when the server refuses a value, so one hostile value costs one
         record, not the batch.
         """
-        from vtiger_client.errors import FatalError, RetryableError, VtigerError
-
         from vtiger_client import vtql
+        from vtiger_client.errors import FatalError, RetryableError, VtigerError
 
         client = self._target.client
         where = vtql.in_clause(fieldname, values)
         try:
             rows = client.query(vtql.select(module, "*", where=where))
-            if len(rows) >= QUERY_ROW_CAP:
+            if self._maybe_capped(fieldname, values, rows):
                 rows = []
                 offset = 0
                 while True:

@@ -428,7 +428,9 @@ def wire_equal(ftype: str, ours: str | None, theirs: Any) -> bool:
     if a == b:
         return True
     if ftype in NUMERIC_TYPES:
-        na, nb = _decimal_or_none(a), _decimal_or_none(b)
+        # Vtiger has no empty number: an empty value is stored and shown as 0 (0.00000000)
+        na = Decimal(0) if a.strip() == "" else _decimal_or_none(a)
+        nb = Decimal(0) if b.strip() == "" else _decimal_or_none(b)
         return na is not None and nb is not None and na == nb
     if ftype == "boolean":
         la, lb = a.strip().lower(), b.strip().lower()

@@ -207,6 +207,7 @@ class TestWireEqual:
         [
             ("currency", "1000.5", "1000.50000000"),
             ("double", "0", "0.000"),
+            ("currency", "", "0.00000000"),  # Vtiger stores an empty number as 0
             ("integer", "42", "42"),
             ("boolean", "1", "on"),
             ("boolean", "", "0"),

@@ -1,0 +1,371 @@
+"""target-vtiger against a running sandbox over HTTP: what a reverse-ETL user relies on."""
+
+from __future__ import annotations
+
+import pytest
+from target_helpers import (
+    DATA,
+    all_contacts,
+    contacts_input,
+    read_rejects,
+    record_message,
+    run_target,
+    schema_message,
+    singer_lines,
+    target_config,
+    vtiger,
+    write_calls,
+)
+
+pytest.importorskip("vtiger_client.session", reason="vtiger_client not landed yet")
+
+__all__ = ["target_config", "vtiger"]  # fixtures used by name
+
+
+def by_email(vtiger) -> dict[str, dict]:
+    return {r["email"]: r for r in all_contacts(vtiger) if r.get("email")}
+
+
+class TestCreate:
+    def test_new_records_are_created_with_wire_values(self, sandbox, target_config, vtiger):
+        run = run_target(target_config, (DATA / "contacts_create.singer").read_text())
+        assert run.counts()["created"] == 3
+        assert run.counts()["rejected"] == 0
+        rows = by_email(vtiger)
+        alice = rows["alice@example.com"]
+        assert alice["lastname"] == "Tester"
+        assert alice["emailoptout"] == "1"
+        assert alice["birthday"] == "1990-05-17"
+        assert alice["leadsource"] == "Web Site"
+        assert rows["bob@example.com"]["emailoptout"] == "0"
+
+    def test_new_records_get_the_api_user_as_owner_unless_configured(
+        self, sandbox, target_config, vtiger
+    ):
+        me = vtiger.me()["id"]
+        run_target(target_config, contacts_input([{"lastname": "Own", "email": "o@x.com"}]))
+        assert by_email(vtiger)["o@x.com"]["assigned_user_id"] == me
+
+    def test_state_is_emitted_after_the_records_are_written(self, sandbox, target_config):
+        run = run_target(target_config, (DATA / "contacts_create.singer").read_text())
+        assert run.states == [{"bookmarks": {"Contacts": {"n": 3}}}]
+
+
+class TestUpdate:
+    def test_update_by_id_revises_only_the_changed_field(self, sandbox, target_config, vtiger):
+        created = vtiger.create(
+            "Contacts",
+            {"lastname": "Tester", "firstname": "Alice", "assigned_user_id": vtiger.me()["id"]},
+        )
+        sandbox.reset_stats()
+        run = run_target(
+            target_config,
+            contacts_input([{"id": created["id"], "lastname": "Tester", "firstname": "Alicia"}]),
+        )
+        assert run.counts()["updated"] == 1
+        stats = sandbox.stats()
+        assert stats.get("revise") == 1
+        assert stats.get("create", 0) == 0
+        assert vtiger.retrieve(created["id"])["firstname"] == "Alicia"
+
+    def test_update_by_match_key(self, sandbox, target_config, vtiger):
+        run_target(target_config, (DATA / "contacts_create.singer").read_text())
+        config = {**target_config, "match_keys": {"Contacts": ["email"]}}
+        # (the sandbox compares `in` values exactly; the real server's collation ignores case,
+        # and the target's Python-side match does too: see test_matching.py)
+        run = run_target(
+            config, contacts_input([{"lastname": "Bauer-Smith", "email": "bob@example.com"}])
+        )
+        assert (run.counts()["updated"], run.counts()["created"]) == (1, 0)
+        rows = by_email(vtiger)
+        assert rows["bob@example.com"]["lastname"] == "Bauer-Smith"
+        assert len(rows) == 3
+
+    def test_unchanged_records_cost_no_write(self, sandbox, target_config):
+        config = {**target_config, "match_keys": {"Contacts": ["email"]}}
+        text = (DATA / "contacts_create.singer").read_text()
+        run_target(config, text)
+        sandbox.reset_stats()
+        run = run_target(config, text)
+        assert run.counts()["unchanged"] == 3
+        assert write_calls(sandbox.stats()) == 0
+
+    def test_unknown_id_is_rejected_not_created(self, sandbox, target_config, vtiger):
+        run = run_target(
+            {**target_config, "allow_rejects": True},
+            contacts_input([{"id": "12x999999", "lastname": "Ghost"}]),
+        )
+        assert run.counts()["rejected"] == 1
+        assert read_rejects(target_config)[0]["error_code"] == "RECORD_NOT_FOUND"
+        assert all_contacts(vtiger) == []
+
+
+class TestDelete:
+    def test_hard_delete_removes_records_marked_deleted(self, sandbox, target_config, vtiger):
+        owner = vtiger.me()["id"]
+        keep = vtiger.create("Contacts", {"lastname": "Keep", "assigned_user_id": owner})
+        gone = vtiger.create("Contacts", {"lastname": "Gone", "assigned_user_id": owner})
+        text = contacts_input([{"id": gone["id"], "_sdc_deleted_at": "2026-11-22T10:00:00+00:00"}])
+        run = run_target({**target_config, "hard_delete": True}, text)
+        assert run.counts()["deleted"] == 1
+        assert [r["id"] for r in all_contacts(vtiger)] == [keep["id"]]
+        # deleting again is a no-op, not an error: re-runs must succeed
+        again = run_target({**target_config, "hard_delete": True}, text)
+        assert again.counts()["rejected"] == 0
+
+    def test_without_hard_delete_deleted_records_are_skipped(self, sandbox, target_config, vtiger):
+        owner = vtiger.me()["id"]
+        rec = vtiger.create("Contacts", {"lastname": "Stay", "assigned_user_id": owner})
+        run = run_target(
+            target_config,
+            contacts_input([{"id": rec["id"], "_sdc_deleted_at": "2026-11-22T10:00:00+00:00"}]),
+        )
+        assert run.counts()["skipped"] == 1
+        assert len(all_contacts(vtiger)) == 1
+
+
+class TestWriteModes:
+    @pytest.fixture
+    def existing(self, sandbox, target_config, vtiger):
+        run_target(target_config, contacts_input([{"lastname": "Old", "email": "old@example.com"}]))
+        sandbox.reset_stats()
+        return {**target_config, "match_keys": {"Contacts": ["email"]}, "allow_rejects": True}
+
+    RECORDS = [
+        {"lastname": "Old-Changed", "email": "old@example.com"},
+        {"lastname": "New", "email": "new@example.com"},
+    ]
+
+    def test_upsert_updates_existing_and_creates_new(self, existing, vtiger):
+        run = run_target(existing, contacts_input(self.RECORDS))
+        assert (run.counts()["updated"], run.counts()["created"]) == (1, 1)
+
+    def test_update_only_touches_existing_records(self, existing, vtiger, target_config):
+        run = run_target({**existing, "write_mode": "update"}, contacts_input(self.RECORDS))
+        assert (run.counts()["updated"], run.counts()["rejected"]) == (1, 1)
+        assert read_rejects(target_config)[0]["error_code"] == "NO_MATCH"
+        assert "new@example.com" not in by_email(vtiger)
+
+    def test_create_only_adds_new_records(self, existing, vtiger):
+        run = run_target({**existing, "write_mode": "create"}, contacts_input(self.RECORDS))
+        assert (run.counts()["created"], run.counts()["skipped"]) == (1, 1)
+        assert by_email(vtiger)["old@example.com"]["lastname"] == "Old"
+
+
+class TestDryRun:
+    def test_dry_run_reports_and_writes_nothing(self, sandbox, target_config, vtiger):
+        run_target(target_config, contacts_input([{"lastname": "A", "email": "a@x.com"}]))
+        sandbox.reset_stats()
+        config = {
+            **target_config,
+            "dry_run": True,
+            "match_keys": {"Contacts": ["email"]},
+            "allow_rejects": True,
+        }
+        run = run_target(
+            config,
+            contacts_input(
+                [
+                    {"lastname": "A2", "email": "a@x.com"},
+                    {"lastname": "B", "email": "b@x.com"},
+                    {"lastname": "C", "email": "c@x.com", "leadsource": "Nope"},
+                ]
+            ),
+        )
+        assert run.counts()["updated"] == 1
+        assert run.counts()["created"] == 1
+        assert run.counts()["rejected"] == 1
+        assert write_calls(sandbox.stats()) == 0
+        assert [r["lastname"] for r in all_contacts(vtiger)] == ["A"]
+        assert read_rejects(target_config)[0]["dry_run"] is True
+
+
+class TestRejects:
+    def test_rejects_file_names_each_record_and_reason(self, sandbox, target_config, vtiger):
+        config = {**target_config, "match_keys": {"Contacts": ["email"]}}
+        run = run_target(config, (DATA / "contacts_invalid.singer").read_text(), expect_error=True)
+        # the run goes on past bad records, then fails because of them
+        assert "6 record(s) rejected" in str(run.error)
+        assert run.counts()["created"] == 1
+        rejects = read_rejects(target_config)
+        codes = {
+            r["record"].get("lastname", r["record"].get("firstname")): r["error_code"]
+            for r in rejects
+        }
+        assert codes == {
+            "NoLastName": "MANDATORY_FIELDS_MISSING",
+            "BadPick": "INVALID_PICKLIST_VALUE",
+            "BadDate": "INVALID_TYPE",
+            "Unknown": "UNKNOWN_FIELD",
+            "BadRef": "REFERENCE_INVALID",  # only the server can tell: the API error is per record
+            "NoKey": "MATCH_KEY_MISSING",
+        }
+        assert all(r["stream"] == "Contacts" and r["message"] for r in rejects)
+        assert list(by_email(vtiger)) == ["good@example.com"]
+
+    def test_unknown_fields_can_be_ignored(self, sandbox, target_config, vtiger):
+        config = {**target_config, "unknown_fields": "ignore"}
+        props = {"lastname": {"type": "string"}, "shoe_size": {"type": "integer"}}
+        text = singer_lines(
+            [schema_message(properties=props), record_message({"lastname": "X", "shoe_size": 4})]
+        )
+        run = run_target(config, text)
+        assert run.counts()["created"] == 1
+
+
+HOSTILE = [
+    "O'Brien",
+    "back\\slash\\\\",
+    "100% _sure_",
+    "emoji 😀 rocket 🚀",
+    "line1\nline2\r\nline3",
+    'quote " double',
+    "semi; drop table",
+    "''",
+    "tab\there",
+    "Ünïcödé <b>&amp;</b>",
+]
+
+
+class TestHostileStrings:
+    def test_hostile_strings_round_trip_and_match_exactly(self, sandbox, target_config, vtiger):
+        config = {**target_config, "match_keys": {"Contacts": ["lastname"]}}
+        text = (DATA / "contacts_hostile.singer").read_text()
+        first = run_target(config, text)
+        assert first.counts()["created"] == len(HOSTILE)
+        stored = {r["email"]: r for r in all_contacts(vtiger)}
+        for i, value in enumerate(HOSTILE):
+            row = stored[f"hostile{i}@example.com"]
+            assert row["lastname"] == value
+            assert row["description"] == value
+        # matching on those values (quoted by vtql.literal) finds every one of them again
+        sandbox.reset_stats()
+        second = run_target(config, text)
+        assert second.counts()["unchanged"] == len(HOSTILE)
+        assert write_calls(sandbox.stats()) == 0
+        assert sandbox.stats().get("query") == 1
+
+
+class TestCallCounts:
+    def test_250_new_then_changed_then_unchanged(self, sandbox, target_config):
+        config = {**target_config, "match_keys": {"Contacts": ["email"]}}
+        new = [{"lastname": f"L{i}", "email": f"u{i}@example.com"} for i in range(250)]
+        sandbox.reset_stats()
+        run_target(config, contacts_input(new))
+        stats = sandbox.stats()
+        assert stats.get("create") == 250
+        assert stats.get("query") == 3  # batches of 100, 100, 50: one lookup each
+        assert stats.get("describe") == 1
+
+        changed = [{**r, "lastname": r["lastname"] + "x"} for r in new]
+        sandbox.reset_stats()
+        run_target(config, contacts_input(changed))
+        stats = sandbox.stats()
+        assert stats.get("revise") == 250
+        assert stats.get("query") == 3
+        assert stats.get("create", 0) == 0
+
+        sandbox.reset_stats()
+        run_target(config, contacts_input(changed))
+        stats = sandbox.stats()
+        assert write_calls(stats) == 0
+        assert stats.get("query") == 3
+
+
+class TestFatal:
+    def test_bad_credentials_stop_the_run(self, sandbox, target_config):
+        from vtiger_client.errors import FatalError
+
+        config = {**target_config, "access_key": "wrong-key-0123456789"}
+        run = run_target(config, contacts_input([{"lastname": "X"}]), expect_error=True)
+        assert isinstance(run.error, FatalError)
+        assert run.states == []
+
+    def test_unknown_module_stops_the_run(self, sandbox, target_config):
+        from vtiger_client.errors import FatalError
+
+        config = {**target_config, "module_map": {"Contacts": "NoSuchModule"}}
+        run = run_target(config, contacts_input([{"lastname": "X"}]), expect_error=True)
+        assert isinstance(run.error, FatalError)
+
+    def test_module_map_routes_a_stream_to_a_module(self, sandbox, target_config, vtiger):
+        config = {**target_config, "module_map": {"warehouse-people": "Contacts"}}
+        text = singer_lines(
+            [
+                schema_message("warehouse-people"),
+                record_message({"lastname": "Mapped"}, stream="warehouse-people"),
+            ]
+        )
+        run = run_target(config, text)
+        assert run.counts("warehouse-people")["created"] == 1
+        assert [r["lastname"] for r in all_contacts(vtiger)] == ["Mapped"]
+
+
+class TestDuplicates:
+    def test_the_same_key_twice_in_a_batch_is_written_once(self, sandbox, target_config, vtiger):
+        config = {**target_config, "match_keys": {"Contacts": ["email"]}}
+        sandbox.reset_stats()
+        run = run_target(
+            config,
+            contacts_input(
+                [
+                    {"lastname": "First", "email": "dup@example.com"},
+                    {"lastname": "Second", "email": "DUP@example.com"},  # same key, any case
+                ]
+            ),
+        )
+        assert run.counts()["created"] == 1
+        assert sandbox.stats().get("create") == 1
+        assert [r["lastname"] for r in all_contacts(vtiger)] == ["Second"]
+
+    def test_two_existing_matches_are_rejected_not_guessed(self, sandbox, target_config, vtiger):
+        owner = vtiger.me()["id"]
+        for name in ("A", "B"):
+            vtiger.create(
+                "Contacts", {"lastname": name, "email": "twin@x.com", "assigned_user_id": owner}
+            )
+        config = {**target_config, "match_keys": {"Contacts": ["email"]}, "allow_rejects": True}
+        run = run_target(config, contacts_input([{"lastname": "C", "email": "twin@x.com"}]))
+        assert run.counts()["rejected"] == 1
+        assert read_rejects(target_config)[0]["error_code"] == "AMBIGUOUS_MATCH"
+
+
+def potentials_input(records: list[dict]) -> str:
+    props = {
+        k: {"type": ["string", "null"]}
+        for k in ("potentialname", "closingdate", "sales_stage", "amount")
+    }
+    return singer_lines(
+        [schema_message("Potentials", props), *(record_message(r, "Potentials") for r in records)]
+    )
+
+
+DEAL = {
+    "potentialname": "Big Deal 😀",
+    "closingdate": "2026-12-31",
+    "sales_stage": "Prospecting",
+    "amount": "1000.75",
+}
+
+
+class TestAlteredValues:
+    """Vtiger rounds currency to the user's decimals and may store emoji as '?'."""
+
+    @pytest.fixture
+    def lossy(self, sandbox):
+        sandbox.configure(currency_decimals=0, emoji="replace")
+
+    def test_altered_fields_are_reported_as_warnings(self, lossy, target_config, caplog):
+        run = run_target(target_config, potentials_input([DEAL]))
+        counts = run.counts("Potentials")
+        assert (counts["created"], counts["altered"], counts["rejected"]) == (1, 1, 0)
+        assert "amount: sent '1000.75', stored '1001.00000000'" in caplog.text
+        assert "potentialname: sent 'Big Deal 😀', stored 'Big Deal ?'" in caplog.text
+
+    def test_strict_writes_rejects_altered_records(self, lossy, target_config):
+        config = {**target_config, "strict_writes": True, "allow_rejects": True}
+        run = run_target(config, potentials_input([DEAL]))
+        assert run.counts("Potentials")["rejected"] == 1
+        (reject,) = read_rejects(target_config)
+        assert reject["error_code"] == "WRITE_ALTERED"
+        assert {a["field"] for a in reject["altered"]} == {"amount", "potentialname"}
