@@ -52,3 +52,19 @@ def test_kill_does_not_lose_committed_writes(tmp_path) -> None:
         assert Rest(again).ok("GET", "retrieve", id=rec["id"])["lastname"] == "Durable"
     finally:
         again.stop()
+
+
+def test_concurrent_clients_get_consistent_answers(sandbox: SandboxServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i: int) -> str:
+        rest = Rest(sandbox)
+        rec = rest.create("Contacts", lastname=f"Parallel {i}")
+        rest.ok("POST", "revise", element={"id": rec["id"], "phone": str(i)})
+        rest.ok("GET", "sync", modifiedTime=1, elementType="Contacts")
+        return rec["id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(work, range(40)))
+    assert len(set(ids)) == 40
+    assert sandbox.stats() == {"create": 40, "revise": 40, "sync": 40}
