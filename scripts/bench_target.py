@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # run from a checkout without `pip install -e`
+    sys.path.append(str(ROOT))
 
 from target_vtiger.target import TargetVtiger  # noqa: E402
 from vtiger_sandbox.testing import SandboxServer  # noqa: E402

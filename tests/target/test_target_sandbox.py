@@ -369,3 +369,54 @@ class TestAlteredValues:
         (reject,) = read_rejects(target_config)
         assert reject["error_code"] == "WRITE_ALTERED"
         assert {a["field"] for a in reject["altered"]} == {"amount", "potentialname"}
+
+
+class TestStateSafety:
+    def test_each_state_is_emitted_only_after_the_records_before_it_are_written(
+        self, sandbox, target_config
+    ):
+        """A STATE goes out mid-stream as soon as it is safe, never before its records."""
+        import contextlib
+        import io
+
+        from target_helpers import state_message
+
+        from target_vtiger.target import TargetVtiger
+
+        emitted: list[tuple[int, int]] = []
+
+        class Spy(TargetVtiger):
+            def _write_state_message(self, state: dict) -> None:
+                emitted.append((state["n"], sandbox.stats().get("create", 0)))
+                super()._write_state_message(state)
+
+        msgs = [schema_message()]
+        for i in range(250):
+            msgs.append(record_message({"lastname": f"S{i}", "email": f"s{i}@x.com"}))
+            if (i + 1) % 30 == 0:
+                msgs.append(state_message({"n": i + 1}))
+        sandbox.reset_stats()
+        target = Spy(config={**target_config, "match_keys": {"Contacts": ["email"]}})
+        with contextlib.redirect_stdout(io.StringIO()):
+            target.listen(io.StringIO(singer_lines(msgs)))
+        assert len(emitted) >= 3, "STATE should be emitted after each settled batch"
+        for n, created_then in emitted:
+            assert created_then >= n, f"STATE n={n} emitted when only {created_then} written"
+        assert [n for n, _ in emitted] == sorted(n for n, _ in emitted)  # never backwards
+        assert emitted[-1][0] == 240
+
+
+class TestWebserviceStyle:
+    def test_self_hosted_webservice_php_upserts_the_same_way(self, sandbox_factory, tmp_path):
+        server = sandbox_factory(flavor="self-hosted")
+        config = {
+            **server.tap_config(),
+            "api_style": "webservice",
+            "match_keys": {"Contacts": ["email"]},
+            "rejects_path": str(tmp_path / "rejects.jsonl"),
+        }
+        text = (DATA / "contacts_create.singer").read_text()
+        assert run_target(config, text).counts()["created"] == 3
+        server.reset_stats()
+        assert run_target(config, text).counts()["unchanged"] == 3
+        assert write_calls(server.stats()) == 0
