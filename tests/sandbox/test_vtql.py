@@ -91,7 +91,7 @@ def run(conn: sqlite3.Connection, text: str, row_cap: int = 100) -> list[dict]:
     compiled = compile_query(text, MODULES, row_cap=row_cap)
     cur = conn.execute(compiled.sql, compiled.params)
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def error_of(text: str) -> VtigerApiError:
