@@ -171,7 +171,8 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                     leadsource=rng.choice(_picklist(pot.m, "leadsource")),
                     probability=str(rng.randint(0, 100)),
                     assigned_user_id=rng.choice(owners))
-        counts["Potentials"] = len(pot.write())
+        pot_ids = pot.write()
+        counts["Potentials"] = len(pot_ids)
 
         hd = _Builder(ops, mods["HelpDesk"])
         for i in range(200):
@@ -184,6 +185,47 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                    ticketcategories=rng.choice(_picklist(hd.m, "ticketcategories")),
                    assigned_user_id=rng.choice(owners), description="Customer reports an issue.")
         counts["HelpDesk"] = len(hd.write())
+
+        # A small catalogue: vendors, products, campaigns (for discovery and N:N relations)
+        ven = _Builder(ops, mods["Vendors"])
+        for i in range(10):
+            t = tick()
+            ven.add(t, t - 100, vendorname=f"{rng.choice(COMPANY_A)} Supply {i + 1}",
+                    email=f"sales@vendor{i}.example", glacct=rng.choice(_picklist(ven.m, "glacct")))
+        ven_ids = ven.write()
+        counts["Vendors"] = len(ven_ids)
+        prod = _Builder(ops, mods["Products"])
+        for i in range(50):
+            t = tick()
+            prod.add(t, t - 100, productname=f"Widget {i + 1}", vendor_id=rng.choice(ven_ids),
+                     productcategory=rng.choice(_picklist(prod.m, "productcategory")),
+                     usageunit=rng.choice(_picklist(prod.m, "usageunit")),
+                     unit_price=ops.currency(f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}"),
+                     qtyinstock=f"{rng.randint(0, 500)}.000", discontinued="1")
+        prod_ids = prod.write()
+        counts["Products"] = len(prod_ids)
+        camp = _Builder(ops, mods["Campaigns"])
+        for i in range(5):
+            t = tick()
+            camp.add(t, t - 100, campaignname=f"Campaign {2025 + i}",
+                     campaigntype=rng.choice(_picklist(camp.m, "campaigntype")),
+                     campaignstatus=rng.choice(_picklist(camp.m, "campaignstatus")),
+                     closingdate=f"202{6 + i % 3}-0{1 + i}-15", product_id=rng.choice(prod_ids),
+                     expectedrevenue=ops.currency(str(rng.randint(1000, 90000))))
+        camp_ids = camp.write()
+        counts["Campaigns"] = len(camp_ids)
+
+        def crm(rid: str) -> int:
+            return int(rid.split("x")[1])
+
+        links = set()
+        for cid in con_ids[::7]:
+            links.add((crm(rng.choice(camp_ids)), crm(cid), "Contacts"))
+        for pid in pot_ids:
+            for prod_id in rng.sample(prod_ids, rng.randint(0, 2)):
+                links.add((crm(pid), crm(prod_id), "Products"))
+        st.conn.executemany("INSERT OR IGNORE INTO relations (src, dst, label) VALUES (?, ?, ?)",
+                            sorted(links))
 
         # Tags
         tag_rows = set()

@@ -76,3 +76,18 @@ def test_seed_n_creates_n_contacts(sandbox_factory) -> None:
     server = sandbox_factory(seed="250")
     counts = _counts(server.db_path)
     assert counts["Contacts"] == (250, 0)
+
+
+def test_demo_has_n_to_n_relations(demo_sandbox: SandboxServer) -> None:
+    rest = Rest(demo_sandbox)
+    conn = sqlite3.connect(demo_sandbox.db_path)
+    try:
+        src, dst = conn.execute(
+            "SELECT src, dst FROM relations WHERE label = 'Contacts' ORDER BY src, dst").fetchone()
+    finally:
+        conn.close()
+    campaigns = rest.ok("GET", "retrieve_related", id=f"12x{dst}", relatedLabel="Campaigns",
+                        relatedType="Campaigns")
+    assert f"1x{src}" in [c["id"] for c in campaigns]
+    products = rest.ok("GET", "query", query="select count(*) from Products;")
+    assert products == [{"count": "50"}]
