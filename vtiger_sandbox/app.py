@@ -18,7 +18,7 @@ import builtins
 import contextvars
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -297,6 +297,7 @@ class SandboxApp:
                         media_type="application/json")
 
     def _run(self, fn: Callable[[User, dict], Any], user: User, params: dict) -> Any:
+        """Run an operation (synchronously: SQLite work is short and serialized anyway)."""
         return fn(user, params)
 
     # --------------------------------------------------------------------------- REST
@@ -504,5 +505,3 @@ def build_app(ops: Operations) -> SandboxApp:
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     return SandboxApp(ops)
 
-
-Handler = Callable[[Request], Awaitable[Response]]
