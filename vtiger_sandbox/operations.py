@@ -80,7 +80,7 @@ OPERATION_METHODS: dict[str, str] = {
     "add_related": "POST", "delete_related": "POST", "tags_add": "POST",
     "tags_retrieve": "GET", "tags_delete": "POST", "tag_delete": "POST", "lookup": "GET",
     "picklist_dependency": "GET", "convertlead": "POST", "get_account_hierarchy": "GET",
-    "editionLimits": "GET", "extendsession": "POST",
+    "editionLimits": "GET", "extendsession": "POST", "files_retrieve": "GET",
 }
 
 ADMIN_TEMPLATE: dict[str, str] = {
@@ -1058,7 +1058,16 @@ class ExtraOperations:
             "tag_delete": self.tags_delete, "lookup": self.lookup,
             "picklist_dependency": self.picklist_dependency, "convertlead": self.convertlead,
             "get_account_hierarchy": self.get_account_hierarchy,
+            "files_retrieve": self.files_retrieve,
         }
+
+    def files_retrieve(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """The sandbox stores no attachments: any id is RECORD_NOT_FOUND, as Vtiger answers
+        for an id that is not an attachment.
+        """
+        self.parse_id(params.get("id"))
+        raise VtigerApiError("RECORD_NOT_FOUND", "Record you are trying to access is not found",
+                             404)
 
     # --------------------------------------------------------------------- relations
     def related_pairs(self: Operations, m: Module) -> list[tuple[str, str]]:  # type: ignore[misc]

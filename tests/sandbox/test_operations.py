@@ -157,3 +157,24 @@ def test_account_hierarchy_follows_parent_accounts(rest: Rest) -> None:
     assert [(n["id"], n["level"], n["current"]) for n in tree] == [
         (top["id"], 0, False), (mid["id"], 1, True), (leaf["id"], 2, False)]
     assert tree[0]["label"] == "Parent Org" and tree[2]["name"] == "Leaf &amp; Co"
+
+
+def test_files_retrieve_finds_no_attachment(rest: Rest) -> None:
+    rec = rest.create("Contacts", lastname="NoFiles")
+    status, err = rest.error("GET", "files_retrieve", id=rec["id"])
+    assert status == 404
+    assert err == {"code": "RECORD_NOT_FOUND",
+                   "message": "Record you are trying to access is not found"}
+
+
+def test_untokenizable_vtql_is_an_internal_server_error(rest: Rest) -> None:
+    status, err = rest.error("GET", "query",
+                             query='select lastname from Contacts where lastname = "x";')
+    assert status == 500
+    assert err == {"code": "INTERNAL_SERVER_ERROR",
+                   "message": "Unknown Error while processing request"}
+
+
+def test_extendsession_is_not_supported_without_a_browser_session(ws: WebService) -> None:
+    body = ws.post("extendsession").json()
+    assert body["error"] == {"code": "AUTHENTICATION_FAILURE", "message": "Authencation Failed"}
