@@ -1,0 +1,744 @@
+"""One Vtiger API client, two transports.
+
+- ``rest`` (Vtiger Cloud): ``<instance>/restapi/v1/vtiger/default/<operation>`` with HTTP Basic
+  auth (username + access key) on every call; errors come as HTTP 4xx/5xx.
+- ``webservice`` (self-hosted): ``<instance>/webservice.php``; ``getchallenge`` then ``login``
+  with ``md5(token + access_key)``; the ``sessionName`` goes with every call; errors come as
+  HTTP 200 envelopes. When the session expires the client logs in again once, transparently.
+
+Why one class: the tap and the target need the same retries, pacing, budget and call counting
+whatever the transport; only URL building, auth and error shapes differ.
+
+Retries (only :class:`RetryableError`): timeouts, dropped connections, 5xx, HTML or truncated
+bodies and 429s, with full-jitter exponential backoff from the ``backoff`` library; a 429 waits
+``Retry-After`` (or until ``X-FloodControl-Reset``). An HTTP 500 with an *empty* body is how
+Vtiger crashes deterministically (stock 8.2 ``sync``, ``logout``...): retried only once, so a
+caller can fall back quickly instead of burning five calls and a minute of backoff.
+Bad requests and bad credentials are never retried.
+
+Pacing: when ``X-FloodControl-Remaining`` falls below a low-water mark the client spreads the
+remaining calls over the rest of the minute window instead of running into 429s.
+
+Budget: with ``api_budget_percent`` the client refuses (``BudgetExhaustedError``) to make a call
+once this run has spent that share of ``X-RateLimit-DailyLimit`` (or the server reports the
+daily quota gone), so a scheduled run never starves the CRM's other integrations.
+
+Secrets: the access key, session name and Authorization header never reach a log line or an
+exception text (errors carry the operation, code and server message only; :func:`errors.scrub`
+masks anything secret-looking a server might echo).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import ipaddress
+import json
+import logging
+import math
+import threading
+import time
+import typing as t
+from dataclasses import dataclass, field, fields
+from urllib.parse import urlsplit, urlunsplit
+
+import backoff
+import requests
+from requests.adapters import HTTPAdapter
+
+from vtiger_client.errors import (
+    SESSION_CODES,
+    AuthenticationError,
+    BudgetExhaustedError,
+    ConfigError,
+    FatalError,
+    RateLimitError,
+    RetryableError,
+    VtigerError,
+    error_from_payload,
+)
+
+try:  # msgspec decodes sync/query pages ~2-3x faster than json; optional.
+    import msgspec
+
+    _decode = msgspec.json.Decoder().decode
+    _DecodeErrors: tuple[type[Exception], ...] = (ValueError, msgspec.DecodeError)
+except ImportError:  # pragma: no cover - msgspec is a dependency via singer-sdk[msgspec]
+    _decode = json.loads
+    _DecodeErrors = (ValueError,)
+
+log = logging.getLogger("vtiger_client")
+
+REST_PATH = "/restapi/v1/vtiger/default"
+WEBSERVICE_PATH = "/webservice.php"
+
+#: Vtiger's declared HTTP method per operation (webservice.php reads parameters only from the
+#: source that method implies: GET ops from the query string, POST ops from the form).
+OPERATION_METHODS: dict[str, str] = {
+    "getchallenge": "GET",
+    "login": "POST",
+    "logout": "POST",
+    "me": "GET",
+    "listtypes": "GET",
+    "describe": "GET",
+    "create": "POST",
+    "retrieve": "GET",
+    "update": "POST",
+    "revise": "POST",
+    "delete": "POST",
+    "query": "GET",
+    "sync": "GET",
+    "relatedtypes": "GET",
+    "retrieve_related": "GET",
+    "query_related": "GET",
+    "add_related": "POST",
+    "delete_related": "POST",
+    "tags_add": "POST",
+    "tags_retrieve": "GET",
+    "tags_delete": "POST",
+    "lookup": "GET",
+    "picklist_dependency": "GET",
+    "convertlead": "POST",
+    "get_account_hierarchy": "GET",
+    "extendsession": "POST",
+}
+
+API_STYLES = ("rest", "webservice")
+#: Fraction of the per-minute limit under which the client starts spreading its calls.
+PACE_LOW_WATER = 0.1
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _as_bool(value: t.Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError("CONFIG", f"setting {name} must be true or false")
+
+
+def _as_number(value: t.Any, name: str, *, minimum: float, integer: bool = False) -> t.Any:
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise ConfigError("CONFIG", f"setting {name} must be a number") from None
+    if number < minimum or (not integer and math.isnan(number)):
+        raise ConfigError("CONFIG", f"setting {name} must be >= {minimum}")
+    return number
+
+
+@dataclass
+class ClientConfig:
+    """How to reach one Vtiger instance. Build it with :meth:`from_mapping` (validates)."""
+
+    api_url: str
+    username: str
+    access_key: str = field(repr=False)
+    api_style: str = "rest"
+    request_timeout: float = 60
+    max_retries: int = 5
+    user_agent: str = "vtiger-client/0.1"
+    verify_ssl: bool = True
+    ca_bundle: str | None = None
+    allow_http: bool = False
+    api_budget_percent: float | None = None
+    backoff_base: float = 1.0
+    backoff_max: float = 60
+
+    @classmethod
+    def from_mapping(cls, config: t.Mapping[str, t.Any]) -> ClientConfig:
+        """Validate a settings mapping (unknown keys are ignored: the tap's config is wider).
+
+        Raises ConfigError naming the first bad setting; never echoes the access key.
+        """
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in config.items() if k in known and v is not None}
+        for name in ("api_url", "username", "access_key"):
+            if not isinstance(values.get(name), str) or not values[name].strip():
+                raise ConfigError("CONFIG", f"setting {name} is required")
+        values["api_url"] = values["api_url"].strip()
+        values["username"] = values["username"].strip()
+        style = str(values.get("api_style", "rest")).strip().lower()
+        if style not in API_STYLES:
+            raise ConfigError("CONFIG", "setting api_style must be 'rest' or 'webservice'")
+        values["api_style"] = style
+        for name, minimum, integer in (
+            ("request_timeout", 0.001, False),
+            ("max_retries", 0, True),
+            ("backoff_base", 0, False),
+            ("backoff_max", 0, False),
+        ):
+            if name in values:
+                values[name] = _as_number(values[name], name, minimum=minimum, integer=integer)
+        if "api_budget_percent" in values:
+            pct = _as_number(values["api_budget_percent"], "api_budget_percent", minimum=0)
+            if not 0 < pct <= 100:
+                raise ConfigError("CONFIG", "setting api_budget_percent must be in (0, 100]")
+            values["api_budget_percent"] = pct
+        for name in ("verify_ssl", "allow_http"):
+            if name in values:
+                values[name] = _as_bool(values[name], name)
+        cfg = cls(**values)
+        cfg.base_url()  # validates the URL
+        return cfg
+
+    def base_url(self) -> str:
+        """The instance URL (scheme://host[:port][/prefix]) without the API path.
+
+        Accepts the instance URL, the REST endpoint URL or the webservice.php URL.
+        Plain http only for loopback hosts unless ``allow_http``: an access key sent in clear
+        over the internet is a leaked access key.
+        """
+        parts = urlsplit(self.api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("CONFIG", "setting api_url must be an http(s) URL")
+        if parts.scheme == "http" and not self.allow_http and not _is_loopback(parts.hostname):
+            raise ConfigError(
+                "CONFIG",
+                "setting api_url uses plain http to a non-local host; use https or set allow_http",
+            )
+        path = parts.path.rstrip("/")
+        for suffix in (REST_PATH, WEBSERVICE_PATH):
+            if path.endswith(suffix):
+                path = path[: -len(suffix)]
+                break
+        if parts.username or parts.password:
+            raise ConfigError("CONFIG", "setting api_url must not contain credentials")
+        return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+@dataclass
+class RateInfo:
+    """The last rate-limit headers seen (None = never reported)."""
+
+    minute_limit: int | None = None
+    minute_remaining: int | None = None
+    minute_reset: float | None = None
+    daily_limit: int | None = None
+    daily_remaining: int | None = None
+    daily_reset: float | None = None
+
+
+def _int_header(headers: t.Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+class VtigerClient:
+    """A Vtiger API client; see the module docstring. Thread-safe enough for one tap/target."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        session: requests.Session | None = None,
+        sleep: t.Callable[[float], None] = time.sleep,
+        clock: t.Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.base_url = config.base_url()
+        self.rest_url = self.base_url + REST_PATH
+        self.webservice_url = self.base_url + WEBSERVICE_PATH
+        #: API calls spent, by operation (every request sent, including retries and logins).
+        self.calls: collections.Counter[str] = collections.Counter()
+        #: Calls answered 429 (not charged by Vtiger), by operation.
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self.rate = RateInfo()
+        self.user_id: str | None = None
+        self._sleep = sleep
+        self._clock = clock
+        self._session_name: str | None = None
+        self._login_lock = threading.RLock()
+        self.http = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+        self.http.headers["User-Agent"] = config.user_agent
+        self.http.headers["Accept"] = "application/json"
+        self.http.verify = config.ca_bundle if config.ca_bundle else config.verify_ssl
+        if config.api_style == "rest":
+            self.http.auth = (config.username, config.access_key)
+
+    def __repr__(self) -> str:
+        cfg = self.config
+        return f"VtigerClient({self.base_url!r}, user={cfg.username!r}, style={cfg.api_style!r})"
+
+    # ------------------------------------------------------------------ accounting
+
+    @property
+    def total_calls(self) -> int:
+        """Calls this client has sent (all operations)."""
+        return sum(self.calls.values())
+
+    def budget_allowed(self) -> int | None:
+        """Calls this run may spend under ``api_budget_percent`` (None: no limit known/set)."""
+        pct = self.config.api_budget_percent
+        if pct is None or self.rate.daily_limit is None:
+            return None
+        return max(1, int(self.rate.daily_limit * pct / 100.0))
+
+    def _check_budget(self, operation: str) -> None:
+        allowed = self.budget_allowed()
+        if allowed is None:
+            return
+        spent = self.total_calls - sum(self.rejected.values())
+        if spent >= allowed:
+            raise BudgetExhaustedError(
+                "BUDGET_EXHAUSTED",
+                f"this run spent {spent} calls = {self.config.api_budget_percent}% of the daily "
+                f"limit {self.rate.daily_limit}; stopping before {operation}",
+                operation=operation,
+            )
+        if self.rate.daily_remaining is not None and self.rate.daily_remaining <= 0:
+            raise BudgetExhaustedError(
+                "BUDGET_EXHAUSTED", "the server reports the daily API limit used up",
+                operation=operation,
+            )
+
+    def _read_rate_headers(self, headers: t.Mapping[str, str]) -> None:
+        rate = self.rate
+        for attr, name in (
+            ("minute_limit", "X-FloodControl-MinuteLimit"),
+            ("minute_remaining", "X-FloodControl-Remaining"),
+            ("minute_reset", "X-FloodControl-Reset"),
+            ("daily_limit", "X-RateLimit-DailyLimit"),
+            ("daily_remaining", "X-RateLimit-Remaining"),
+            ("daily_reset", "X-RateLimit-Reset"),
+        ):
+            value = _int_header(headers, name)
+            if value is not None:
+                setattr(rate, attr, value)
+
+    def pace_delay(self) -> float:
+        """Seconds to wait before the next call so the minute budget lasts the minute.
+
+        Below ``PACE_LOW_WATER`` of the minute limit, the remaining calls are spread evenly
+        over the time left in the window; above it, no delay (the common case costs nothing).
+        """
+        rate = self.rate
+        if rate.minute_remaining is None or rate.minute_limit is None or rate.minute_reset is None:
+            return 0.0
+        low_water = max(2, int(rate.minute_limit * PACE_LOW_WATER))
+        if rate.minute_remaining > low_water:
+            return 0.0
+        window = max(0.0, rate.minute_reset - self._clock())
+        return min(window, window / max(1, rate.minute_remaining))
+
+    # ------------------------------------------------------------------ the call
+
+    def call(self, operation: str, method: str | None = None, **params: t.Any) -> t.Any:
+        """Run one API operation and return its ``result``; retries what is retryable.
+
+        ``method`` defaults to Vtiger's declared method for the operation. Parameters that are
+        dicts/lists are sent JSON-encoded (``element``, ``tags``...).
+        """
+        method = (method or OPERATION_METHODS.get(operation, "GET")).upper()
+        if method == "GET" and operation in OPERATION_METHODS:
+            method = OPERATION_METHODS[operation]
+        wire = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in params.items()}
+        max_retries = self.config.max_retries
+        attempt = 0
+        crashes = 0
+        relogged = False
+        while True:
+            try:
+                return self._once(operation, method, wire)
+            except RateLimitError as exc:
+                attempt += 1
+                if attempt > max_retries:
+                    raise
+                wait = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
+                log.warning("%s: rate limited; waiting %.1f s (retry %d/%d)", operation, wait,
+                            attempt, max_retries)
+                self._sleep(max(0.0, float(wait)))
+            except RetryableError as exc:
+                attempt += 1
+                crash = exc.code == "EMPTY_RESPONSE"
+                crashes += crash
+                if attempt > max_retries or crashes > 1:
+                    raise
+                wait = self._backoff(attempt)
+                log.warning("%s: %s; retrying in %.1f s (retry %d/%d)", operation, exc, wait,
+                            attempt, max_retries)
+                self._sleep(wait)
+            except AuthenticationError as exc:
+                if (
+                    self.config.api_style == "webservice"
+                    and exc.code in SESSION_CODES
+                    and operation not in ("getchallenge", "login")
+                    and not relogged
+                ):
+                    relogged = True
+                    log.info("%s: session expired (%s); logging in again", operation, exc.code)
+                    with self._login_lock:
+                        self._session_name = None
+                    continue
+                raise
+
+    def _backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff (AWS's recommendation, as the ``backoff`` library
+        implements it): uniform in [0, min(max, base * 2**(attempt-1))].
+        """
+        cap = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
+        return backoff.full_jitter(cap)
+
+    def _once(self, operation: str, method: str, params: dict[str, t.Any]) -> t.Any:
+        """One HTTP request: auth, rate/budget checks, error mapping."""
+        self._check_budget(operation)
+        delay = self.pace_delay()
+        if delay > 0:
+            log.info("pacing: %s calls left this minute; waiting %.2f s",
+                     self.rate.minute_remaining, delay)
+            self._sleep(delay)
+        if self.config.api_style == "rest":
+            url = f"{self.rest_url}/{operation}"
+            payload = params
+        else:
+            url = self.webservice_url
+            payload = {"operation": operation, **params}
+            if operation not in ("getchallenge", "login"):
+                payload["sessionName"] = self._ensure_session()
+        return self._send(operation, method, url, payload)
+
+    def _send(self, operation: str, method: str, url: str, payload: dict[str, t.Any]) -> t.Any:
+        self.calls[operation] += 1
+        timeout = self.config.request_timeout
+        try:
+            if method == "GET":
+                response = self.http.get(url, params=payload, timeout=timeout)
+            else:
+                response = self.http.post(url, data=payload, timeout=timeout)
+        except requests.exceptions.Timeout:
+            raise RetryableError("TIMEOUT", f"no answer within {timeout} s",
+                                 operation=operation) from None
+        except requests.exceptions.SSLError as exc:
+            raise FatalError("TLS", f"TLS verification failed ({type(exc).__name__}); set "
+                             "ca_bundle for a private CA", operation=operation) from None
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise RetryableError("CONNECTION", f"connection failed ({type(exc).__name__})",
+                                 operation=operation) from None
+        return self._result(operation, response)
+
+    def _result(self, operation: str, response: requests.Response) -> t.Any:
+        """Map one HTTP response to a result or an exception."""
+        headers = response.headers
+        self._read_rate_headers(headers)
+        status = response.status_code
+        body = response.content
+        if status == 429:
+            self.rejected[operation] += 1
+            raise RateLimitError("TOO_MANY_REQUESTS", "rate limited", 429, operation,
+                                 retry_after=self._retry_after(headers))
+        envelope: t.Any = None
+        if body:
+            try:
+                envelope = _decode(body)
+            except _DecodeErrors:
+                envelope = None
+        if isinstance(envelope, dict) and "success" in envelope:
+            if envelope.get("success"):
+                return envelope.get("result")
+            err = envelope.get("error") or {}
+            message = err.get("message") or headers.get("X-Error-Message") or response.reason
+            raise error_from_payload(err.get("code"), message, status if status >= 400 else None,
+                                     operation)
+        # No envelope: an HTTP error, a crash, an HTML page or a truncated body.
+        if status >= 400:
+            code = "EMPTY_RESPONSE" if (status == 500 and not body.strip()) else f"HTTP_{status}"
+            message = headers.get("X-Error-Message") or response.reason or code
+            if code == "EMPTY_RESPONSE":
+                return self._raise(RetryableError(code, "server crashed (HTTP 500, empty body)",
+                                                  status, operation))
+            return self._raise(error_from_payload(None if status >= 500 else code, message,
+                                                  status, operation))
+        kind = "HTML page" if body.lstrip()[:1] == b"<" else (
+            "empty body" if not body.strip() else "truncated or invalid JSON")
+        raise RetryableError("BAD_RESPONSE", f"{kind} instead of a JSON answer (HTTP {status})",
+                             status, operation)
+
+    @staticmethod
+    def _raise(exc: VtigerError) -> t.NoReturn:
+        raise exc
+
+    def _retry_after(self, headers: t.Mapping[str, str]) -> float | None:
+        value = headers.get("Retry-After")
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                pass
+        reset = _int_header(headers, "X-FloodControl-Reset")
+        if reset is not None:
+            return max(0.0, reset - self._clock())
+        return None
+
+    # ------------------------------------------------------------------ sessions
+
+    def _ensure_session(self) -> str:
+        with self._login_lock:
+            if self._session_name is None:
+                self.login()
+            assert self._session_name is not None
+            return self._session_name
+
+    def login(self) -> dict[str, t.Any]:
+        """``getchallenge`` + ``login`` (webservice style); REST needs no login.
+
+        The token is fresh (a new getchallenge invalidates older tokens), so two attempts at
+        most: a stale token (``INVALID_AUTH_TOKEN``) gets one new challenge.
+        """
+        if self.config.api_style == "rest":
+            return {}
+        with self._login_lock:
+            for attempt in (1, 2):
+                challenge = self._send("getchallenge", "GET", self.webservice_url,
+                                       {"operation": "getchallenge",
+                                        "username": self.config.username})
+                token = str((challenge or {}).get("token", ""))
+                digest = hashlib.md5((token + self.config.access_key).encode()).hexdigest()  # noqa: S324 - Vtiger's protocol
+                try:
+                    result = self._send("login", "POST", self.webservice_url,
+                                        {"operation": "login", "username": self.config.username,
+                                         "accessKey": digest})
+                except AuthenticationError as exc:
+                    if exc.code == "INVALID_AUTH_TOKEN" and attempt == 1:
+                        continue
+                    raise
+                self._session_name = str(result["sessionName"])
+                self.user_id = result.get("userId")
+                return {k: v for k, v in result.items() if k != "sessionName"}
+        raise AuthenticationError("INVALID_AUTH_TOKEN", "login failed", operation="login")
+
+    def logout(self) -> None:
+        """End the session (best effort: stock 8.2 crashes on logout)."""
+        if self.config.api_style != "webservice" or self._session_name is None:
+            return
+        with contextlib.suppress(VtigerError):
+            self._send("logout", "POST", self.webservice_url,
+                       {"operation": "logout", "sessionName": self._session_name})
+        self._session_name = None
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.http.close()
+
+    # ------------------------------------------------------------------ typed helpers
+
+    def me(self) -> dict[str, t.Any]:
+        """The calling user (``me``); on webservice.php servers without ``me``, the user
+        record retrieved via the login's userId.
+        """
+        try:
+            return self.call("me")
+        except VtigerError as exc:
+            if self.config.api_style != "webservice" or isinstance(exc, AuthenticationError):
+                raise
+            self._ensure_session()
+            return self.retrieve(str(self.user_id))
+
+    def listtypes(self, field_types: t.Sequence[str] | None = None) -> dict[str, t.Any]:
+        """``listtypes``: ``{"types": [...], "information": {Module: {...}}}``."""
+        if field_types:
+            return self.call("listtypes", fieldTypeList=list(field_types))
+        return self.call("listtypes")
+
+    def describe(self, module: str) -> dict[str, t.Any]:
+        """``describe``; an unknown module raises UnknownModuleError."""
+        return self.call("describe", elementType=module)
+
+    def query(self, vtql: str) -> list[dict[str, t.Any]]:
+        """One VTQL call (at most 100 rows, whatever ``limit`` says)."""
+        return self.call("query", query=vtql) or []
+
+    def query_all(
+        self,
+        module: str,
+        fields: str | t.Sequence[str] = "*",
+        where: str | None = None,
+        page_size: int = 100,
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Every row of ``select fields from module [where ...]``, ordered by ``id``, paged by
+        offset. Fine for small, stable tables (Users, Groups, Currency); incremental reads of
+        changing modules should use the tap's keyset paging instead.
+        """
+        from vtiger_client import vtql
+
+        offset = 0
+        while True:
+            rows = self.query(vtql.select(module, fields, where=where, order_by="id",
+                                          limit=page_size, offset=offset))
+            yield from rows
+            if len(rows) < page_size:
+                return
+            offset += len(rows)
+
+    def sync(self, module: str, modified_time: int, sync_type: str | None = "application") -> dict:
+        """One ``sync`` page: ``{"updated", "deleted", "lastModifiedTime", "more"}``.
+
+        ``modified_time`` must be >= 1 (0 crashes Vtiger); it is clamped.
+        """
+        params: dict[str, t.Any] = {"modifiedTime": max(1, int(modified_time)),
+                                    "elementType": module}
+        if sync_type:
+            params["syncType"] = sync_type
+        return self.call("sync", **params)
+
+    def retrieve(self, record_id: str) -> dict[str, t.Any]:
+        """``retrieve`` one record by ``NxM`` id."""
+        return self.call("retrieve", id=record_id)
+
+    def create(self, module: str, element: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """``create``; returns the whole stored record."""
+        return self.call("create", elementType=module, element=dict(element))
+
+    def revise(self, element: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """``revise`` (partial update; needs ``id``)."""
+        return self.call("revise", element=dict(element))
+
+    def update(self, element: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """``update`` (every mandatory field needed)."""
+        return self.call("update", element=dict(element))
+
+    def delete(self, record_id: str) -> dict[str, t.Any]:
+        """``delete`` one record."""
+        return self.call("delete", id=record_id)
+
+    def relatedtypes(self, module: str) -> dict[str, t.Any]:
+        """Relations of a module."""
+        return self.call("relatedtypes", elementType=module)
+
+    def retrieve_related(self, record_id: str, label: str, module: str) -> list[dict]:
+        """Related records (whole records, no paging)."""
+        return self.call("retrieve_related", id=record_id, relatedLabel=label,
+                         relatedType=module) or []
+
+    def query_related(self, query: str, record_id: str, label: str) -> list[dict]:
+        """VTQL over a relation (no trailing ``;``, upper-case ``WHERE``)."""
+        return self.call("query_related", query=query, id=record_id, relatedLabel=label) or []
+
+    def add_related(self, source_id: str, related_id: str, label: str | None = None) -> t.Any:
+        """Link two records."""
+        params = {"sourceRecordId": source_id, "relatedRecordId": related_id}
+        if label:
+            params["relationIdLabel"] = label
+        return self.call("add_related", **params)
+
+    def delete_related(self, source_id: str, related_id: str, label: str | None = None) -> t.Any:
+        """Unlink two records."""
+        params = {"sourceRecordId": source_id, "relatedRecordId": related_id}
+        if label:
+            params["relationIdLabel"] = label
+        return self.call("delete_related", **params)
+
+    def tags_add(self, record_id: str, tags: t.Sequence[str]) -> t.Any:
+        """Add tags to a record."""
+        return self.call("tags_add", id=record_id, tags=list(tags))
+
+    def tags_retrieve(self, record_id: str) -> t.Any:
+        """Tags of a record."""
+        return self.call("tags_retrieve", id=record_id)
+
+    def tags_delete(self, record_id: str, tags: t.Sequence[str] = (),
+                    delete_all: bool = False) -> t.Any:
+        """Remove tags (or all) from a record."""
+        params: dict[str, t.Any] = {"id": record_id, "tags": list(tags)}
+        if delete_all:
+            params["delete_all"] = "true"
+        return self.call("tags_delete", **params)
+
+    def lookup(self, kind: str, value: str, search_in: t.Any = None) -> list[dict]:
+        """Phone/email lookup."""
+        params: dict[str, t.Any] = {"type": kind, "value": value}
+        if search_in is not None:
+            params["searchIn"] = search_in
+        return self.call("lookup", **params) or []
+
+    def picklist_dependency(self, module: str, source_field: str, target_field: str) -> t.Any:
+        """Dependent picklist mapping."""
+        return self.call("picklist_dependency", module=module, sourcefield=source_field,
+                         targetfield=target_field)
+
+    def convertlead(self, element: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """Convert a lead (``{"leadId", "entities": {...}}``)."""
+        return self.call("convertlead", element=dict(element))
+
+    def get_account_hierarchy(self, record_id: str) -> t.Any:
+        """The account tree around an account."""
+        return self.call("get_account_hierarchy", id=record_id)
+
+    # ------------------------------------------------------------------ API Designer
+
+    def api_designer(
+        self,
+        method: str,
+        path: str,
+        params: t.Mapping[str, t.Any] | None = None,
+        json: t.Any = None,
+    ) -> t.Any:
+        """Call ``<instance>/restapi/vtap/api/<path>`` with Basic auth (same retries, pacing,
+        counting as core calls; counted as ``api:<path>``).
+        """
+        url = f"{self.base_url}/restapi/vtap/api/{path.lstrip('/')}"
+        return self._custom(f"api:{path}", method, url, params=params, json_body=json,
+                            auth=(self.config.username, self.config.access_key))
+
+    def webhook(self, path: str, body: t.Any, token: str, placement: str = "header") -> t.Any:
+        """POST ``body`` to ``<instance>/restapi/vtap/webhook/<path>`` with its own token."""
+        url = f"{self.base_url}/restapi/vtap/webhook/{path.lstrip('/')}"
+        headers = params = None
+        if placement == "header":
+            headers = {"token": token}
+        else:
+            params = {"token": token}
+        return self._custom(f"webhook:{path}", "POST", url, params=params, json_body=body,
+                            headers=headers)
+
+    def _custom(self, name: str, method: str, url: str, *, params: t.Any = None,
+                json_body: t.Any = None, auth: t.Any = None, headers: t.Any = None) -> t.Any:
+        attempt = 0
+        while True:
+            try:
+                self._check_budget(name)
+                self.calls[name] += 1
+                try:
+                    response = self.http.request(
+                        method.upper(), url, params=params, json=json_body, auth=auth,
+                        headers=headers, timeout=self.config.request_timeout)
+                except requests.exceptions.Timeout:
+                    raise RetryableError("TIMEOUT", "no answer in time", operation=name) from None
+                except (requests.exceptions.ConnectionError,
+                        requests.exceptions.ChunkedEncodingError) as exc:
+                    raise RetryableError("CONNECTION", f"connection failed ({type(exc).__name__})",
+                                         operation=name) from None
+                return self._result(name, response)
+            except RetryableError as exc:
+                attempt += 1
+                if attempt > self.config.max_retries:
+                    raise
+                wait = (exc.retry_after if isinstance(exc, RateLimitError) and exc.retry_after
+                        is not None else self._backoff(attempt))
+                self._sleep(wait)
