@@ -261,9 +261,7 @@ class _CoreOperations:
         return User(crmid, rec["user_name"], rec)
 
     def user_by_name(self, user_name: str) -> User | None:
-        """Look a user up by login name (case-sensitive, like Vtiger's MySQL collation isn't;
-        good enough for a sandbox).
-        """
+        """Look a user up by login name (exact match; MySQL would ignore case)."""
         users = self.modules["Users"]
         with self.store.lock:
             row = self.store.conn.execute(
@@ -315,6 +313,8 @@ class _CoreOperations:
         if not secrets.compare_digest(expected, str(params.get("accessKey", ""))):
             raise VtigerApiError("INVALID_USER_CREDENTIALS", "Invalid username or password", 401)
         session = secrets.token_hex(10)
+        if len(self.sessions) > 1000:
+            self._prune_sessions(now)
         self.sessions[session] = Session(user.crmid, now, now)
         rec = user.record
         return {
@@ -328,16 +328,22 @@ class _CoreOperations:
             "vtigerVersion": "8.2.0",
         }
 
+    def _session_expired(self, s: Session, now: float) -> bool:
+        return (now - s.last_used > float(self.settings.get("session_idle_ttl", 1800))
+                or now - s.created > float(self.settings.get("session_max_ttl", 86400)))
+
+    def _prune_sessions(self, now: float) -> None:
+        """Forget expired sessions (keeps memory flat under benchmarks that log in a lot)."""
+        for name in [n for n, s in self.sessions.items() if self._session_expired(s, now)]:
+            del self.sessions[name]
+
     def session_user(self, session_name: str | None) -> User:
         """The user of a live session; expired sessions are forgotten (INVALID_SESSIONID)."""
         if not session_name:
             raise VtigerApiError("AUTHENTICATION_REQUIRED", "Authencation required", 401)
         s = self.sessions.get(session_name)
         now = self.clock()
-        if s is not None and (
-            now - s.last_used > float(self.settings.get("session_idle_ttl", 1800))
-            or now - s.created > float(self.settings.get("session_max_ttl", 86400))
-        ):
+        if s is not None and self._session_expired(s, now):
             del self.sessions[session_name]
             s = None
         if s is None:
