@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sandbox_helpers import Rest
 
 from vtiger_sandbox.apidesigner import DEMO_DEFINITIONS, DefinitionError, load_definitions
@@ -291,3 +293,41 @@ def test_the_demo_definitions_load() -> None:
 def test_bad_definitions_are_refused_with_the_reason(xml: str, problem: str) -> None:
     with pytest.raises(DefinitionError, match=problem):
         load_definitions(xml, MODULES)
+
+
+# ------------------------------------------------------- filter values, without HTTP
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory):
+    from vtiger_sandbox.operations import Operations
+    from vtiger_sandbox.store import Store
+
+    operations = Operations(Store(tmp_path_factory.mktemp("ad") / "ad.sqlite", load_modules()))
+    operations.bootstrap()
+    yield operations
+    operations.store.close()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.text(min_size=1, max_size=20).filter(lambda v: "\0" not in v and v.strip()))
+def test_filter_values_reach_vtql_unchanged(ops, value: str) -> None:
+    """Whatever a caller sends as a filter, the select finds exactly the record holding it."""
+    from vtiger_sandbox.apidesigner import _Runner
+
+    admin = ops.user_by_crmid(1)
+    designer = load_definitions(
+        "<apidesigner><endpoint path='p'><api><select module='Contacts'>"
+        "<record><field name='lastname'/></record>"
+        "<where><field name='lastname' value='@name'/><field name='department' value='@run'/>"
+        "</where></select></api></endpoint></apidesigner>", ops.modules)
+    action = designer[("api", "p")].actions["GET"]
+    run = f"run{ops.store.stats['hypothesis'] + 1}"
+    ops.store.stats["hypothesis"] += 1
+    made = ops.create(admin, {"elementType": "Contacts", "element": {
+        "lastname": value, "department": run, "assigned_user_id": "19x1"}})
+    for decoy in {value + "x", value.upper(), value.replace("'", ""), "%", "_"} - {value}:
+        if decoy:
+            ops.create(admin, {"elementType": "Contacts", "element": {
+                "lastname": decoy, "department": run, "assigned_user_id": "19x1"}})
+    rows = _Runner(ops).select(admin, action, {"name": value, "run": run})
+    assert [r["id"] for r in rows] == [made["id"]]
