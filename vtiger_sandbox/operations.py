@@ -713,14 +713,14 @@ class _CoreOperations:
         text = params.get("query", "")
         if not isinstance(text, str) or not text.strip():
             raise access_denied("Permission to perform the operation is denied for query")
-        compiled = vtql.compile_query(text, self.modules)
+        cap = int(self.settings.get("query_row_cap", 100))
+        compiled = vtql.compile_query(text, self.modules, row_cap=cap)
         with self.store.lock:
             cur = self.store.conn.execute(compiled.sql, compiled.params)
             names = [d[0] for d in cur.description]
             rows = cur.fetchall()
         if compiled.is_count:  # an offset past the single count row leaves nothing, as in MySQL
             return [{"count": str(rows[0][0])}] if rows else []
-        cap = int(self.settings.get("query_row_cap", 100))
         if len(rows) > cap:
             rows = rows[:cap]
         if compiled.module.name == "Users":
@@ -1161,16 +1161,15 @@ class ExtraOperations:
         if not isinstance(text, str) or not text.strip():
             raise access_denied("Permission to perform the operation is denied for query")
         stripped = text.strip()
-        if stripped.endswith(";"):
-            raise VtigerApiError("UNKOWN_ENTITY", "Relation specified is incorrect", 400)
-        if re.search(r"\bwhere\b", stripped) and not re.search(r"\bWHERE\b", stripped):
-            raise VtigerApiError(
-                "QUERY_SYNTAX_ERROR",
-                "Syntax Error on line 1: token 'WHERE' Unexpected WHERE(WHERE), "
-                "expected one of: SEMICOLON", 400)
+        cap = int(self.settings.get("query_row_cap", 100))
+        if hasattr(vtql, "compile_query_related"):
+            compiled = vtql.compile_query_related(stripped, self.modules, row_cap=cap)
+        else:
+            if stripped.endswith(";"):
+                raise VtigerApiError("UNKOWN_ENTITY", "Relation specified is incorrect", 400)
+            compiled = vtql.compile_query(stripped + ";", self.modules)
         m, crmid, rec = self.load_live(params.get("id"))
         target = self._relation_target(m, params.get("relatedLabel"))
-        compiled = vtql.compile_query(stripped + ";", self.modules)
         if compiled.module.name != target.name:
             raise VtigerApiError("UNKOWN_ENTITY", "Relation specified is incorrect", 400)
         st = self.store

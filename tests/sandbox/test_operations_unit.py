@@ -40,7 +40,7 @@ def ops(tmp_path) -> Operations:
 def fake_vtql(monkeypatch):
     """A stand-in compiler: 'count <Module>', 'ids <Module>' or 'all <Module>' (+ ';')."""
 
-    def compile_query(text: str, modules: dict[str, Module]) -> Compiled:
+    def compile_query(text: str, modules: dict[str, Module], row_cap: int = 100) -> Compiled:
         kind, name = text.rstrip(";").split()
         m = modules[name]
         if kind == "count":
@@ -48,7 +48,7 @@ def fake_vtql(monkeypatch):
                             True)
         cols = '"id", "lastname"' if kind == "ids" else "*"
         return Compiled(m, f"SELECT {cols} FROM {m.table} WHERE deleted = 0 "
-                           "ORDER BY crmid LIMIT ? OFFSET ?", [100, 0], None, False)
+                           "ORDER BY crmid LIMIT ? OFFSET ?", [row_cap, 0], None, False)
 
     mod = types.ModuleType("vtiger_sandbox.vtql")
     mod.compile_query = compile_query  # type: ignore[attr-defined]

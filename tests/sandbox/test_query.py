@@ -95,3 +95,11 @@ def test_query_related_needs_no_semicolon_and_upper_case_where(qserver: SandboxS
     _, err = rest.error("GET", "query_related", id=acc["id"], relatedLabel="Contacts",
                         query="select id from Contacts where lastname like 'S%'")
     assert err["code"] == "QUERY_SYNTAX_ERROR"
+
+
+def test_row_cap_is_a_setting(sandbox: SandboxServer) -> None:
+    sandbox.bulk_create("Leads", 30)
+    sandbox.configure(query_row_cap=10)
+    rest = Rest(sandbox)
+    assert len(rest.ok("GET", "query", query="select id from Leads;")) == 10
+    assert len(rest.ok("GET", "query", query="select id from Leads limit 20, 50;")) == 10
