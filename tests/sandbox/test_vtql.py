@@ -192,6 +192,17 @@ def test_what_fails_in_mysql_returns_nothing(db: sqlite3.Connection) -> None:
         assert run(db, text) == [], text
 
 
+def test_huge_numbers_never_overflow_sqlite(db: sqlite3.Connection) -> None:
+    huge = "9" * 30
+    assert run(db, f"select id from Contacts limit {huge}, 5;") == []
+    # MySQL refuses a LIMIT past 64 bits, so the real server answers with no rows
+    assert run(db, f"select id from Contacts limit {huge};") == []
+    assert len(run(db, f"select id from Contacts limit {2**40};")) == 100
+    assert run(db, f"select id from Contacts where id > '12x{huge}';") == []
+    assert len(run(db, f"select id from Contacts where id < '12x{huge}';")) == 100
+    assert run(db, f"select id from Potentials where amount > {huge};") == []
+
+
 def test_unquoted_null_true_and_ids(db: sqlite3.Connection) -> None:
     assert run(db, "select id from Contacts where lastname = null;") == []
     assert len(run(db, "select id from Contacts where emailoptout = TRUE;")) == 6
