@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 
 from singer_sdk.sinks import BatchSink
 
-from target_vtiger.matching import QUERY_ROW_CAP, Key, chunked, lookup, record_key
+from target_vtiger.matching import (
+    QUERY_ROW_CAP,
+    Key,
+    chunked,
+    lookup,
+    normalize_key_value,
+    record_key,
+    row_key,
+)
 from target_vtiger.validation import (
     SDC_PREFIX,
     ConvertedRecord,
@@ -31,6 +39,14 @@ from target_vtiger.validation import (
     changed_fields,
     convert_record,
     missing_mandatory,
+)
+from vtiger_client import vtql
+from vtiger_client.errors import (
+    FatalError,
+    RateLimitError,
+    RecordError,
+    RetryableError,
+    VtigerError,
 )
 
 if t.TYPE_CHECKING:
@@ -399,7 +415,6 @@ class VtigerSink(BatchSink):
             self._delete(plan)
 
     def _create(self, plan: Planned) -> None:
-        from vtiger_client.errors import RecordError
 
         try:
             returned = self._create_once(plan)
@@ -416,8 +431,6 @@ class VtigerSink(BatchSink):
         look before trying again; without one there is nothing to look for, and the normal
         retrying client is used (the stream is not idempotent anyway; see match_keys).
         """
-        from vtiger_client.errors import RateLimitError, RetryableError
-
         target = self._target
         if plan.identity is None or plan.identity[0] != "key":
             return target.client.create(self.module_name, plan.changes)
@@ -448,13 +461,10 @@ class VtigerSink(BatchSink):
 
     def _find_by_key(self, plan: Planned) -> dict[str, t.Any] | None:
         rows = self._query_in(self.module_name, self.match_keys[0], [plan.key_raw[0]], {})
-        from target_vtiger.matching import row_key
-
         matches = [r for r in rows if row_key(self.module, self.match_keys, r) == plan.identity[1]]  # type: ignore[index]
         return matches[0] if len(matches) == 1 else None
 
     def _revise(self, plan: Planned) -> None:
-        from vtiger_client.errors import RecordError
 
         assert plan.existing is not None
         element = {"id": str(plan.existing["id"]), **plan.changes}
@@ -466,7 +476,6 @@ class VtigerSink(BatchSink):
         self._after_write(plan, returned, "updated")
 
     def _delete(self, plan: Planned) -> None:
-        from vtiger_client.errors import RecordError
 
         assert plan.existing is not None
         try:
@@ -509,8 +518,6 @@ class VtigerSink(BatchSink):
 
     def _bulk_upsert(self, plans: list[Planned]) -> None:
         """Creates and updates through an API Designer ``<upsert bulk="true">`` endpoint."""
-        from vtiger_client.errors import RecordError
-
         assert self.bulk is not None
         path = str(self.bulk["path"])
         size = int(self.bulk.get("batch_size") or 50)
@@ -545,8 +552,6 @@ class VtigerSink(BatchSink):
         """
         if len(rows) < QUERY_ROW_CAP or fieldname == "id":
             return False
-        from target_vtiger.matching import normalize_key_value
-
         ftype = self.module.field_type(fieldname)
         found = [normalize_key_value(ftype, str(r.get(fieldname) or "")) for r in rows]
         wanted = {normalize_key_value(ftype, v) for v in values}
@@ -563,12 +568,9 @@ class VtigerSink(BatchSink):
         split in halves when the server refuses a value, so one hostile value costs one
         record, not the batch.
         """
-        from vtiger_client import vtql
-        from vtiger_client.errors import FatalError, RetryableError, VtigerError
-
         client = self._target.client
-        where = vtql.in_clause(fieldname, values)
         try:
+            where = vtql.in_clause(fieldname, values)
             rows = client.query(vtql.select(module, "*", where=where))
             if self._maybe_capped(fieldname, values, rows):
                 rows = []
@@ -591,9 +593,11 @@ class VtigerSink(BatchSink):
             return rows
         except (FatalError, RetryableError):
             raise
-        except VtigerError as err:
+        except (VtigerError, ValueError) as err:
             if len(values) == 1:
-                failed[values[0]] = LookupFailed(values[0], err.code, err.message)
+                code = getattr(err, "code", "INVALID_VALUE")
+                message = getattr(err, "message", str(err))
+                failed[values[0]] = LookupFailed(values[0], code, message)
                 return []
             half = len(values) // 2
             return self._query_in(module, fieldname, values[:half], failed) + self._query_in(

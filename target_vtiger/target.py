@@ -8,6 +8,7 @@ summary, and exactly when STATE messages may be emitted.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import typing as t
@@ -27,9 +28,8 @@ from target_vtiger.webhook import (
     check_webhook_settings,
     uses_webhook,
 )
-
-if t.TYPE_CHECKING:
-    from vtiger_client.session import VtigerClient
+from vtiger_client.errors import FatalError, VtigerError
+from vtiger_client.session import ClientConfig, VtigerClient
 
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
 BULK_LIMIT = 50
@@ -301,24 +301,10 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ API access
 
-    def _client_config(self, **overrides: t.Any) -> t.Any:
-        from vtiger_client.session import ClientConfig
-
-        mapping = {
-            key: self.config[key]
-            for key in (
-                "api_url",
-                "username",
-                "access_key",
-                "api_style",
-                "request_timeout",
-                "max_retries",
-                "allow_http",
-            )
-            if self.config.get(key) is not None
-        }
+    def _client_config(self, **overrides: t.Any) -> ClientConfig:
+        """The shared client's settings, validated by vtiger_client (same rules as the tap)."""
+        mapping = {**self.config, **overrides}
         mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
-        mapping.update(overrides)
         return ClientConfig.from_mapping(mapping)
 
     @property
@@ -326,8 +312,6 @@ class TargetVtiger(Target):
         """The one API client of the run, created on first use."""
         with self._lock:
             if self._client is None:
-                from vtiger_client.session import VtigerClient
-
                 self._client = VtigerClient(self._client_config())
             return self._client
 
@@ -339,8 +323,6 @@ class TargetVtiger(Target):
         """
         with self._lock:
             if self._no_retry_client is None:
-                from vtiger_client.session import VtigerClient
-
                 self._no_retry_client = VtigerClient(self._client_config(max_retries=0))
             return self._no_retry_client
 
@@ -417,8 +399,6 @@ class TargetVtiger(Target):
 
     def _write_state_message(self, state: dict) -> None:
         """Write a STATE unless it repeats the last one written (drain_all re-sends it)."""
-        import json
-
         text = json.dumps(state, sort_keys=True)
         with self._lock:
             if text == self._last_written_state:
@@ -459,8 +439,6 @@ class TargetVtiger(Target):
         A traceback helps nobody when the access key is wrong or the API budget is spent, and
         the exception text of vtiger_client never contains secrets.
         """
-        from vtiger_client.errors import FatalError, VtigerError
-
         try:
             super().invoke(*args, **kwargs)
         except RejectedRecordsError as exc:
