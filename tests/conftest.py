@@ -6,14 +6,22 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from vtiger_sandbox.testing import SandboxServer
+from vtiger_sandbox.testing import SandboxServer, reap
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reap_sandboxes() -> Iterator[None]:
+    """Collect sandbox processes that fixtures stopped without waiting."""
+    yield
+    reap()
 
 
 @pytest.fixture
 def sandbox(tmp_path) -> Iterator[SandboxServer]:
     """A fresh, empty sandbox per test."""
-    with SandboxServer(tmp_path / "sandbox.sqlite") as server:
-        yield server
+    server = SandboxServer(tmp_path / "sandbox.sqlite").start()
+    yield server
+    server.stop(wait=False)
 
 
 @pytest.fixture(scope="session")
@@ -37,4 +45,4 @@ def sandbox_factory(tmp_path) -> Iterator[Callable[..., SandboxServer]]:
 
     yield make
     for server in started:
-        server.stop()
+        server.stop(wait=False)
