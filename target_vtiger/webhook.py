@@ -24,6 +24,7 @@ with one line (AUTHENTICATION error), the token not in it. Records carrying
 
 from __future__ import annotations
 
+import logging
 import typing as t
 from urllib.parse import urlsplit
 
@@ -34,6 +35,8 @@ from target_vtiger.relations import BeyondSink
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
 BULK_LIMIT = 50
 WEBHOOK_PREFIX = "/restapi/vtap/webhook/"
+#: Answers to a multi-record request meaning "this webhook takes fewer records per request".
+NOT_BULK_CODES = ("INVALID_PARAMETER", "LIMIT_EXCEEDED")
 
 WEBHOOK_SETTINGS = [
     th.Property(
@@ -111,6 +114,28 @@ def uses_webhook(config: t.Mapping[str, t.Any], stream_name: str) -> bool:
     return streams is None or stream_name in streams
 
 
+class TokenFilter(logging.Filter):
+    """Masks the token in log records of libraries that log request URLs (urllib3 at DEBUG
+    prints ``POST /restapi/vtap/webhook/x?token=...``).
+    """
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record without the token; never drop it."""
+        if self.token:
+            text = record.getMessage()
+            if self.token in text:
+                record.msg, record.args = text.replace(self.token, "***"), ()
+        return True
+
+
+#: Loggers that may print a request URL.
+URL_LOGGERS = ("urllib3.connectionpool", "requests")
+
+
 class WebhookSink(BeyondSink):
     """Records in, POSTs to an API Designer webhook out (bulk where allowed)."""
 
@@ -122,6 +147,12 @@ class WebhookSink(BeyondSink):
         self.batch_size = int(self.config.get("webhook_batch_size") or 1)
         self.placement = str(self.config.get("webhook_token_placement") or "header")
         self.requests_sent = 0
+        if self._token:
+            for name in URL_LOGGERS:
+                logger = logging.getLogger(name)
+                if not any(isinstance(f, TokenFilter) and f.token == self._token
+                           for f in logger.filters):
+                    logger.addFilter(TokenFilter(self._token))
 
     @property
     def _token(self) -> str:
@@ -144,21 +175,32 @@ class WebhookSink(BeyondSink):
             self._send(ready[i : i + self.batch_size])
 
     def _send(self, chunk: list[dict]) -> None:
-        from vtiger_client.errors import FatalError, VtigerError
+        from vtiger_client.errors import ConfigError, FatalError, VtigerError
 
         if not chunk:
             return
         if self.dry_run:
             self.count("created", len(chunk))
             return
-        body: t.Any = chunk[0] if self.batch_size == 1 else {"records": chunk}
+        # one record goes as the body itself (every definition takes that); several as
+        # {"records": [...]} (bulk definitions only)
+        body: t.Any = chunk[0] if len(chunk) == 1 else {"records": chunk}
         try:
             self.requests_sent += 1
             answer = self.client.webhook(self.path, body, self._token, placement=self.placement)
         except FatalError as err:
             # one line, token-free, then stop: a wrong token will not get better
-            raise type(err)(err.code, self.scrub(err.message)) from None
+            raise type(err)(
+                err.code, self.scrub(err.message), err.http_status, err.operation
+            ) from None
         except VtigerError as err:
+            if len(chunk) > 1 and err.code in NOT_BULK_CODES:
+                msg = (
+                    f"webhook {self.path} refused {len(chunk)} records in one request "
+                    f"({err.code}): its definition is not bulk or allows fewer; lower "
+                    "webhook_batch_size (1 for a non-bulk definition)"
+                )
+                raise ConfigError("CONFIG", msg) from None
             if len(chunk) > 1:  # isolate the bad record(s): halves, recursively
                 half = len(chunk) // 2
                 self._send(chunk[:half])
@@ -175,7 +217,8 @@ class WebhookSink(BeyondSink):
             isinstance(answer.get("records"), list) else None
         )
         if rows is None or len(rows) != len(chunk):
-            self.count("created", len(chunk))
+            status = answer.get("status") if isinstance(answer, dict) else None
+            self.count("updated" if status == "updated" else "created", len(chunk))
             return
         for record, row in zip(chunk, rows, strict=False):
             if isinstance(row, dict) and (row.get("success") is False or row.get("error")):

@@ -1,0 +1,217 @@
+"""API Designer both ways, against the sandbox's demo definitions (vtiger_sandbox/
+apidesigner_demo.xml) over HTTP: tap streams from a custom REST endpoint (Basic auth, paged),
+target webhook mode (token in header or query, bulk up to 50, token never logged)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from beyond_helpers import (
+    counts,
+    discover,
+    read_jsonl,
+    record_msg,
+    run_tap,
+    run_target,
+    schema_msg,
+    select,
+    strings,
+    vt,
+)
+
+__all__ = ["vt"]
+
+UPSERT_TOKEN = "demo-webhook-token"
+QUERY_TOKEN = "demo-query-token"
+
+CONTACTS_API = {"name": "partner_contacts", "path": "contacts", "pagination_param": "page",
+                "page_size": 100, "primary_keys": ["id"]}
+
+
+def contacts_in_sandbox(vt) -> list[dict]:
+    rows, offset = [], 0
+    while True:
+        page = vt.query(f"select id, lastname, email from Contacts limit {offset}, 100;")
+        rows += page
+        if len(page) < 100:
+            return rows
+        offset += 100
+
+
+class TestTapStreams:
+    def test_every_page_is_read_once_with_basic_auth(self, sandbox):
+        sandbox.bulk_create("Contacts", 250)
+        config = {**sandbox.tap_config(), "include_relations": False, "include_tags": False,
+                  "include_metadata_streams": False, "api_designer_streams": [CONTACTS_API]}
+        catalog = select(discover(config), {"partner_contacts"})
+        sandbox.reset_stats()
+        run = run_tap(config, catalog=catalog)
+        rows = run.records("partner_contacts")
+        assert len(rows) == 250
+        assert len({r["id"] for r in rows}) == 250
+        assert sandbox.stats().get("vtap_api") == 3  # pages of 100, 100, 50
+
+    def test_the_schema_is_inferred_from_the_first_page(self, sandbox, vt):
+        vt.create("Contacts", {"lastname": "Lee", "email": "lee@example.com",
+                               "assigned_user_id": "19x1"})
+        config = {**sandbox.tap_config(), "api_designer_streams": [CONTACTS_API]}
+        sandbox.reset_stats()
+        entry = next(s for s in discover(config)["streams"]
+                     if s["tap_stream_id"] == "partner_contacts")
+        assert {"id", "lastname", "email", "modifiedtime"} <= set(entry["schema"]["properties"])
+        assert entry["key_properties"] == ["id"]
+        assert sandbox.stats().get("vtap_api") == 1
+
+    def test_a_given_schema_costs_no_discovery_call_and_params_filter(self, sandbox, vt):
+        for name in ("Lee", "Kim", "Lee"):
+            vt.create("Contacts", {"lastname": name, "assigned_user_id": "19x1"})
+        spec = {**CONTACTS_API, "params": {"lastname": "Lee"},
+                "schema": {"type": "object", "properties": strings("id", "lastname")}}
+        config = {**sandbox.tap_config(), "api_designer_streams": [spec]}
+        sandbox.reset_stats()
+        catalog = select(discover(config), {"partner_contacts"})
+        assert sandbox.stats().get("vtap_api", 0) == 0
+        run = run_tap(config, catalog=catalog)
+        assert [r["lastname"] for r in run.records("partner_contacts")] == ["Lee", "Lee"]
+
+    def test_a_wrong_access_key_stops_the_run(self, sandbox):
+        spec = {**CONTACTS_API, "schema": {"type": "object", "properties": strings("id")}}
+        config = {**sandbox.tap_config(), "access_key": "wrong-key",
+                  "api_designer_streams": [spec]}
+        from vtiger_client.errors import AuthenticationError
+
+        with pytest.raises(AuthenticationError):
+            _sync_one(config)
+
+
+def _sync_one(config: dict) -> None:
+    """Sync just the API Designer stream (no discovery of the modules)."""
+    import contextlib
+    import io
+
+    from tap_vtiger.api_designer import api_designer_streams
+    from tap_vtiger.tap import TapVtiger
+
+    tap = TapVtiger(config=config, parse_env_config=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        for stream in api_designer_streams(tap):
+            stream.sync()
+
+
+# ---------------------------------------------------------------------------- webhook mode
+
+CONTACT_PROPS = strings("firstname", "lastname", "email", "phone", "_sdc_deleted_at")
+
+
+def contacts_msgs(records: list[dict], stream: str = "Contacts") -> list[dict]:
+    return [schema_msg(stream, CONTACT_PROPS), *(record_msg(stream, r) for r in records)]
+
+
+def people(n: int, start: int = 0) -> list[dict]:
+    return [{"firstname": "P", "lastname": f"Person{i:03d}", "email": f"p{i}@example.com"}
+            for i in range(start, start + n)]
+
+
+@pytest.fixture
+def hook_config(sandbox, tmp_path) -> dict:
+    return {**sandbox.tap_config(), "rejects_path": str(tmp_path / "rejects.jsonl"),
+            "webhook_url": "contacts_upsert", "webhook_token": UPSERT_TOKEN,
+            "webhook_batch_size": 50}
+
+
+class TestWebhookMode:
+    def test_records_go_in_bulk_requests_of_50(self, sandbox, hook_config, vt):
+        sandbox.reset_stats()
+        run = run_target(hook_config, contacts_msgs(people(120)))
+        assert counts(run, "Contacts")["created"] == 120
+        stats = sandbox.stats()
+        assert stats.get("vtap_webhook") == 3
+        assert stats.get("create", 0) == 0  # nothing went through the core API
+        assert len(contacts_in_sandbox(vt)) == 120
+
+    def test_a_rerun_updates_instead_of_duplicating(self, sandbox, hook_config, vt):
+        run_target(hook_config, contacts_msgs(people(60)))
+        run = run_target(hook_config, contacts_msgs(people(60)))
+        assert counts(run, "Contacts")["updated"] == 60
+        assert len(contacts_in_sandbox(vt)) == 60
+
+    def test_the_full_webhook_url_works_too(self, sandbox, hook_config, vt):
+        hook_config["webhook_url"] = f"{sandbox.url}/restapi/vtap/webhook/contacts_upsert"
+        run = run_target(hook_config, contacts_msgs(people(2)))
+        assert counts(run, "Contacts")["created"] == 2
+
+    def test_one_bad_record_is_rejected_and_the_rest_of_the_request_written(
+        self, sandbox, hook_config, vt
+    ):
+        records = people(5)
+        records[2] = {"firstname": "NoLastName", "email": "nolast@example.com"}
+        sandbox.reset_stats()
+        run = run_target(hook_config, contacts_msgs(records), expect_error=True)
+        assert counts(run, "Contacts")["created"] == 4
+        assert counts(run, "Contacts")["rejected"] == 1
+        rejects = read_jsonl(hook_config["rejects_path"])
+        assert rejects[0]["record"]["email"] == "nolast@example.com"
+        assert rejects[0]["error_code"] == "MANDATORY_FIELDS_MISSING"
+        assert sandbox.stats().get("vtap_webhook") == 1
+
+    def test_token_in_the_query_one_record_per_request(self, sandbox, tmp_path, vt):
+        config = {**sandbox.tap_config(), "webhook_url": "leads_in",
+                  "webhook_token": QUERY_TOKEN, "webhook_token_placement": "query"}
+        leads = [{"lastname": f"L{i}", "company": "Co"} for i in range(3)]
+        sandbox.reset_stats()
+        run = run_target(config, [schema_msg("Leads", strings("lastname", "company")),
+                                  *(record_msg("Leads", r) for r in leads)])
+        assert counts(run, "Leads")["created"] == 3
+        assert sandbox.stats().get("vtap_webhook") == 3
+        assert vt.query("select count(*) from Leads;")[0]["count"] == "3"
+
+    @pytest.mark.parametrize("placement", ["header", "query"])
+    def test_a_wrong_token_stops_the_run_without_writing_or_logging_it(
+        self, sandbox, hook_config, vt, caplog, capsys, placement
+    ):
+        secret = "wrong-token-s3cr3t-value"
+        hook_config.update(webhook_token=secret, webhook_token_placement=placement)
+        caplog.set_level(logging.DEBUG)
+        run = run_target(hook_config, contacts_msgs(people(3)), expect_error=True)
+        assert run.error is not None
+        assert "INVALID_AUTH_TOKEN" in str(run.error)
+        assert secret not in str(run.error)
+        assert secret not in caplog.text
+        captured = capsys.readouterr()
+        assert secret not in captured.out + captured.err
+        assert contacts_in_sandbox(vt) == []
+        assert sandbox.stats().get("vtap_webhook") == 1  # a 401 is not retried
+
+    def test_a_missing_token_is_a_settings_error_before_any_call(self, sandbox, hook_config):
+        del hook_config["webhook_token"]
+        sandbox.reset_stats()
+        from target_vtiger.target import TargetConfigError
+
+        with pytest.raises(TargetConfigError, match="webhook_token"):
+            run_target(hook_config, contacts_msgs(people(1)))
+        assert sandbox.stats().get("vtap_webhook", 0) == 0
+
+    def test_more_than_50_per_request_is_refused_up_front(self, sandbox, hook_config):
+        hook_config["webhook_batch_size"] = 51
+        from target_vtiger.target import TargetConfigError
+
+        with pytest.raises(TargetConfigError, match="between 1 and 50"):
+            run_target(hook_config, contacts_msgs(people(1)))
+
+    def test_bulk_against_a_non_bulk_webhook_says_which_setting_to_change(
+        self, sandbox, tmp_path
+    ):
+        config = {**sandbox.tap_config(), "webhook_url": "leads_in",
+                  "webhook_token": QUERY_TOKEN, "webhook_token_placement": "query",
+                  "webhook_batch_size": 10}
+        run = run_target(config, [schema_msg("Leads", strings("lastname", "company")),
+                                  *(record_msg("Leads", {"lastname": f"L{i}", "company": "C"})
+                                    for i in range(3))], expect_error=True)
+        assert "webhook_batch_size" in str(run.error)
+
+    def test_only_the_listed_streams_use_the_webhook(self, sandbox, hook_config, vt):
+        hook_config["webhook_streams"] = ["hooked"]
+        sandbox.reset_stats()
+        run_target(hook_config, contacts_msgs(people(2), stream="hooked"))
+        assert sandbox.stats().get("vtap_webhook") == 1
