@@ -517,11 +517,28 @@ class VtigerSink(BatchSink):
     # ------------------------------------------------------------------ API Designer bulk
 
     def _bulk_upsert(self, plans: list[Planned]) -> None:
-        """Creates and updates through an API Designer ``<upsert bulk="true">`` endpoint."""
+        """Creates and updates through an API Designer ``<upsert bulk="true">`` endpoint.
+
+        Up to 50 records a request instead of one call each. The records were already matched,
+        so updates carry the ``id`` (which wins over the endpoint's ``<where>``) and creates
+        carry the endpoint's match field (a re-sent request after a lost answer matches what
+        the first one created: no duplicates). Two kinds of record go through the core API
+        instead: values to *empty* (API Designer drops empty parameters, so nothing would be
+        cleared) and creates without a match-field value (an empty ``<where>`` matches
+        anything). Fields the endpoint's ``<record>`` does not list are not written by it; the
+        comparison of what came back reports them as altered.
+        """
         assert self.bulk is not None
         path = str(self.bulk["path"])
+        match_field = str(self.bulk.get("match_field") or "")
         size = int(self.bulk.get("batch_size") or 50)
-        for chunk in chunked(plans, size):  # type: ignore[arg-type]
+        bulk: list[Planned] = []
+        direct: list[Planned] = []
+        for plan in plans:
+            clears = any(v == "" for v in plan.changes.values())
+            unmatched = plan.existing is None and not plan.changes.get(match_field)
+            (direct if clears or unmatched else bulk).append(plan)
+        for chunk in chunked(bulk, size):  # type: ignore[arg-type]
             elements = []
             for plan in chunk:
                 element = dict(plan.changes)
@@ -530,13 +547,40 @@ class VtigerSink(BatchSink):
                 elements.append(element)
             try:
                 result = self._target.client.api_designer("POST", path, json={"records": elements})
-            except RecordError as err:
+            except (FatalError, RetryableError):
+                raise
+            except VtigerError as err:
                 for plan in chunk:
-                    self.reject(plan, err.code, err.message)
+                    self.reject(plan, err.code, f"bulk upsert {path}: {err.message}")
                 continue
-            rows = result if isinstance(result, list) else (result or {}).get("records", [])
-            for plan, row in zip(chunk, rows, strict=False):
-                        self._after_write(plan, row, "updated" if plan.existing else "created")
+            items = result.get("records") if isinstance(result, dict) else result
+            if not isinstance(items, list) or len(items) != len(chunk):
+                for plan in chunk:
+                    self.reject(
+                        plan,
+                        "BULK_RESPONSE_INVALID",
+                        f"bulk upsert {path}: answer does not list one result per record "
+                        "(the records may or may not be written; a re-run will match them)",
+                    )
+                continue
+            for plan, item in zip(chunk, items, strict=True):
+                item = item if isinstance(item, dict) else {}
+                if item.get("success"):
+                    returned = item.get("record") or {}
+                    outcome = "created" if item.get("status") == "created" else "updated"
+                    self._after_write(plan, returned, outcome)
+                else:
+                    error = item.get("error") or {}
+                    self.reject(
+                        plan,
+                        str(error.get("code") or "BULK_RECORD_FAILED"),
+                        str(error.get("message") or "the endpoint refused the record"),
+                    )
+        for plan in direct:
+            if plan.existing is None:
+                self._create(plan)
+            else:
+                self._revise(plan)
 
     # ------------------------------------------------------------------ lookup queries
 

@@ -420,3 +420,69 @@ class TestWebserviceStyle:
         server.reset_stats()
         assert run_target(config, text).counts()["unchanged"] == 3
         assert write_calls(server.stats()) == 0
+
+
+BULK_XML = """<apidesigner>
+  <endpoint path="contacts_bulk" kind="api">
+    <api method="post">
+      <upsert module="Contacts" bulk="true">
+        <record>
+          <field name="lastname"/><field name="firstname"/><field name="email"/>
+          <field name="phone"/><field name="assigned_user_id"/>
+        </record>
+        <where><field name="email" value="@email"/></where>
+      </upsert>
+    </api>
+  </endpoint>
+</apidesigner>
+"""
+
+
+class TestApiDesignerBulkUpsert:
+    @pytest.fixture
+    def bulk_config(self, sandbox, target_config, tmp_path):
+        (tmp_path / "sandbox.sqlite.apidesigner.xml").write_text(BULK_XML)
+        return {
+            **target_config,
+            "match_keys": {"Contacts": ["email"]},
+            "api_designer_upsert": {"Contacts": {"path": "contacts_bulk", "match_field": "email"}},
+        }
+
+    def test_50_records_per_request_and_nothing_for_unchanged(self, sandbox, bulk_config, vtiger):
+        records = [{"lastname": f"B{i}", "email": f"b{i}@x.com"} for i in range(120)]
+        sandbox.reset_stats()
+        run = run_target(bulk_config, contacts_input(records))
+        assert run.counts()["created"] == 120
+        stats = sandbox.stats()
+        assert stats.get("vtap_api") == 3  # 50 + 50 + 20
+        assert stats.get("create", 0) == 0
+        assert stats.get("query") == 2  # lookups: 100 + 20
+        assert len(all_contacts(vtiger)) == 120
+
+        changed = [{**r, "phone": "+1 555 0100"} for r in records]
+        sandbox.reset_stats()
+        run = run_target(bulk_config, contacts_input(changed))
+        assert run.counts()["updated"] == 120
+        assert sandbox.stats().get("vtap_api") == 3
+
+        sandbox.reset_stats()
+        run = run_target(bulk_config, contacts_input(changed))
+        assert run.counts()["unchanged"] == 120
+        assert write_calls(sandbox.stats()) == 0
+
+    def test_fields_the_endpoint_does_not_write_are_reported(self, sandbox, bulk_config, caplog):
+        run = run_target(
+            bulk_config,
+            contacts_input([{"lastname": "D", "email": "d@x.com", "description": "not mapped"}]),
+        )
+        assert run.counts()["altered"] == 1
+        assert "description: sent 'not mapped', stored ''" in caplog.text
+
+    def test_clearing_a_value_goes_through_revise(self, sandbox, bulk_config, vtiger):
+        run_target(bulk_config, contacts_input([{"lastname": "E", "email": "e@x.com",
+                                                 "phone": "123"}]))  # fmt: skip
+        sandbox.reset_stats()
+        run_target(bulk_config, contacts_input([{"lastname": "E", "email": "e@x.com",
+                                                 "phone": None}]))  # fmt: skip
+        assert sandbox.stats().get("revise") == 1
+        assert all_contacts(vtiger)[0]["phone"] == ""
