@@ -1304,7 +1304,7 @@ class ExtraOperations:
                 mt = self.store.tables[m.name]
                 cols = [f["name"] for f in m.describe["fields"] if f["type"]["name"] == kind]
                 if wanted:
-                    cols = [c for c in wanted if c in m.fields]
+                    cols = [c for c in wanted if isinstance(c, str) and c in m.fields]
                 if not cols:
                     continue
                 where = " OR ".join(f"{qi(c)} = ?" for c in cols)
