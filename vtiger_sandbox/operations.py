@@ -365,10 +365,12 @@ class _CoreOperations:
     # ======================================================================== settings
     def configure(self, new: dict) -> dict:
         """Merge settings (admin endpoint) and persist them across restarts."""
+        checked = {}
         for k, v in new.items():
             if k not in DEFAULT_SETTINGS:
                 raise VtigerApiError("INVALID_SETTING", f"unknown setting {k}", 400)
-            self.settings[k] = v
+            checked[k] = _check_setting(k, v)
+        self.settings.update(checked)
         self.store.set_setting("config", self.settings)
         return dict(self.settings)
 
@@ -938,6 +940,39 @@ class _CoreOperations:
 
 #: Zero as MySQL shows numeric columns of a given precision (recorded create answers).
 DOUBLE_ZERO = {"qty_per_unit": "0.00", "hours": "0.00000000", "days": "0.00000000"}
+
+
+def _check_setting(key: str, value: Any) -> Any:
+    """Validate one setting so that a bad value fails here, not inside a later API call."""
+    bad = VtigerApiError("INVALID_SETTING", f"bad value for {key}: {value!r}", 400)
+    ints = ("sync_page_limit", "query_row_cap", "minute_limit", "daily_limit")
+    floats = ("session_idle_ttl", "session_max_ttl", "challenge_ttl")
+    try:
+        if key in ints:
+            if isinstance(value, bool) or int(value) < 0:
+                raise bad
+            return int(value)
+        if key in floats:
+            return float(value)
+    except (TypeError, ValueError):
+        raise bad from None
+    if key == "flavor" and value not in ("cloud", "self-hosted"):
+        raise bad
+    if key == "sync_http_500":
+        return bool(value)
+    if key == "currency_decimals" and value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 8
+    ):
+        raise bad
+    if key == "emoji" and value not in ("keep", "replace"):
+        raise bad
+    if key == "faults" and not isinstance(value, dict):
+        raise bad
+    if key == "crash_operations" and not (
+        isinstance(value, list) and all(isinstance(x, str) for x in value)
+    ):
+        raise bad
+    return value
 
 
 def default_value(f: dict) -> str:

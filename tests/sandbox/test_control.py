@@ -153,3 +153,11 @@ def test_oversized_body_is_refused(shared_sandbox: SandboxServer) -> None:
     rest = Rest(shared_sandbox)
     resp = rest.post("create", elementType="Contacts", element="x" * (33 * 1024 * 1024))
     assert resp.status_code == 413
+
+
+def test_bad_setting_values_are_refused(shared_sandbox: SandboxServer) -> None:
+    for bad in ({"sync_page_limit": "many"}, {"flavor": "saas"}, {"faults": [1]},
+                {"currency_decimals": 12}, {"minute_limit": -1}):
+        resp = requests.post(f"{shared_sandbox.url}/_sandbox/config", json=bad, timeout=10,
+                             auth=(shared_sandbox.username, shared_sandbox.access_key))
+        assert resp.status_code == 400, bad
