@@ -966,8 +966,22 @@ def _check_setting(key: str, value: Any) -> Any:
         raise bad
     if key == "emoji" and value not in ("keep", "replace"):
         raise bad
-    if key == "faults" and not isinstance(value, dict):
-        raise bad
+    if key == "faults":
+        if not isinstance(value, dict):
+            raise bad
+        try:
+            int(value.get("seed", 0))
+            for k in ("latency_ms", "error_rate", "drop_rate", "html_rate", "truncate_rate"):
+                if float(value.get(k, 0) or 0) < 0:
+                    raise bad
+            burst = value.get("burst_429") or {}
+            for k in ("every", "length", "retry_after"):
+                int(burst.get(k, 0) or 0)
+        except (TypeError, ValueError, AttributeError):
+            raise bad from None
+        ops = value.get("operations")
+        if ops is not None and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
+            raise bad
     if key == "crash_operations" and not (
         isinstance(value, list) and all(isinstance(x, str) for x in value)
     ):

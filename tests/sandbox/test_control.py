@@ -157,7 +157,9 @@ def test_oversized_body_is_refused(shared_sandbox: SandboxServer) -> None:
 
 def test_bad_setting_values_are_refused(shared_sandbox: SandboxServer) -> None:
     for bad in ({"sync_page_limit": "many"}, {"flavor": "saas"}, {"faults": [1]},
-                {"currency_decimals": 12}, {"minute_limit": -1}):
+                {"currency_decimals": 12}, {"minute_limit": -1},
+                {"faults": {"error_rate": "often"}}, {"faults": {"burst_429": [3]}},
+                {"faults": {"operations": "sync"}}):
         resp = requests.post(f"{shared_sandbox.url}/_sandbox/config", json=bad, timeout=10,
                              auth=(shared_sandbox.username, shared_sandbox.access_key))
         assert resp.status_code == 400, bad
