@@ -15,6 +15,11 @@ import typing as t
 
 from singer_sdk import Target
 from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import (
+    TARGET_BATCH_SIZE_ROWS_CONFIG,
+    PluginCapabilities,
+)
+from singer_sdk.plugin_base import PluginBase
 
 from target_vtiger.convertlead import CONVERTLEAD_SETTINGS, ConvertLeadSink
 from target_vtiger.rejects import RejectsWriter, StreamSummary
@@ -85,6 +90,23 @@ CONNECTION_PROPERTIES = [
         th.BooleanType,
         default=False,
         description="Allow plain http:// for a non-loopback api_url (testing only).",
+    ),
+    th.Property(
+        "verify_ssl",
+        th.BooleanType,
+        default=True,
+        description="Verify the server's TLS certificate.",
+    ),
+    th.Property(
+        "ca_bundle",
+        th.StringType,
+        description="Path to a CA bundle for a server with a private certificate authority.",
+    ),
+    th.Property(
+        "api_budget_percent",
+        th.NumberType,
+        description="Stop the run (fatal, non-zero exit) before it spends more than this "
+        "share of the daily API limit, leaving the rest for other integrations.",
     ),
 ]
 
@@ -212,6 +234,27 @@ class TargetVtiger(Target):
         *CONVERTLEAD_SETTINGS,
         *WEBHOOK_SETTINGS,
     ).to_dict()
+
+    #: No VALIDATE_RECORDS (records are checked against describe, bad ones rejected one by one)
+    #: and no FLATTENING (Vtiger fields are flat).
+    capabilities: t.ClassVar[list] = [
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """Of the SDK's target built-ins keep only ``batch_size_rows``.
+
+        ``load_method`` is replaced by ``write_mode``/``match_keys``, ``add_record_metadata``
+        is always on internally (``_sdc_deleted_at`` means delete) and never reaches Vtiger,
+        and ``validate_records`` would stop the run on one bad record instead of rejecting it.
+        Offering them would suggest switches that do nothing.
+        """
+        for key, value in TARGET_BATCH_SIZE_ROWS_CONFIG["properties"].items():
+            config_jsonschema["properties"].setdefault(key, value)
+        PluginBase.append_builtin_config.__func__(cls, config_jsonschema)  # type: ignore[attr-defined]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._client: VtigerClient | None = None

@@ -107,6 +107,8 @@ def test_copy_to_another_instance_is_equal_field_by_field(sandbox_factory, tmp_p
         if m["type"] == "RECORD":
             rec = {k: v for k, v in m["record"].items() if k not in {"id"} | REFERENCES}
             m = {**m, "record": rec}
+        elif m["type"] == "SCHEMA":  # ids belong to instance A: match nothing, create all
+            m = {**m, "key_properties": []}
         copied.append(m)
     config = {**b.tap_config(), "rejects_path": str(tmp_path / "r.jsonl")}
     run = run_target(config, singer_lines(copied))
