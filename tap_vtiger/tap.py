@@ -1,0 +1,365 @@
+"""tap-vtiger: every Vtiger CRM module as a Singer stream, incrementally through ``sync``.
+
+Discovery costs ``1 + number of modules`` API calls (``listtypes``, then one ``describe`` per
+module). With a catalog (``--catalog``) the streams are built from the catalog alone: no
+``listtypes``, no ``describe`` (types come from each property's ``x-vtiger-type``, or its JSON
+type when a tool stripped that), so unselected modules cost nothing.
+
+Errors that end a run (bad credentials, unknown module, invalid setting, TLS) are reported as
+one line on stderr with exit code 1: no traceback, and never the access key.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import threading
+import typing as t
+
+import click
+from singer_sdk import Stream, Tap
+from singer_sdk import typing as th
+
+from tap_vtiger.streams import (
+    NON_SYNC_MODULES,
+    FullTableStream,
+    ModuleStream,
+    VtigerStream,
+    module_schema,
+)
+from tap_vtiger.writer import FastSingerWriter
+from vtiger_client.errors import ConfigError, UnknownModuleError, VtigerError
+
+if t.TYPE_CHECKING:
+    from vtiger_client.session import VtigerClient
+
+SYNC_TYPES = ("application", "user", "userandgroup")
+
+CORE_SETTINGS = [
+    th.Property(
+        "api_url",
+        th.StringType,
+        required=True,
+        title="Vtiger URL",
+        description="Instance URL, e.g. https://acme.od2.vtiger.com (the REST endpoint URL "
+        "/restapi/v1/vtiger/default or a webservice.php URL is accepted too).",
+    ),
+    th.Property("username", th.StringType, required=True,
+                description="Vtiger user name (My Preferences -> User Name)."),
+    th.Property(
+        "access_key",
+        th.StringType,
+        required=True,
+        secret=True,
+        description="The user's access key (My Preferences -> Access Key). Never logged.",
+    ),
+    th.Property(
+        "api_style",
+        th.StringType,
+        default="rest",
+        allowed_values=["rest", "webservice"],
+        description="rest: Vtiger Cloud REST API with Basic auth. webservice: self-hosted "
+        "webservice.php with session login (re-login on expiry is automatic).",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description="First run only: extract records modified at or after this time "
+        "(RFC 3339). Default: everything.",
+    ),
+    th.Property(
+        "modules",
+        th.ArrayType(th.StringType),
+        description="Modules to extract (case-sensitive, e.g. [\"Contacts\", \"Accounts\"]). "
+        "Default: every module listtypes returns. An unknown name is an error.",
+    ),
+    th.Property(
+        "sync_type",
+        th.StringType,
+        default="application",
+        allowed_values=list(SYNC_TYPES),
+        description="sync scope: application (every record), user (the user's own), "
+        "userandgroup (own and the user's groups').",
+    ),
+    th.Property(
+        "include_deleted",
+        th.BooleanType,
+        default=True,
+        description="Emit records deleted in Vtiger as {id, _sdc_deleted_at} (sync only: the "
+        "query fallback cannot see deletions).",
+    ),
+    th.Property("request_timeout", th.NumberType, default=60,
+                description="Seconds to wait for one API answer."),
+    th.Property("max_retries", th.IntegerType, default=5,
+                description="Retries of a failed call (timeouts, dropped connections, 5xx, "
+                "429) with exponential backoff; bad requests and credentials are never retried."),
+    th.Property("user_agent", th.StringType, description="User-Agent header of API calls."),
+    th.Property(
+        "api_budget_percent",
+        th.NumberType,
+        description="Stop cleanly (state saved) once this run has spent this share (0-100] of "
+        "the daily API limit the server reports in X-RateLimit-DailyLimit.",
+    ),
+    th.Property("verify_ssl", th.BooleanType, default=True,
+                description="Verify the server's TLS certificate."),
+    th.Property("ca_bundle", th.StringType,
+                description="Path to a CA bundle (PEM) for servers with a private CA."),
+    th.Property("backoff_base", th.NumberType, default=1.0,
+                description="Advanced: seconds of the first retry wait (doubles per retry, "
+                "full jitter)."),
+    th.Property("backoff_max", th.NumberType, default=60,
+                description="Advanced: longest wait between two retries, in seconds."),
+    th.Property("allow_http", th.BooleanType, default=False,
+                description="Allow plain http to non-local hosts (the access key then travels "
+                "in clear text)."),
+]
+
+CLIENT_KEYS = ("api_url", "username", "access_key", "api_style", "request_timeout",
+               "max_retries", "user_agent", "api_budget_percent", "verify_ssl", "ca_bundle",
+               "allow_http", "backoff_base", "backoff_max")
+
+
+def _beyond_settings() -> list[th.Property]:
+    """Settings of the relation/tag/metadata/API Designer streams (other modules)."""
+    out: list[th.Property] = []
+    for module, name in (("tap_vtiger.related", "RELATION_SETTINGS"),
+                         ("tap_vtiger.tags", "TAG_SETTINGS"),
+                         ("tap_vtiger.metadata", "METADATA_SETTINGS"),
+                         ("tap_vtiger.api_designer", "API_DESIGNER_SETTINGS")):
+        try:
+            mod = __import__(module, fromlist=[name])
+        except ImportError:  # pragma: no cover - optional parts
+            continue
+        out.extend(getattr(mod, name, []))
+    return out
+
+
+class _VtigerCommand(click.Command):
+    """The SDK's command, with run-ending errors as one line and exit code 1."""
+
+    def main(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        try:
+            return super().main(*args, **kwargs)
+        except VtigerError as exc:
+            TapVtiger.logger.error("tap-vtiger: %s", exc)
+            sys.exit(1)
+
+
+class TapVtiger(Tap):
+    """Singer tap for Vtiger CRM."""
+
+    name = "tap-vtiger"
+    message_writer_class = FastSingerWriter
+    config_jsonschema = th.PropertiesList(*CORE_SETTINGS, *_beyond_settings()).to_dict()
+
+    def __init__(self, *args: t.Any, catalog: t.Any = None, **kwargs: t.Any) -> None:
+        # Keep the catalog as JSON: the SDK's Schema model drops x-vtiger-type/x-refersTo.
+        self._raw_catalog = copy.deepcopy(catalog) if isinstance(catalog, dict) else None
+        self._client: VtigerClient | None = None
+        self._client_lock = threading.Lock()
+        self._describes: dict[str, dict] = {}
+        self._listtypes: dict | None = None
+        #: set (to the reason) when api_budget_percent stopped the run
+        self.budget_exhausted: str | None = None
+        super().__init__(*args, catalog=catalog, **kwargs)
+
+    # ------------------------------------------------------------------ API access
+
+    @property
+    def client(self) -> VtigerClient:
+        """The run's one API client (one session, one call counter)."""
+        with self._client_lock:
+            if self._client is None:
+                from vtiger_client.session import ClientConfig, VtigerClient
+
+                mapping = {k: self.config[k] for k in CLIENT_KEYS
+                           if self.config.get(k) is not None}
+                mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
+                self._client = VtigerClient(ClientConfig.from_mapping(mapping))
+            return self._client
+
+    def listtypes(self) -> dict:
+        """``listtypes``, once per run."""
+        if self._listtypes is None:
+            self._listtypes = self.client.listtypes()
+        return self._listtypes
+
+    def describe(self, module: str) -> dict:
+        """``describe``, once per module and run (metadata streams share this cache)."""
+        if module not in self._describes:
+            self._describes[module] = self.client.describe(module)
+        return self._describes[module]
+
+    # ------------------------------------------------------------------ discovery
+
+    def discover_streams(self) -> list[Stream]:
+        """Module streams (from the catalog when given, else listtypes + describe), then the
+        relation, tag, metadata and API Designer streams built on them.
+        """
+        if self.input_catalog is not None:
+            modules = self._streams_from_catalog()
+        else:
+            modules = self._streams_from_server()
+        streams: list[Stream] = list(modules)
+        streams.extend(self._beyond_streams(modules))
+        if self.input_catalog is not None:
+            wanted = {entry.tap_stream_id for entry in self.input_catalog.streams}
+            streams = [s for s in streams if s.name in wanted]
+        try:
+            from tap_vtiger.related import wire_children
+
+            wire_children(streams)
+        except ImportError:  # pragma: no cover
+            pass
+        return streams
+
+    def _module_names(self) -> list[str]:
+        info = self.listtypes()
+        available = list(info.get("types") or [])
+        wanted = self.config.get("modules")
+        if not wanted:
+            return available
+        unknown = [m for m in wanted if m not in available]
+        if unknown:
+            msg = (f"setting modules: unknown module(s) {', '.join(map(repr, unknown))} "
+                   f"(names are case-sensitive; available: {', '.join(available)})")
+            raise ConfigError("CONFIG", msg)
+        return list(dict.fromkeys(wanted))
+
+    def _streams_from_server(self) -> list[VtigerStream]:
+        information = self.listtypes().get("information") or {}
+        out: list[VtigerStream] = []
+        for module in self._module_names():
+            try:
+                describe = self.describe(module)
+            except UnknownModuleError as exc:
+                self.logger.warning("%s: cannot be described (%s); skipped", module, exc)
+                continue
+            entity = bool(describe.get("isEntity", information.get(module, {}).get("isEntity")))
+            schema = module_schema(describe)
+            out.append(self._make_stream(module, schema, entity=entity,
+                                         id_prefix=describe.get("idPrefix")))
+        return out
+
+    def _make_stream(
+        self,
+        module: str,
+        schema: dict,
+        *,
+        entity: bool,
+        id_prefix: str | None,
+        raw: dict | None = None,
+    ) -> VtigerStream:
+        incremental = entity and module not in NON_SYNC_MODULES and "modifiedtime" in schema.get(
+            "properties", {})
+        cls = ModuleStream if incremental else FullTableStream
+        return cls(self, module, schema, id_prefix=id_prefix, raw_catalog_schema=raw)
+
+    def _streams_from_catalog(self) -> list[VtigerStream]:
+        raw_entries = {e.get("tap_stream_id") or e.get("stream"): e
+                       for e in (self._raw_catalog or {}).get("streams", [])}
+        out: list[VtigerStream] = []
+        for entry in self.input_catalog.streams:  # type: ignore[union-attr]
+            raw = raw_entries.get(entry.tap_stream_id, {}).get("schema")
+            schema = copy.deepcopy(raw) if raw else entry.schema.to_dict()
+            props = schema.get("properties", {})
+            if "id" not in props or not self._looks_like_module(entry.tap_stream_id, schema):
+                continue  # not a module stream (relations, tags, API Designer...)
+            entity = entry.replication_key == "modifiedtime" or (
+                entry.tap_stream_id not in NON_SYNC_MODULES and "modifiedtime" in props
+                and schema.get("x-vtiger-entity", True))
+            out.append(self._make_stream(entry.tap_stream_id, schema, entity=bool(entity),
+                                         id_prefix=schema.get("x-vtiger-idPrefix"),
+                                         raw=copy.deepcopy(raw) if raw else None))
+        return out
+
+    @staticmethod
+    def _looks_like_module(name: str, schema: dict) -> bool:
+        """A module stream's name is a Vtiger module name and its schema has Vtiger fields."""
+        if not name.isidentifier() or name in ("tags", "picklist_values",
+                                              "picklist_dependencies", "account_hierarchy"):
+            return False
+        if name.endswith("_related"):
+            return False
+        if "x-vtiger-module" in schema:
+            return True
+        props = schema.get("properties", {})
+        return "_sdc_deleted_at" in props or any("x-vtiger-type" in p for p in props.values())
+
+    def _beyond_streams(self, modules: list[VtigerStream]) -> list[Stream]:
+        extra: list[Stream] = []
+        for module, fn in (("tap_vtiger.related", "relation_streams"),
+                           ("tap_vtiger.tags", "tags_streams"),
+                           ("tap_vtiger.metadata", "metadata_streams")):
+            try:
+                builder = getattr(__import__(module, fromlist=[fn]), fn)
+            except (ImportError, AttributeError):  # pragma: no cover
+                continue
+            extra.extend(builder(self, modules))
+        try:
+            from tap_vtiger.api_designer import api_designer_streams
+
+            extra.extend(api_designer_streams(self))
+        except ImportError:  # pragma: no cover
+            pass
+        return extra
+
+    @property
+    def catalog_dict(self) -> dict:
+        """The SDK's catalog, with each module schema as we built it (``x-refersTo``,
+        ``x-vtiger-type``... survive; the SDK's Schema model would drop them).
+        """
+        catalog = super().catalog_dict
+        for entry in catalog.get("streams", []):
+            stream = self.streams.get(entry.get("tap_stream_id"))
+            if isinstance(stream, VtigerStream):
+                schema = copy.deepcopy(stream.schema)
+                schema["x-vtiger-module"] = stream.module
+                schema["x-vtiger-entity"] = stream.is_entity
+                if stream.id_prefix:
+                    schema["x-vtiger-idPrefix"] = stream.id_prefix
+                entry["schema"] = schema
+        return catalog
+
+    # ------------------------------------------------------------------ CLI
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command; run-ending errors become one line and exit code 1."""
+        command = super().get_singer_command()
+        command.__class__ = type("VtigerSingerCommand", (_VtigerCommand, type(command)), {})
+        return command
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """``--test``: check the connection and credentials with one ``me`` call."""
+        from singer_sdk.tap_base import CliTestOptionValue
+
+        if value == CliTestOptionValue.Disabled.value:
+            return
+        config = ctx.params.get("config")
+        tap = cls(config=getattr(config, "config", None),
+                  parse_env_config=getattr(config, "parse_env", False),
+                  validate_config=True, setup_mapper=False)
+        if value == CliTestOptionValue.Schema.value:
+            tap.write_schemas()
+            ctx.exit()
+        me = tap.client.me()
+        cls.logger.info("Connection OK: %s as %s (%s)", tap.client.base_url,
+                        me.get("user_name") or tap.config["username"], me.get("id"))
+        ctx.exit()
+
+    def sync_all(self) -> None:
+        """The SDK's sync; afterwards the API calls spent are logged (and a stop for budget)."""
+        try:
+            super().sync_all()
+        finally:
+            if self._client is not None:
+                calls = dict(sorted(self._client.calls.items()))
+                self.logger.info("API calls this run: %d %s", sum(calls.values()), calls)
+        if self.budget_exhausted:
+            self.logger.warning("Stopped early: %s", self.budget_exhausted)
+
+
+if __name__ == "__main__":
+    TapVtiger.cli()
