@@ -257,6 +257,12 @@ class SandboxApp:
                 _REASON.set(reason)
             await send(message)
 
+        if (scope.get("type") == "http" and scope.get("path", "").startswith("/restapi/")
+                and self.ops.settings.get("flavor") == "self-hosted"):
+            # the open-source edition has no /restapi at all (REST and API Designer alike)
+            await Response(b"<html><body><h1>Not Found</h1></body></html>", 404,
+                           media_type="text/html")(scope, receive, send)
+            return
         if scope.get("type") == "http":
             # uvicorn's send is a bound method of its request cycle, which owns the transport;
             # fault injection uses it to drop connections for real.
@@ -304,9 +310,6 @@ class SandboxApp:
     async def rest(self, request: Request) -> Response:
         """``/restapi/v1/vtiger/default/<operation>``: Basic auth, HTTP error statuses."""
         ops = self.ops
-        if ops.settings.get("flavor") == "self-hosted":
-            return Response(b"<html><body><h1>Not Found</h1></body></html>", 404,
-                            media_type="text/html")
         operation = request.path_params["operation"]
         ops.store.stats[operation] += 1
         rate = self.limiter.hit()
