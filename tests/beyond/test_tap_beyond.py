@@ -8,6 +8,7 @@ from beyond_helpers import create, discover, run_tap, vt
 
 __all__ = ["vt"]
 
+OLDER = "2025-06-01 00:00:00"
 OLD = "2026-01-01 00:00:00"
 LATER = "2026-06-01 00:00:00"
 
@@ -20,13 +21,14 @@ def config(sandbox) -> dict:
 @pytest.fixture
 def accounts(sandbox, vt) -> dict[str, str]:
     """Acme with two contacts (one by reference field, one by add_related) and Solo with none,
-    all last modified long ago."""
+    all last modified long ago (Solo earliest)."""
     acme = create(vt, "Accounts", accountname="Acme")["id"]
     solo = create(vt, "Accounts", accountname="Solo")["id"]
     by_field = create(vt, "Contacts", lastname="ByField", account_id=acme)["id"]
     by_link = create(vt, "Contacts", lastname="ByLink")["id"]
     vt.add_related(acme, by_link, "Contacts")
-    sandbox.touch([acme, solo, by_field, by_link], OLD)
+    sandbox.touch([acme, by_field, by_link], OLD)
+    sandbox.touch([solo], OLDER)
     return {"acme": acme, "solo": solo, "by_field": by_field, "by_link": by_link}
 
 
@@ -68,7 +70,6 @@ class TestRelationStreams:
         assert {r["source_id"] for r in second.records("Accounts_related")} == {accounts["acme"]}
 
     def test_an_unchanged_crm_costs_no_relation_calls(self, sandbox, config, accounts):
-        sandbox.touch([accounts["acme"], accounts["solo"]], OLD)
         first = run_tap(config, {"Accounts", "Accounts_related"})
         sandbox.reset_stats()
         second = run_tap(config, {"Accounts", "Accounts_related"}, state=first.state())
