@@ -125,7 +125,8 @@ def _beyond_settings() -> list[th.Property]:
     for module, name in (("tap_vtiger.related", "RELATION_SETTINGS"),
                          ("tap_vtiger.tags", "TAG_SETTINGS"),
                          ("tap_vtiger.metadata", "METADATA_SETTINGS"),
-                         ("tap_vtiger.api_designer", "API_DESIGNER_SETTINGS")):
+                         ("tap_vtiger.api_designer", "API_DESIGNER_SETTINGS"),
+                         ("tap_vtiger.custom_queries", "CUSTOM_QUERY_SETTINGS")):
         try:
             mod = __import__(module, fromlist=[name])
         except ImportError:  # pragma: no cover - optional parts
@@ -259,12 +260,15 @@ class TapVtiger(Tap):
         raw_entries = {e.get("tap_stream_id") or e.get("stream"): e
                        for e in (self._raw_catalog or {}).get("streams", [])}
         out: list[VtigerStream] = []
+        custom = {q.get("name") for q in self.config.get("custom_queries") or []}
         for entry in self.input_catalog.streams:  # type: ignore[union-attr]
             raw = raw_entries.get(entry.tap_stream_id, {}).get("schema")
             schema = copy.deepcopy(raw) if raw else entry.schema.to_dict()
             props = schema.get("properties", {})
             if "id" not in props or not self._looks_like_module(entry.tap_stream_id, schema):
                 continue  # not a module stream (relations, tags, API Designer...)
+            if entry.tap_stream_id in custom:
+                continue  # a custom query (tap_vtiger/custom_queries.py builds it)
             entity = entry.replication_key == "modifiedtime" or (
                 entry.tap_stream_id not in NON_SYNC_MODULES and "modifiedtime" in props
                 and schema.get("x-vtiger-entity", True))
@@ -300,6 +304,12 @@ class TapVtiger(Tap):
             from tap_vtiger.api_designer import api_designer_streams
 
             extra.extend(api_designer_streams(self))
+        except ImportError:  # pragma: no cover
+            pass
+        try:
+            from tap_vtiger.custom_queries import custom_query_streams
+
+            extra.extend(custom_query_streams(self))
         except ImportError:  # pragma: no cover
             pass
         return extra
