@@ -6,6 +6,7 @@ Three runs over the same N Contacts, matched on email:
   all-unchanged  the same input again           (aim: 0 writes)
 
 Usage: .venv/bin/python scripts/bench_target.py [--records 1000] [--latency-ms 0] [--style rest]
+       [--concurrency 1]
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="server-side latency per call (emulates a remote instance)")
     parser.add_argument("--style", choices=["rest", "webservice"], default="rest")
+    parser.add_argument("--concurrency", type=int, default=1, help="write_concurrency setting")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
@@ -66,9 +68,10 @@ def main() -> None:
         if args.latency_ms:
             srv.configure(faults={"latency_ms": args.latency_ms})
         config = {**srv.tap_config(), "api_style": args.style,
-                  "match_keys": {"Contacts": ["email"]}, "rejects_path": str(Path(tmp) / "r")}
+                  "match_keys": {"Contacts": ["email"]}, "rejects_path": str(Path(tmp) / "r"),
+                  "write_concurrency": args.concurrency}
         print(f"target-vtiger benchmark: {n} Contacts, api_style={args.style}, "
-              f"latency={args.latency_ms} ms/call")
+              f"latency={args.latency_ms} ms/call, write_concurrency={args.concurrency}")
         print(f"{'scenario':<15}{'records/s':>11}{'writes/rec':>12}{'lookups/rec':>13}"
               f"{'calls/rec':>11}{'seconds':>9}")
         for name, records in (("all-new", new), ("all-changed", changed),

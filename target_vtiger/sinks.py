@@ -17,8 +17,10 @@ written or rejected, which is what lets the target emit STATE right after it.
 
 from __future__ import annotations
 
+import threading
 import time
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from singer_sdk.sinks import BatchSink
@@ -113,6 +115,8 @@ class VtigerSink(BatchSink):
         #: sequence number of the oldest record not yet written or rejected (None: all settled)
         self.unsettled_from: int | None = None
         self._warned: set[str] = set()
+        self._count_lock = threading.Lock()
+        self.write_concurrency = max(1, int(self.config.get("write_concurrency") or 1))
 
     # ------------------------------------------------------------------ SDK hooks
 
@@ -165,10 +169,15 @@ class VtigerSink(BatchSink):
             if not k.startswith(SDC_PREFIX) or (k == "_sdc_deleted_at" and v is not None)
         }
 
+    def _count(self, outcome: str, n: int = 1) -> None:
+        """Add to one summary counter (writes may run in parallel threads)."""
+        with self._count_lock:
+            setattr(self.summary, outcome, getattr(self.summary, outcome) + n)
+
     def reject(self, plan: Planned | dict, code: str, message: str, **extra: t.Any) -> None:
         """Report one record as not written, with a machine code and a human reason."""
         raw = plan.raw if isinstance(plan, Planned) else plan
-        self.summary.rejected += 1
+        self._count("rejected")
         self._target.rejects.write(
             self.stream_name, self.module_name, self._public(raw), code, message, **extra
         )
@@ -399,20 +408,36 @@ class VtigerSink(BatchSink):
         deletes = [p for p in plans if p.action == "delete"]
 
         if self.dry_run:
-            self.summary.created += len(ready_creates)
-            self.summary.updated += len(ready_revises)
-            self.summary.deleted += len(deletes)
+            self._count("created", len(ready_creates))
+            self._count("updated", len(ready_revises))
+            self._count("deleted", len(deletes))
             return
 
         if self.bulk:
             self._bulk_upsert(ready_creates + ready_revises)
+            self._run_writes([(self._delete, p) for p in deletes])
         else:
-            for plan in ready_creates:
-                self._create(plan)
-            for plan in ready_revises:
-                self._revise(plan)
-        for plan in deletes:
-            self._delete(plan)
+            self._run_writes(
+                [(self._create, p) for p in ready_creates]
+                + [(self._revise, p) for p in ready_revises]
+                + [(self._delete, p) for p in deletes]
+            )
+
+    def _run_writes(self, work: list[tuple[t.Callable[[Planned], None], Planned]]) -> None:
+        """One API call per record, ``write_concurrency`` at a time.
+
+        Parallel writes are safe here because a batch holds each identity once (see
+        ``_dedupe``); the batch still ends only when every write has ended, so STATE keeps
+        its meaning. A fatal error in any write stops the run after the running ones finish.
+        """
+        if self.write_concurrency <= 1 or len(work) <= 1:
+            for action, plan in work:
+                action(plan)
+            return
+        with ThreadPoolExecutor(max_workers=self.write_concurrency) as pool:
+            futures = [pool.submit(action, plan) for action, plan in work]
+            for future in futures:
+                future.result()
 
     def _create(self, plan: Planned) -> None:
 
@@ -485,14 +510,14 @@ class VtigerSink(BatchSink):
                 self.reject(plan, err.code, err.message)
                 return
             # Vtiger says ACCESS_DENIED for "already deleted": the goal state holds
-        self.summary.deleted += 1
+        self._count("deleted")
 
     def _after_write(self, plan: Planned, returned: t.Any, outcome: str) -> None:
         """Compare what Vtiger stored with what was sent; report every altered field."""
         stored = returned if isinstance(returned, dict) else {}
         alterations = altered_fields(self.module, plan.changes, stored)
         if alterations:
-            self.summary.altered += 1
+            self._count("altered")
             text = "; ".join(str(a) for a in alterations)
             record_id = stored.get("id") or (plan.existing or {}).get("id")
             if self.config.get("strict_writes", False):
@@ -512,7 +537,7 @@ class VtigerSink(BatchSink):
                 len(alterations),
                 text,
             )
-        setattr(self.summary, outcome, getattr(self.summary, outcome) + 1)
+        self._count(outcome)
 
     # ------------------------------------------------------------------ API Designer bulk
 

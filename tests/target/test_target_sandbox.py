@@ -486,3 +486,21 @@ class TestApiDesignerBulkUpsert:
                                                  "phone": None}]))  # fmt: skip
         assert sandbox.stats().get("revise") == 1
         assert all_contacts(vtiger)[0]["phone"] == ""
+
+
+class TestWriteConcurrency:
+    def test_parallel_writes_keep_exact_counts_and_no_duplicates(self, sandbox, target_config):
+        config = {
+            **target_config,
+            "match_keys": {"Contacts": ["email"]},
+            "write_concurrency": 6,
+        }
+        records = [{"lastname": f"P{i}", "email": f"p{i}@x.com"} for i in range(230)]
+        sandbox.reset_stats()
+        assert run_target(config, contacts_input(records)).counts()["created"] == 230
+        assert sandbox.stats().get("create") == 230
+        changed = [{**r, "firstname": "Q"} for r in records]
+        sandbox.reset_stats()
+        assert run_target(config, contacts_input(changed)).counts()["updated"] == 230
+        assert sandbox.stats().get("revise") == 230
+        assert sandbox.stats().get("query") == 3
