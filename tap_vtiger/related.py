@@ -165,6 +165,20 @@ def wire_children(streams: t.Iterable[Stream]) -> None:
         parent.child_streams = others + mine
 
 
+def selected_in_input_catalog(stream: Stream) -> bool:
+    """Whether the run's catalog selects ``stream`` (True when the run has no catalog).
+
+    Read from the catalog itself because streams learn their selection only after discovery.
+    """
+    catalog = getattr(stream._tap, "input_catalog", None)
+    if catalog is None:
+        return True
+    entry = catalog.get_stream(stream.name)
+    if entry is None:
+        return False
+    return bool(entry.metadata.resolve_selection().get((), False))
+
+
 # --------------------------------------------------------------------------- relations
 
 

@@ -1,4 +1,5 @@
-"""The ``tags`` stream: one record per (record, tag), for the records the module streams emit.
+"""The ``tags`` stream: one record per (record, tag), for the records the *selected* module
+streams emit (selecting ``tags`` alone reads no module).
 
 Cost: usually zero API calls. Every entity module's records carry a ``tags`` field (the tags
 joined by commas), which ``sync``/``query`` already returned to the module stream; this stream
@@ -19,7 +20,12 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_vtiger.related import PerParentStream, is_entity_stream, stream_module
+from tap_vtiger.related import (
+    PerParentStream,
+    is_entity_stream,
+    selected_in_input_catalog,
+    stream_module,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -71,6 +77,12 @@ class TagsStream(PerParentStream):
         super().__init__(tap, name="tags", schema=TAGS_SCHEMA)
         #: calls spent on tags_retrieve (the field-based path is free): for logs and tests
         self.retrieve_calls = 0
+
+    def accepts_parent(self, parent: Stream) -> bool:
+        """Only below module streams the run selects: tags are extracted for the records
+        being extracted, and a deselected module is not read (whole) just for its tags.
+        """
+        return super().accepts_parent(parent) and selected_in_input_catalog(parent)
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         """Tags of one parent record: from its ``tags`` field, else one tags_retrieve."""

@@ -127,6 +127,12 @@ class TestTagsStream:
         assert b not in {r["record_id"] for r in run.records("tags")}
         assert sandbox.stats().get("tags_retrieve", 0) == 0
 
+    def test_tags_read_only_the_selected_modules(self, sandbox, vt):
+        create(vt, "Contacts", lastname="A")
+        sandbox.reset_stats()
+        run_tap(sandbox.tap_config(), {"Contacts", "tags"})
+        assert sandbox.stats().get("sync") == 1  # Contacts only, not every module below tags
+
     def test_include_tags_false_removes_the_stream(self, sandbox):
         config = {**sandbox.tap_config(), "include_tags": False}
         assert "tags" not in {s["tap_stream_id"] for s in discover(config)["streams"]}
