@@ -102,8 +102,9 @@ def vtiger_type_of(prop: t.Mapping[str, t.Any]) -> str:
     return "string"
 
 
-def module_schema(describe: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    """The stream schema of a module: describe's fields + ``_sdc_deleted_at``.
+def module_schema(describe: t.Mapping[str, t.Any], *, deletions: bool = True) -> dict[str, t.Any]:
+    """The stream schema of a module: describe's fields (+ ``_sdc_deleted_at`` for modules
+    read through sync, which reports deletions; full-table modules never carry it).
 
     References also say what they point at in their ``description`` (a standard keyword that
     survives catalog round trips, unlike ``x-refersTo``).
@@ -119,8 +120,9 @@ def module_schema(describe: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
             prop["description"] = f"{label} (id of {' or '.join(refers)})".strip()
         elif label:
             prop["description"] = label
-    props[DELETED_AT] = {"type": ["string", "null"], "format": "date-time",
-                         "description": "Set when Vtiger reported the record deleted."}
+    if deletions:
+        props[DELETED_AT] = {"type": ["string", "null"], "format": "date-time",
+                             "description": "Set when Vtiger reported the record deleted."}
     return {"type": "object", "properties": props}
 
 
@@ -173,6 +175,8 @@ class VtigerStream(Stream):
     def selected_fields(self) -> list[str]:
         """Properties selected in the catalog (all of them without a catalog)."""
         props = self.effective_schema.get("properties", {})
+        if not self.selected:  # synced only to drive selected child streams: keep everything
+            return list(props)
         mask = self.mask
         return [name for name in props if mask.get(("properties", name), True)]
 
@@ -314,6 +318,8 @@ class ModuleStream(VtigerStream):
             raise
         finally:
             self._finish()
+            if state.get("vtiger_sync") == {}:
+                del state["vtiger_sync"]
 
     def _sync_pages(
         self, state: dict[str, t.Any], since: int
@@ -408,6 +414,12 @@ class ModuleStream(VtigerStream):
 
     # ------------------------------------------------------------------ query fallback
 
+    def scope_where(self, where: vtql.Condition) -> vtql.Condition:
+        """Hook: narrow every query of this stream (custom query streams AND their own
+        ``where`` here; ``vtql`` distributes it over OR terms, VTQL having no parentheses).
+        """
+        return where
+
     def _columns(self) -> str | list[str]:
         fields = [n for n in self.selected_fields() if n != DELETED_AT]
         props = self.effective_schema.get("properties", {})
@@ -420,15 +432,16 @@ class ModuleStream(VtigerStream):
         client = self.client
         parse = self.parser
         columns = self._columns()
+        key = self.replication_key or "modifiedtime"
         upper = vtypes.unix_to_wire(int(time.time()) - 1)
         lower, inclusive = (vtypes.unix_to_wire(since) if since >= 1 else None), False
 
         def fetch(lower: str | None, inclusive: bool) -> list[dict]:
-            where = vtql.le("modifiedtime", upper)
+            where = vtql.le(key, upper)
             if lower is not None:
-                where = (vtql.ge if inclusive else vtql.gt)("modifiedtime", lower) & where
-            return client.query(vtql.select(self.module, columns, where=where,
-                                            order_by=["modifiedtime", "id"], limit=QUERY_PAGE))
+                where = (vtql.ge if inclusive else vtql.gt)(key, lower) & where
+            return client.query(vtql.select(self.module, columns, where=self.scope_where(where),
+                                            order_by=[key, "id"], limit=QUERY_PAGE))
 
         rows = fetch(lower, inclusive)
         while True:
@@ -437,8 +450,8 @@ class ModuleStream(VtigerStream):
                     yield parse(wire)
                 self._page_done()
                 return
-            tail = rows[-1].get("modifiedtime") or ""
-            head = [r for r in rows if (r.get("modifiedtime") or "") < tail]
+            tail = rows[-1].get(key) or ""
+            head = [r for r in rows if (r.get(key) or "") < tail]
             if head:
                 ahead = self._prefetch(fetch, tail, True)
                 for wire in head:
@@ -461,6 +474,7 @@ class ModuleStream(VtigerStream):
         """
         client = self.client
         parse = self.parser
+        key = self.replication_key or "modifiedtime"
         step = QUERY_PAGE - 1
         seen: set[str] = set()
         rows = first
@@ -477,8 +491,8 @@ class ModuleStream(VtigerStream):
             anchor = rows[-1].get("id")
             offset += step
             rows = client.query(vtql.select(
-                self.module, columns, where=vtql.eq("modifiedtime", second),
-                order_by=["modifiedtime", "id"], limit=QUERY_PAGE, offset=offset))
+                self.module, columns, where=self.scope_where(vtql.eq(key, second)),
+                order_by=[key, "id"], limit=QUERY_PAGE, offset=offset))
             if not rows or rows[0].get("id") != anchor:
                 restarts += 1
                 if restarts > 20:
@@ -488,8 +502,8 @@ class ModuleStream(VtigerStream):
                                  self.module, second)
                 offset = 0
                 rows = client.query(vtql.select(
-                    self.module, columns, where=vtql.eq("modifiedtime", second),
-                    order_by=["modifiedtime", "id"], limit=QUERY_PAGE, offset=0))
+                    self.module, columns, where=self.scope_where(vtql.eq(key, second)),
+                    order_by=[key, "id"], limit=QUERY_PAGE, offset=0))
 
 
 class FullTableStream(VtigerStream):

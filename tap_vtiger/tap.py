@@ -237,7 +237,8 @@ class TapVtiger(Tap):
                 self.logger.warning("%s: cannot be described (%s); skipped", module, exc)
                 continue
             entity = bool(describe.get("isEntity", information.get(module, {}).get("isEntity")))
-            schema = module_schema(describe)
+            fields = {f.get("name") for f in describe.get("fields") or []}
+            schema = module_schema(describe, deletions=self._incremental(module, entity, fields))
             out.append(self._make_stream(module, schema, entity=entity,
                                          id_prefix=describe.get("idPrefix")))
         return out
@@ -251,10 +252,16 @@ class TapVtiger(Tap):
         id_prefix: str | None,
         raw: dict | None = None,
     ) -> VtigerStream:
-        incremental = entity and module not in NON_SYNC_MODULES and "modifiedtime" in schema.get(
-            "properties", {})
+        incremental = self._incremental(module, entity, schema.get("properties", {}))
         cls = ModuleStream if incremental else FullTableStream
         return cls(self, module, schema, id_prefix=id_prefix, raw_catalog_schema=raw)
+
+    @staticmethod
+    def _incremental(module: str, entity: bool, fields: t.Collection[str]) -> bool:
+        """Entity modules with a modifiedtime are read incrementally (sync/query); the rest
+        (Users, Groups, Currency...) as full tables.
+        """
+        return entity and module not in NON_SYNC_MODULES and "modifiedtime" in fields
 
     def _streams_from_catalog(self) -> list[VtigerStream]:
         raw_entries = {e.get("tap_stream_id") or e.get("stream"): e
@@ -277,18 +284,15 @@ class TapVtiger(Tap):
                                          raw=copy.deepcopy(raw) if raw else None))
         return out
 
-    @staticmethod
-    def _looks_like_module(name: str, schema: dict) -> bool:
-        """A module stream's name is a Vtiger module name and its schema has Vtiger fields."""
-        if not name.isidentifier() or name in ("tags", "picklist_values",
-                                              "picklist_dependencies", "account_hierarchy"):
+    def _looks_like_module(self, name: str, schema: dict) -> bool:
+        """Whether a catalog entry is a module stream: not one of the relation, tag, metadata
+        or API Designer streams (those are rebuilt by their own modules).
+        """
+        others = {"tags", "picklist_values", "picklist_dependencies", "account_hierarchy"}
+        others |= {str(spec.get("name")) for spec in self.config.get("api_designer_streams") or []}
+        if name in others or name.endswith("_related") or not name.isidentifier():
             return False
-        if name.endswith("_related"):
-            return False
-        if "x-vtiger-module" in schema:
-            return True
-        props = schema.get("properties", {})
-        return "_sdc_deleted_at" in props or any("x-vtiger-type" in p for p in props.values())
+        return "x-vtiger-module" in schema or "id" in schema.get("properties", {})
 
     def _beyond_streams(self, modules: list[VtigerStream]) -> list[Stream]:
         extra: list[Stream] = []
