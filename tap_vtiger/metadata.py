@@ -184,10 +184,9 @@ class AccountHierarchyStream(PerParentStream):
         self._covered: set[str] = set()
         self.hierarchy_calls = 0
 
-    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+    def records_for(self, parent: dict[str, t.Any]) -> t.Iterable[dict]:
         """The whole tree of a changed account, unless this run already emitted it."""
-        parent = self.parent_record(context)
-        if parent is None or str(parent["id"]) in self._covered:
+        if str(parent["id"]) in self._covered:
             return
         self.hierarchy_calls += 1
         rows = hierarchy_rows(self.client.get_account_hierarchy(str(parent["id"])) or [])

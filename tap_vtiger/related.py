@@ -140,6 +140,25 @@ class PerParentStream(Stream):
             return True
         return stream_module(parent) in self.parent_modules
 
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+        """Rows for one parent record; nothing once the run's API budget is spent (the
+        budget stop is recorded on the tap like the module streams do, not a crash).
+        """
+        parent = self.parent_record(context)
+        if parent is None or getattr(self._tap, "budget_exhausted", None):
+            return
+        from vtiger_client.errors import BudgetExhaustedError
+
+        try:
+            yield from self.records_for(parent)
+        except BudgetExhaustedError as exc:
+            self._tap.budget_exhausted = str(exc)  # type: ignore[attr-defined]
+            self.logger.warning("%s: %s; stopping (state saved)", self.name, exc)
+
+    def records_for(self, parent: dict[str, t.Any]) -> t.Iterable[dict]:
+        """Rows for one (live) parent record."""
+        raise NotImplementedError
+
     def parent_record(self, context: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
         """The parent record behind ``context`` (the SDK passes the record itself), or None
         when there is nothing to read (no id, or the parent was deleted).
@@ -222,7 +241,20 @@ class RelatedStream(PerParentStream):
             if wanted is not None and not wanted:
                 self._relations = []
                 return self._relations
-            info = self.client.relatedtypes(self.module)
+            from vtiger_client.errors import (
+                AuthenticationError,
+                BudgetExhaustedError,
+                VtigerError,
+            )
+
+            try:
+                info = self.client.relatedtypes(self.module)
+            except (AuthenticationError, BudgetExhaustedError):
+                raise
+            except VtigerError as exc:  # a module without relations must not stop the run
+                self.logger.warning("%s: relatedtypes failed (%s); no links", self.name, exc)
+                self._relations = []
+                return self._relations
             self._relations = relations_from_relatedtypes(info)
             if wanted is not None:
                 known = {label for label, _ in self._relations}
@@ -240,11 +272,8 @@ class RelatedStream(PerParentStream):
 
     # ------------------------------------------------------------------ records
 
-    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+    def records_for(self, parent: dict[str, t.Any]) -> t.Iterable[dict]:
         """Links of one parent record, one relation after the other."""
-        parent = self.parent_record(context)
-        if parent is None:
-            return
         source_id = str(parent["id"])
         modified = parent.get("modifiedtime")
         for label, related_module in self.relations():

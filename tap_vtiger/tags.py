@@ -84,11 +84,8 @@ class TagsStream(PerParentStream):
         """
         return super().accepts_parent(parent) and selected_in_input_catalog(parent)
 
-    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+    def records_for(self, parent: dict[str, t.Any]) -> t.Iterable[dict]:
         """Tags of one parent record: from its ``tags`` field, else one tags_retrieve."""
-        parent = self.parent_record(context)
-        if parent is None:
-            return
         record_id = str(parent["id"])
         if "tags" in parent:
             tags = split_tags(parent["tags"])

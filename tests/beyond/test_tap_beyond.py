@@ -4,7 +4,7 @@ tags, picklist metadata and account hierarchies, with the API calls each one cos
 from __future__ import annotations
 
 import pytest
-from beyond_helpers import create, discover, run_tap, vt
+from beyond_helpers import create, discover, run_tap, select, vt
 
 __all__ = ["vt"]
 
@@ -108,6 +108,16 @@ class TestRelationStreams:
         stats = sandbox.stats()
         assert stats.get("query_related", 0) == 0
         assert stats.get("relatedtypes", 0) == 0
+
+    def test_a_spent_api_budget_stops_the_links_cleanly(self, sandbox, config, vt):
+        ids = sandbox.bulk_create("Accounts", 30)
+        catalog = select(discover(config), {"Accounts", "Accounts_related"})
+        sandbox.configure(daily_limit=1000)
+        budget = {**config, "api_budget_percent": 1}  # 10 calls: sync, relatedtypes, 8 links
+        run = run_tap(budget, catalog=catalog)
+        assert run.tap.budget_exhausted
+        assert len(run.records("Accounts")) == len(ids)
+        assert run.state()  # state written: the next run resumes
 
     def test_link_schema_is_sent_once_however_many_parents(self, sandbox, config, accounts):
         run = run_tap(config, {"Accounts", "Accounts_related"})
