@@ -105,8 +105,10 @@ CONNECTION_PROPERTIES = [
     th.Property(
         "api_budget_percent",
         th.NumberType,
+        default=100,
         description="Stop the run (fatal, non-zero exit) before it spends more than this "
-        "share of the daily API limit, leaving the rest for other integrations.",
+        "share of the daily API limit, leaving the rest for other integrations. At 100 the "
+        "run stops when the daily quota is used up instead of waiting hours for it to reset.",
     ),
 ]
 
@@ -358,6 +360,8 @@ class TargetVtiger(Target):
     def _client_config(self, **overrides: t.Any) -> ClientConfig:
         """The shared client's settings, validated by vtiger_client (same rules as the tap)."""
         mapping = {**self.config, **overrides}
+        # without a budget vtiger_client would sleep on a 429 until the daily quota resets
+        mapping.setdefault("api_budget_percent", 100)
         mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
         return ClientConfig.from_mapping(mapping)
 

@@ -158,3 +158,16 @@ def test_lost_create_answers_do_not_create_twice(sandbox, target_config, vtiger)
     emails = Counter(r["email"] for r in all_contacts(vtiger))
     assert len(emails) == 40
     assert max(emails.values()) == 1
+
+
+def test_exhausted_daily_api_limit_stops_with_one_line(sandbox, target_config, tmp_path):
+    sandbox.configure(daily_limit=8)
+    records = [{"lastname": f"L{i}", "email": f"l{i}@x.com"} for i in range(20)]
+    proc = run_cli({**target_config, "match_keys": {"Contacts": ["email"]}},
+                   contacts_input(records, state={"n": 20}), tmp_path, timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    stopped = [line for line in proc.stderr.splitlines() if "target-vtiger stopped" in line]
+    assert len(stopped) == 1
+    assert "daily" in stopped[0].lower()
+    assert proc.stdout.strip() == ""  # the batch was not settled: no STATE
