@@ -6,14 +6,15 @@ Configured with the ``custom_queries`` setting::
         "name": "big_deals",
         "query": "select id, potentialname, amount, modifiedtime from Potentials
                   where amount > '10000'",       # (one line in JSON)
-        "replication_key": "modifiedtime",     # optional; without it: full table every run
+        "replication_key": "modifiedtime",     # optional, any datetime field; without it:
+                                               # full table every run
         "primary_keys": ["id"]                 # default ["id"]
     }]
 
 The query is ``select <columns | *> from <Module> [where <conditions>]``; paging, ordering and
 the bookmark are added here, so ``order by`` and ``limit`` are refused. Reading reuses the
-module streams' code (``tap_vtiger.streams``): with a replication key, the same keyset paging on
-``modifiedtime`` as the query fallback (100 rows a call, ties on a second never split, the
+module streams' code (``tap_vtiger.streams``): with a replication key, the same keyset paging
+as the query fallback (on that key) (100 rows a call, ties on a second never split, the
 bookmark second re-read); without one, ``VtigerClient.query_all`` (offset pages ordered by id).
 Cost: ceil(rows / 100) ``query`` calls per run (+1 per second holding 100+ rows).
 
@@ -54,7 +55,8 @@ CUSTOM_QUERY_SETTINGS = [
                 th.Property(
                     "replication_key",
                     th.StringType,
-                    description="modifiedtime for incremental reads; omit for a full table.",
+                    description="A datetime field (modifiedtime, createdtime...) for "
+                    "incremental reads; omit for a full table.",
                 ),
                 th.Property("primary_keys", th.ArrayType(th.StringType)),
             )
@@ -71,8 +73,6 @@ _QUERY = re.compile(
 )
 _FORBIDDEN = re.compile(r"\b(order\s+by|limit)\b", re.IGNORECASE)
 _GLUE = re.compile(r"\s+(and|or)\s+", re.IGNORECASE)
-#: Replication keys the shared keyset paging supports.
-SUPPORTED_KEYS = ("modifiedtime",)
 
 
 class ParsedQuery(t.NamedTuple):
@@ -207,10 +207,13 @@ def custom_query_streams(tap: Tap) -> list[Stream]:
         except ValueError as exc:
             raise ConfigError("CONFIG", f"{where}: {exc}") from None
         key = spec.get("replication_key") or None
-        if key is not None and key not in SUPPORTED_KEYS:
-            msg = f"{where}: replication_key must be one of {', '.join(SUPPORTED_KEYS)}"
-            raise ConfigError("CONFIG", msg)
         describe = tap.describe(parsed.module)  # type: ignore[attr-defined]
+        types = {f.get("name"): (f.get("type") or {}).get("name") for f in describe["fields"]}
+        if key is not None and types.get(key) != "datetime":
+            datetimes = ", ".join(sorted(n for n, ty in types.items() if ty == "datetime"))
+            msg = (f"{where}: replication_key must be a datetime field of {parsed.module} "
+                   f"({datetimes})")
+            raise ConfigError("CONFIG", msg)
         schema = module_schema(describe)
         props = schema.get("properties", {})
         wanted = None if parsed.columns is None else {"id", *(parsed.columns), *([key] if key
@@ -224,6 +227,7 @@ def custom_query_streams(tap: Tap) -> list[Stream]:
         cls = incremental_cls if key else full_cls
         stream = cls(tap, str(spec["name"]), schema, id_prefix=describe.get("idPrefix"))
         stream.module = parsed.module  # the stream is named after the query, reads the module
+        stream.replication_key = key
         stream.columns = parsed.columns
         stream.condition = parsed.condition
         stream.primary_keys = list(spec.get("primary_keys") or ["id"])

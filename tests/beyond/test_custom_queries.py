@@ -92,3 +92,18 @@ def test_an_unusable_query_is_refused_naming_the_entry(sandbox, query, message):
     with pytest.raises(ConfigError, match=message) as err:
         discover(config)
     assert "custom_queries[0] ('bad')" in str(err.value)
+
+
+def test_any_datetime_field_can_be_the_replication_key(sandbox, people):
+    config = tap_config(sandbox, {"name": "new_drops", "replication_key": "createdtime",
+                                  "query": "select lastname from Contacts where lastname = 'Drop'"})
+    run = sync(config, "new_drops")
+    assert sorted(r["id"] for r in run.records("new_drops")) == sorted(people["drop"])
+    assert run.state()["bookmarks"]["new_drops"]["replication_key"] == "createdtime"
+
+
+def test_a_replication_key_that_is_not_a_datetime_is_refused(sandbox):
+    config = tap_config(sandbox, {"name": "bad", "query": "select * from Contacts",
+                                  "replication_key": "lastname"})
+    with pytest.raises(ConfigError, match="must be a datetime field of Contacts"):
+        discover(config)
