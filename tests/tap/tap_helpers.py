@@ -87,13 +87,19 @@ class InterruptingOutput(io.StringIO):
 
 
 def run_tap(cfg: dict, *, streams: set[str] | None = None, state: dict | None = None,
-            catalog: dict | None = None, interrupt_after_states: int | None = None) -> Run:
-    """Sync in-process; returns every message written (up to the interruption, if any)."""
+            catalog: dict | None = None, interrupt_after_states: int | None = None,
+            prepare: Any = None) -> Run:
+    """Sync in-process; returns every message written (up to the interruption, if any).
+
+    ``prepare(tap)`` runs before the sync (e.g. to wrap ``tap.client.query``).
+    """
     from tap_vtiger.tap import TapVtiger
 
     if streams is not None and catalog is None:
         catalog = select(discover(cfg), streams)
     tap = TapVtiger(config=cfg, catalog=catalog, state=state, parse_env_config=False)
+    if prepare is not None:
+        prepare(tap)
     out: io.StringIO = (InterruptingOutput(interrupt_after_states)
                         if interrupt_after_states else io.StringIO())
     with contextlib.redirect_stdout(out), contextlib.suppress(_Stop):
