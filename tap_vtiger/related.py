@@ -116,6 +116,14 @@ class PerParentStream(Stream):
         super().__init__(tap, **kwargs)
         self._schema_sent = False
 
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        """The SDK's per-sync "Beginning sync of ..." line would come once per parent record
+        (listing every field of it as context keys): demoted to DEBUG.
+        """
+        if message.startswith("Beginning sync"):
+            level = min(level, logging.DEBUG)
+        super().log(message, *args, level=level, **kwargs)
+
     @property
     def emit_activate_version_messages(self) -> bool:
         """Never: each per-parent sync is a slice of the stream, not a full version of it."""

@@ -83,6 +83,17 @@ class TestRelationStreams:
         run = run_tap(config, {"Accounts", "Accounts_related"})
         assert links(run) == {(accounts["acme"], "Contacts", accounts["by_field"])}
 
+    def test_a_deleted_account_costs_no_link_call(self, sandbox, config, vt, accounts):
+        first = run_tap(config, {"Accounts", "Accounts_related"})
+        vt.delete(accounts["acme"])
+        sandbox.reset_stats()
+        second = run_tap(config, {"Accounts", "Accounts_related"}, state=first.state())
+        gone = [r for r in second.records("Accounts") if r.get("_sdc_deleted_at")]
+        assert [r["id"] for r in gone] == [accounts["acme"]]
+        live = len(second.records("Accounts")) - len(gone)
+        assert sandbox.stats().get("query_related", 0) == live
+        assert second.records("Accounts_related") == []
+
     def test_links_alone_can_be_selected_without_the_parent_records(
         self, sandbox, config, accounts
     ):
