@@ -504,3 +504,33 @@ class TestWriteConcurrency:
         assert run_target(config, contacts_input(changed)).counts()["updated"] == 230
         assert sandbox.stats().get("revise") == 230
         assert sandbox.stats().get("query") == 3
+
+
+class TestOtherSettings:
+    def test_skip_unchanged_off_writes_every_matched_record(self, sandbox, target_config):
+        config = {**target_config, "match_keys": {"Contacts": ["email"]}}
+        text = contacts_input([{"lastname": "Same", "email": "same@x.com"}])
+        run_target(config, text)
+        sandbox.reset_stats()
+        run = run_target({**config, "skip_unchanged": False}, text)
+        assert run.counts()["updated"] == 1
+        assert sandbox.stats().get("revise") == 1
+
+    def test_default_owner_is_used_for_new_records_without_one(
+        self, sandbox, target_config, vtiger
+    ):
+        user = sandbox.add_user("sales1")
+        config = {**target_config, "default_owner": user["id"]}
+        run_target(config, contacts_input([{"lastname": "Owned", "email": "own@x.com"}]))
+        assert all_contacts(vtiger)[0]["assigned_user_id"] == user["id"]
+
+    def test_a_null_owner_keeps_the_current_owner_on_update(self, sandbox, target_config, vtiger):
+        config = {**target_config, "match_keys": {"Contacts": ["email"]}}
+        run_target(config, contacts_input([{"lastname": "K", "email": "k@x.com"}]))
+        sandbox.reset_stats()
+        run = run_target(
+            config,
+            contacts_input([{"lastname": "K", "email": "k@x.com", "assigned_user_id": None}]),
+        )
+        assert run.counts()["unchanged"] == 1
+        assert write_calls(sandbox.stats()) == 0
