@@ -1,8 +1,9 @@
 """Metadata streams: picklist values, picklist dependencies, account hierarchy.
 
 - ``picklist_values`` (full table): every value of every picklist / multipicklist field of the
-  module streams, read from ``describe`` (which the tap reads anyway for discovery: no extra
-  call when its cache is warm, else one ``describe`` per module).
+  selected module streams (of all module streams when none is selected), read from
+  ``describe``: no extra call when discovery ran in the same process, else one ``describe``
+  per module (a run with a catalog does not describe modules otherwise).
 - ``picklist_dependencies`` (full table): ``picklist_dependency`` mappings, one call per
   configured (module, source field, target field) in the ``picklist_dependencies`` setting
   (Vtiger has no "list all dependencies" call, so the pairs must be named).
@@ -112,8 +113,18 @@ class PicklistValuesStream(_MetadataStream):
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         """One record per (module, field, value)."""
-        for module in self.modules:
+        for module in self.wanted_modules():
             yield from picklist_rows(module, self.describe(module))
+
+    def wanted_modules(self) -> list[str]:
+        """The modules whose streams the run selects; all of them when it selects none.
+
+        A run with a catalog does not describe the modules (the catalog has the schemas), so
+        each module here can cost one ``describe``: don't spend them on modules not extracted.
+        """
+        streams = getattr(self._tap, "streams", {})
+        chosen = [m for m in self.modules if getattr(streams.get(m), "selected", False)]
+        return chosen or self.modules
 
 
 def picklist_rows(module: str, describe: t.Mapping[str, t.Any]) -> t.Iterator[dict]:

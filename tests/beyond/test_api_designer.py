@@ -75,6 +75,23 @@ class TestTapStreams:
         run = run_tap(config, catalog=catalog)
         assert [r["lastname"] for r in run.records("partner_contacts")] == ["Lee", "Lee"]
 
+    def test_a_replication_key_keeps_a_bookmark_and_drops_older_rows(self, sandbox, vt):
+        ids = [vt.create("Contacts", {"lastname": f"R{i}", "assigned_user_id": "19x1"})["id"]
+               for i in range(3)]
+        sandbox.touch(ids[:2], "2025-06-01 00:00:00")
+        sandbox.touch(ids[2:], "2026-01-01 00:00:00")
+        spec = {**CONTACTS_API, "replication_key": "modifiedtime"}
+        config = {**sandbox.tap_config(), "api_designer_streams": [spec]}
+        catalog = select(discover(config), {"partner_contacts"})
+        first = run_tap(config, catalog=catalog)
+        assert len(first.records("partner_contacts")) == 3
+        assert first.state()["bookmarks"]["partner_contacts"]["replication_key_value"] == (
+            "2026-01-01 00:00:00")
+        sandbox.touch(ids[:1], "2026-06-01 00:00:00")
+        second = run_tap(config, catalog=catalog, state=first.state())
+        assert sorted(r["id"] for r in second.records("partner_contacts")) == sorted(
+            [ids[0], ids[2]])  # the changed row, and the bookmark's own second (re-read)
+
     def test_a_wrong_access_key_stops_the_run(self, sandbox):
         spec = {**CONTACTS_API, "schema": {"type": "object", "properties": strings("id")}}
         config = {**sandbox.tap_config(), "access_key": "wrong-key",

@@ -169,6 +169,14 @@ class TestMetadataStreams:
         assert [r["value"] for r in rows] == [v["value"] for v in field["type"]["picklistValues"]]
         assert [r["position"] for r in rows] == list(range(len(rows)))
 
+    def test_picklist_values_cost_one_describe_per_selected_module(self, sandbox):
+        config = sandbox.tap_config()
+        catalog = select(discover(config), {"Contacts", "Leads", "picklist_values"})
+        sandbox.reset_stats()
+        run = run_tap(config, catalog=catalog)
+        assert {r["module"] for r in run.records("picklist_values")} == {"Contacts", "Leads"}
+        assert sandbox.stats().get("describe") == 2
+
     def test_picklist_dependencies_read_one_call_per_configured_pair(self, sandbox):
         config = {**sandbox.tap_config(), "picklist_dependencies": [
             {"module": "HelpDesk", "source_field": "ticketcategories",
