@@ -107,7 +107,7 @@ def meltano(*args: str, env: dict[str, str], label: str) -> None:
 
 def tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     rows = conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'vtiger' "
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm' "
         "ORDER BY table_name"
     ).fetchall()
     return [name for (name,) in rows]
@@ -118,7 +118,7 @@ def print_counts() -> None:
         print(f"  {'table':<14}{'rows':>8}{'live':>8}{'deleted':>9}")
         for name in tables(conn):
             total, deleted = conn.execute(
-                f'SELECT count(*), count(_sdc_deleted_at) FROM vtiger."{name}"'
+                f'SELECT count(*), count(_sdc_deleted_at) FROM crm."{name}"'
             ).fetchone()
             print(f"  {name:<14}{total:>8,}{total - deleted:>8,}{deleted:>9,}")
 
@@ -129,7 +129,7 @@ def arrived_since(since: dt.datetime) -> dict[str, list[tuple]]:
         out = {}
         for name in tables(conn):
             out[name] = conn.execute(
-                f'SELECT id, _sdc_deleted_at IS NOT NULL FROM vtiger."{name}" '
+                f'SELECT id, _sdc_deleted_at IS NOT NULL FROM crm."{name}" '
                 "WHERE _sdc_batched_at >= ? ORDER BY id",
                 [since],
             ).fetchall()

@@ -314,7 +314,11 @@ def latest_modifiedtime(records: dict[str, dict]) -> str:
     return max((r.get("modifiedtime") or "" for r in records.values()), default="")
 
 
-def boundary_ids(records: dict[str, dict]) -> set[str]:
-    """Records sharing the newest modifiedtime: a tap may re-read that second, by design."""
+def boundary_ids(records: dict[str, dict], first_rows: dict[str, dict]) -> set[str]:
+    """What an incremental run may bring besides the changes: the tap re-reads the second of
+    its bookmark, by design, so the records sharing the newest modifiedtime and deletions seen
+    before (a deletion at that second is re-read too) may arrive again, unchanged."""
     last = latest_modifiedtime(records)
-    return {rid for rid, r in records.items() if r.get("modifiedtime") == last}
+    at_bookmark = {rid for rid, r in records.items() if r.get("modifiedtime") == last}
+    deleted_before = {rid for rid, row in first_rows.items() if row.get("_sdc_deleted_at")}
+    return at_bookmark | deleted_before
