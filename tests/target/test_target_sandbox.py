@@ -72,7 +72,7 @@ class TestUpdate:
         run_target(target_config, (DATA / "contacts_create.singer").read_text())
         config = {**target_config, "match_keys": {"Contacts": ["email"]}}
         # (the sandbox compares `in` values exactly; the real server's collation ignores case,
-        # and the target's Python-side match does too: see test_matching.py)
+        # and the target's Python-side match does too: see test_target_matching.py)
         run = run_target(
             config, contacts_input([{"lastname": "Bauer-Smith", "email": "bob@example.com"}])
         )

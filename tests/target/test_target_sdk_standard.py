@@ -22,7 +22,7 @@ _Standard = get_target_test_class(TargetVtiger, config={})
 NOT_A_MODULE = "SDK test streams are not Vtiger modules; table-creating targets only. "
 
 SKIPPED = {
-    "array_data": NOT_A_MODULE + "multipicklists (Vtiger's arrays): test_validation.py",
+    "array_data": NOT_A_MODULE + "multipicklists (Vtiger's arrays): test_target_validation.py",
     "camelcase": NOT_A_MODULE + "field names come from describe (case-sensitive)",
     "camelcase_complex_schema": NOT_A_MODULE + "Vtiger has no nested fields",
     "duplicate_records": NOT_A_MODULE
