@@ -1,0 +1,195 @@
+"""Benchmark tap-vtiger against the sandbox (not a timed test: prints a table).
+
+    .venv/bin/python scripts/bench_tap.py [--seed 20000] [--api rest|webservice] [--repeat 3]
+                                          [--profile out.html]
+
+Measures, for one Contacts stream of ``--seed`` records (created 100 per second, so sync pages
+hold 100 records like on a real instance):
+
+- tap-vtiger: records/s of a full sync against the sandbox over HTTP (catalog given, output to
+  /dev/null), and API calls per 1,000 records;
+- SDK floor: a plain singer-sdk tap yielding the same typed records from memory with default
+  settings (type conformance, default writer): what every SDK tap pays per record;
+- json.dumps: a bare loop writing the same RECORD messages with json.dumps (the floor of any
+  Python tap).
+
+Ratios: tap / SDK floor (aim >= 2x, later 3x), tap / json.dumps loop (aim >= 0.5x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from singer_sdk import Stream, Tap  # noqa: E402
+from singer_sdk import typing as th  # noqa: E402
+
+from tap_vtiger.tap import TapVtiger  # noqa: E402
+from vtiger_sandbox.testing import SandboxServer  # noqa: E402
+
+QUIET = {"include_relations": False, "include_tags": False, "include_metadata_streams": False}
+
+
+@contextlib.contextmanager
+def devnull_stdout() -> t.Iterator[None]:
+    """stdout -> /dev/null with a binary buffer (like a real pipe)."""
+    with open(os.devnull, "wb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", write_through=False)
+        with contextlib.redirect_stdout(text):
+            yield
+        text.flush()
+
+
+def seed(server: SandboxServer, n: int) -> None:
+    base = 1_767_225_600  # 2026-01-01
+    left, i = n, 0
+    while left > 0:
+        chunk = min(100, left)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(base + i))
+        server.bulk_create("Contacts", chunk, modifiedtime=stamp,
+                           fields={"lastname": f"Bench{i}", "email": f"b{i}@example.com",
+                                   "mailingcity": "Berlin", "title": "Engineer"})
+        left -= chunk
+        i += 1
+
+
+def catalog_for(cfg: dict) -> dict:
+    catalog = TapVtiger(config=cfg, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for md in entry["metadata"]:
+            if md["breadcrumb"] == []:
+                md["metadata"]["selected"] = entry["tap_stream_id"] == "Contacts"
+    return catalog
+
+
+def run_tap(cfg: dict, catalog: dict) -> tuple[float, int, dict]:
+    tap = TapVtiger(config=cfg, catalog=catalog, parse_env_config=False)
+    start = time.perf_counter()
+    with devnull_stdout():
+        tap.sync_all()
+    elapsed = time.perf_counter() - start
+    stream = tap.streams["Contacts"]
+    return elapsed, int(stream._tap.client.total_calls), dict(tap.client.calls)
+
+
+def capture_records(cfg: dict, catalog: dict) -> tuple[list[dict], dict]:
+    tap = TapVtiger(config=cfg, catalog=catalog, parse_env_config=False)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tap.sync_all()
+    records, schema = [], {}
+    for line in out.getvalue().splitlines():
+        msg = json.loads(line)
+        if msg["type"] == "RECORD":
+            records.append(msg["record"])
+        elif msg["type"] == "SCHEMA":
+            schema = msg["schema"]
+    return records, schema
+
+
+def sdk_floor(records: list[dict], schema: dict) -> float:
+    """A plain singer-sdk tap with default settings yielding ``records`` from memory."""
+
+    class MemoryStream(Stream):
+        name = "Contacts"
+        primary_keys: t.ClassVar[list[str]] = ["id"]
+        replication_key = "modifiedtime"
+
+        def get_records(self, context: t.Any) -> t.Iterable[dict]:
+            for record in records:
+                yield dict(record)
+
+    class MemoryTap(Tap):
+        name = "tap-memory"
+        config_jsonschema = th.PropertiesList().to_dict()
+
+        def discover_streams(self) -> list[Stream]:
+            return [MemoryStream(self, schema=schema)]
+
+    tap = MemoryTap(config={}, parse_env_config=False)
+    start = time.perf_counter()
+    with devnull_stdout():
+        tap.sync_all()
+    return time.perf_counter() - start
+
+
+def json_loop(records: list[dict]) -> float:
+    start = time.perf_counter()
+    with open(os.devnull, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps({"type": "RECORD", "stream": "Contacts", "record": record,
+                                  "time_extracted": "2026-11-22T00:00:00+00:00"}) + "\n")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=20000, help="Contacts to create")
+    parser.add_argument("--api", choices=["rest", "webservice"], default="rest")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    parser.add_argument("--profile", help="write a pyinstrument HTML profile of one tap run")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, SandboxServer(Path(tmp) / "bench.sqlite") as srv:
+        t0 = time.perf_counter()
+        seed(srv, args.seed)
+        print(f"seeded {args.seed} Contacts in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        cfg = {**srv.tap_config(), **QUIET, "modules": ["Contacts"], "api_style": args.api}
+        catalog = catalog_for(cfg)
+        records, schema = capture_records(cfg, catalog)
+        n = len(records)
+        assert n == args.seed, (n, args.seed)
+
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler()
+            profiler.start()
+            run_tap(cfg, catalog)
+            profiler.stop()
+            Path(args.profile).write_text(profiler.output_html())
+            print(profiler.output_text(unicode=False, color=False, show_all=False)[:6000],
+                  file=sys.stderr)
+
+        tap_times, calls = [], {}
+        for _ in range(args.repeat):
+            srv.reset_stats()
+            elapsed, _total, calls = run_tap(cfg, catalog)
+            tap_times.append(elapsed)
+        server_calls = srv.total_calls()
+        floor_time = min(sdk_floor(records, schema) for _ in range(args.repeat))
+        loop_time = min(json_loop(records) for _ in range(args.repeat))
+
+    tap_rps = n / min(tap_times)
+    floor_rps = n / floor_time
+    loop_rps = n / loop_time
+    per_k = server_calls / n * 1000
+    rows = [
+        ("records", f"{n}"),
+        ("api style", args.api),
+        ("tap-vtiger (sandbox, HTTP)", f"{tap_rps:,.0f} records/s"),
+        ("plain SDK tap from memory", f"{floor_rps:,.0f} records/s"),
+        ("bare json.dumps loop", f"{loop_rps:,.0f} records/s"),
+        ("tap / SDK floor", f"{tap_rps / floor_rps:.2f}x"),
+        ("tap / json.dumps loop", f"{tap_rps / loop_rps:.2f}x"),
+        ("API calls per 1,000 records", f"{per_k:.2f} ({dict(calls)})"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print(f"{'measure':<{width}} | value")
+    print(f"{'-' * width}-|-{'-' * 30}")
+    for key, value in rows:
+        print(f"{key:<{width}} | {value}")
+
+
+if __name__ == "__main__":
+    main()
