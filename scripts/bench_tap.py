@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from singer_sdk import Stream, Tap  # noqa: E402
-from singer_sdk import typing as th  # noqa: E402
+from singer_sdk import Stream, Tap
+from singer_sdk import typing as th
 
-from tap_vtiger.tap import TapVtiger  # noqa: E402
-from vtiger_sandbox.testing import SandboxServer  # noqa: E402
+from tap_vtiger.tap import TapVtiger
+from vtiger_sandbox.testing import SandboxServer
 
 QUIET = {"include_relations": False, "include_tags": False, "include_metadata_streams": False}
 
