@@ -127,6 +127,13 @@ class VtigerSink(BatchSink):
         """
         return True
 
+    def activate_version(self, new_version: int) -> None:
+        """Ignored on purpose: ACTIVATE_VERSION tells a table target to drop rows the latest
+        full sync did not send. Deleting CRM records by omission would be a hazard; deletes
+        come only from ``_sdc_deleted_at`` with ``hard_delete``.
+        """
+        self.logger.debug("Stream %s: ACTIVATE_VERSION %s ignored", self.stream_name, new_version)
+
     def get_validator(self) -> None:  # type: ignore[override]
         """No JSON Schema validation: a bad record must be rejected alone, with a reason,
         against the module's describe (the server's truth) — not stop the whole run.
