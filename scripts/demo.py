@@ -74,35 +74,45 @@ def meltano(*args: str, env: dict[str, str], label: str) -> None:
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         records = {"n": 0}
+        phase = {"now": "starting meltano", "stream": ""}
         done = threading.Event()
+        tty = sys.stdout.isatty()
 
         def ticker() -> None:
-            while not done.wait(2.0):
-                print(
-                    f"\r  ... {label}: {time.monotonic() - started:5.1f}s, "
-                    f"{records['n']:,} records counted",
-                    end="",
-                    flush=True,
-                )
+            while not done.wait(2.0 if tty else 5.0):
+                line = f"  ... {label}: {time.monotonic() - started:5.1f}s, {phase['now']}"
+                print("\r" + line.ljust(78) if tty else line, end="" if tty else "\n", flush=True)
+
+        def say(text: str) -> None:
+            print(("\r" + " " * 78 + "\r" if tty else "") + text, flush=True)
 
         threading.Thread(target=ticker, daemon=True).start()
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
-            if '"metric":"record_count"' in line.replace(" ", "") and "tap-vtiger" in line:
-                try:
-                    payload = line[line.index("{") : line.rindex("}") + 1]
-                    records["n"] += int(json.loads(payload).get("value", 0))
-                except ValueError:
-                    pass
+            if "Running catalog discovery" in line:
+                phase["now"] = "discovering modules (listtypes + describe)"
+            elif "tap-vtiger" in line and "Beginning sync of '" in line:
+                phase["stream"] = line.split("Beginning sync of '", 1)[1].split("'", 1)[0]
+                phase["now"] = f"extracting {phase['stream']}"
+            elif "tap-vtiger" in line and "metric_name=record_count metric_value=" in line:
+                # e.g. "... tap-vtiger   METRIC   metric_name=record_count metric_value=500"
+                value = line.rsplit("metric_value=", 1)[-1].split()[0]
+                if value.isdigit():
+                    records["n"] += int(value)
+                    say(f"    {phase['stream'] or 'stream'}: {int(value):,} records extracted")
+                    phase["now"] = "loading into DuckDB"
+            elif "target-duckdb" in line and "Loading " in line and " rows into " in line:
+                phase["now"] = "loading into DuckDB: " + line.split("Loading ", 1)[1].strip()[:50]
         code = proc.wait()
         done.set()
-    print("\r" + " " * 78 + "\r", end="")
+    if sys.stdout.isatty():
+        print("\r" + " " * 78 + "\r", end="")
     if code != 0:
         tail = LOG_FILE.read_text(errors="replace").splitlines()[-40:]
         print("\n".join(tail), file=sys.stderr)
         raise SystemExit(f"{label} failed (exit {code}); full log: {LOG_FILE}")
-    step(f"{label} done in {time.monotonic() - started:.1f}s")
+    step(f"{label} done in {time.monotonic() - started:.1f}s: {records['n']:,} records extracted")
 
 
 def tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
@@ -207,14 +217,23 @@ def main() -> int:
 
             arrived = arrived_since(since)
             print("\nRows that arrived in run 2:")
-            unexpected = []
+            print(f"  {'table':<11}{'id':<10} {'how':<9} change")
+            rereads: dict[str, int] = {}
             for name, rows in arrived.items():
                 for record_id, deleted in rows:
                     what = changed.get(record_id)
-                    flag = "deleted" if deleted else "upserted"
-                    print(f"  {name:<10} {record_id:<10} {flag:<9} {what or '(boundary re-read)'}")
                     if what is None:
-                        unexpected.append(record_id)
+                        rereads[name] = rereads.get(name, 0) + 1
+                        continue
+                    flag = "deleted" if deleted else "upserted"
+                    print(f"  {name:<11}{record_id:<10} {flag:<9} {what}")
+            if rereads:
+                listed = ", ".join(f"{n} {t}" for t, n in sorted(rereads.items()))
+                print(
+                    f"  + unchanged rows re-read at the bookmark's second ({listed}):\n"
+                    "    the tap re-reads that second, so a change later in it is never missed"
+                )
+            unexpected = sum(rereads.values())
             missing = set(changed) - {rid for rows in arrived.values() for rid, _ in rows}
             print(f"\nAfter run 2 in {DUCKDB_FILE.relative_to(ROOT)}:")
             print_counts()
@@ -224,7 +243,7 @@ def main() -> int:
     total = sum(len(rows) for rows in arrived.values())
     step(
         f"done: run 2 moved {total} rows for {len(changed)} changes"
-        + (f" (+{len(unexpected)} re-read at the bookmark)" if unexpected else "")
+        + (f" (+{unexpected} re-read at the bookmark)" if unexpected else "")
         + f"; explore with: duckdb {DUCKDB_FILE.relative_to(ROOT)}"
     )
     return 0
