@@ -6,7 +6,7 @@ Three runs over the same N Contacts, matched on email:
   all-unchanged  the same input again           (aim: 0 writes)
 
 Usage: .venv/bin/python scripts/bench_target.py [--records 1000] [--latency-ms 0] [--style rest]
-       [--concurrency 1]
+       [--concurrency 1] [--bulk]
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ if str(ROOT) not in sys.path:  # run from a checkout without `pip install -e`
 from target_vtiger.target import TargetVtiger  # noqa: E402
 from vtiger_sandbox.testing import SandboxServer  # noqa: E402
 
-WRITE_OPS = ("create", "revise", "update", "delete")
+WRITE_OPS = ("create", "revise", "update", "delete", "vtap_api")
+BULK_XML = """<apidesigner><endpoint path="contacts_bulk" kind="api"><api method="post">
+<upsert module="Contacts" bulk="true"><record><field name="lastname"/><field name="firstname"/>
+<field name="email"/><field name="phone"/><field name="assigned_user_id"/></record>
+<where><field name="email" value="@email"/></where></upsert></api></endpoint></apidesigner>"""
 
 
 def singer_input(records: list[dict]) -> str:
@@ -57,6 +61,8 @@ def main() -> None:
                         help="server-side latency per call (emulates a remote instance)")
     parser.add_argument("--style", choices=["rest", "webservice"], default="rest")
     parser.add_argument("--concurrency", type=int, default=1, help="write_concurrency setting")
+    parser.add_argument("--bulk", action="store_true",
+                        help="write through an API Designer bulk upsert endpoint (50/request)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
@@ -65,13 +71,19 @@ def main() -> None:
            for i in range(n)]
     changed = [{**r, "phone": f"+1 555 {i:04d}"} for i, r in enumerate(new)]
     with tempfile.TemporaryDirectory() as tmp, SandboxServer(Path(tmp) / "bench.sqlite") as srv:
+        if args.bulk:  # the sandbox reads API Designer definitions beside its database
+            (Path(tmp) / "bench.sqlite.apidesigner.xml").write_text(BULK_XML)
         if args.latency_ms:
             srv.configure(faults={"latency_ms": args.latency_ms})
         config = {**srv.tap_config(), "api_style": args.style,
                   "match_keys": {"Contacts": ["email"]}, "rejects_path": str(Path(tmp) / "r"),
                   "write_concurrency": args.concurrency}
+        if args.bulk:
+            config["api_designer_upsert"] = {
+                "Contacts": {"path": "contacts_bulk", "match_field": "email"}}
         print(f"target-vtiger benchmark: {n} Contacts, api_style={args.style}, "
-              f"latency={args.latency_ms} ms/call, write_concurrency={args.concurrency}")
+              f"latency={args.latency_ms} ms/call, write_concurrency={args.concurrency}"
+              f"{', API Designer bulk upsert' if args.bulk else ''}")
         print(f"{'scenario':<15}{'records/s':>11}{'writes/rec':>12}{'lookups/rec':>13}"
               f"{'calls/rec':>11}{'seconds':>9}")
         for name, records in (("all-new", new), ("all-changed", changed),
