@@ -39,6 +39,7 @@ def test_invalid_setting_is_named(sandbox, tmp_path):
     assert "api_url" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_good_run_never_prints_the_access_key(sandbox, tmp_path):
     sandbox.bulk_create("Contacts", 3)
     for style in ("rest", "webservice"):
@@ -51,6 +52,7 @@ def test_a_good_run_never_prints_the_access_key(sandbox, tmp_path):
         assert lines[-1]["type"] == "STATE"
 
 
+@pytest.mark.slow
 def test_discover_and_sync_through_the_cli(sandbox, tmp_path):
     sandbox.bulk_create("Accounts", 2)
     cfg = config(sandbox, modules=["Accounts", "Contacts"])

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 
+import pytest
 from tap_helpers import client_for, config, run_tap
 from test_tap_sync import BASE, contacts, wire
 
@@ -35,6 +36,7 @@ def counts(run, stream="Contacts"):
     return collections.Counter(run.ids(stream))
 
 
+@pytest.mark.slow
 def test_changes_and_inserts_during_paging_are_neither_lost_nor_duplicated(sandbox):
     ids = contacts(sandbox, 350)
     sandbox.configure(sync_http_500=True)
@@ -58,6 +60,7 @@ def test_changes_and_inserts_during_paging_are_neither_lost_nor_duplicated(sandb
     assert set(first.ids("Contacts")) | set(second.ids("Contacts")) == set(ids) | set(created)
 
 
+@pytest.mark.slow
 def test_a_tie_second_whose_rows_move_while_paged_is_reread_without_duplicates(sandbox, caplog):
     tie = sandbox.bulk_create("Contacts", 250, modifiedtime=wire(BASE + 100))
     sandbox.configure(sync_http_500=True)

@@ -43,6 +43,7 @@ def dupes(ids: list[str]) -> dict[str, int]:
 # ------------------------------------------------------------------ completeness
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("api_style", ["rest", "webservice"])
 def test_full_extraction_equals_the_server_for_every_demo_module(demo_sandbox, api_style):
     cfg = config(demo_sandbox, api_style=api_style)
@@ -128,6 +129,7 @@ def test_include_deleted_false_and_start_date(sandbox):
 # ------------------------------------------------------------------ ties
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sync", "query"])
 def test_1000_records_sharing_one_modifiedtime_each_arrive_exactly_once(sandbox, mode):
     before = contacts(sandbox, 5, BASE)
@@ -240,6 +242,7 @@ def test_sync_http_500_falls_back_to_query(sandbox, caplog):
 # ------------------------------------------------------------------ faults
 
 
+@pytest.mark.slow
 def test_5xx_drops_html_truncation_and_429_are_survived(sandbox):
     ids = contacts(sandbox, 300)
     sandbox.configure(faults={"seed": 7, "error_rate": 0.15, "drop_rate": 0.05,
