@@ -72,8 +72,15 @@ class TagsStream(PerParentStream):
     name = "tags"
     primary_keys: t.ClassVar[list[str]] = ["record_id", "tag"]
 
-    def __init__(self, tap: Tap, modules: t.Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        tap: Tap,
+        modules: t.Iterable[str] | None = None,
+        prefixes: t.Mapping[str, str] | None = None,
+    ) -> None:
         self.parent_modules = tuple(modules) if modules is not None else None
+        #: id prefix ("12") -> module ("Contacts"): a tag row names its record's module
+        self.prefixes = dict(prefixes or {})
         super().__init__(tap, name="tags", schema=TAGS_SCHEMA)
         #: calls spent on tags_retrieve (the field-based path is free): for logs and tests
         self.retrieve_calls = 0
@@ -102,8 +109,7 @@ class TagsStream(PerParentStream):
             }
 
     def _module_of(self, parent: t.Mapping[str, t.Any]) -> str | None:
-        modules = getattr(self, "_prefix_modules", {})
-        return modules.get(str(parent["id"]).split("x", 1)[0])
+        return self.prefixes.get(str(parent["id"]).split("x", 1)[0])
 
 
 def tags_streams(tap: Tap, parents: t.Iterable[Stream]) -> list[TagsStream]:
@@ -113,10 +119,9 @@ def tags_streams(tap: Tap, parents: t.Iterable[Stream]) -> list[TagsStream]:
     entity = [p for p in parents if not isinstance(p, PerParentStream) and is_entity_stream(p)]
     if not entity:
         return []
-    stream = TagsStream(tap, [stream_module(p) for p in entity])
-    stream._prefix_modules = {}  # type: ignore[attr-defined]
+    prefixes = {}
     for parent in entity:
-        prefix = getattr(parent, "id_prefix", None) or getattr(parent, "idPrefix", None)
+        prefix = getattr(parent, "id_prefix", None)
         if prefix:
-            stream._prefix_modules[str(prefix)] = stream_module(parent)  # type: ignore[attr-defined]
-    return [stream]
+            prefixes[str(prefix)] = stream_module(parent)
+    return [TagsStream(tap, [stream_module(p) for p in entity], prefixes)]

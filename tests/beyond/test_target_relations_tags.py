@@ -135,6 +135,25 @@ class TestLinksIn:
         assert counts(run, "Accounts_related")["rejected"] == 0
         assert related_contacts(vt, acc) == {c1}
 
+    def test_dry_run_reads_but_writes_no_link(self, sandbox, config, vt, acme):
+        acc, (c1, _c2, _c3) = acme
+        sandbox.reset_stats()
+        run = run_target({**config, "dry_run": True}, links_input([link(acc, c1)]))
+        assert counts(run, "Accounts_related")["created"] == 1
+        assert sandbox.stats().get("add_related", 0) == 0
+        assert related_contacts(vt, acc) == set()
+
+    def test_without_the_existence_check_every_link_costs_one_add(self, sandbox, config, acme):
+        acc, (c1, c2, _c3) = acme
+        config["relations_check_existing"] = False
+        run_target(config, links_input([link(acc, c1)]))
+        sandbox.reset_stats()
+        run = run_target(config, links_input([link(acc, c1), link(acc, c2)]))
+        assert counts(run, "Accounts_related")["created"] == 2  # existing link: no error
+        stats = sandbox.stats()
+        assert stats.get("add_related") == 2
+        assert stats.get("query_related", 0) == 0
+
     def test_state_is_emitted_only_after_the_links_are_written(self, sandbox, config, acme):
         acc, (c1, _c2, _c3) = acme
         msgs = [*links_input([link(acc, c1)]), {"type": "STATE", "value": {"n": 1}}]
