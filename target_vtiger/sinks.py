@@ -385,6 +385,19 @@ class VtigerSink(BatchSink):
                 self.summary.unchanged += 1
             elif plan.action == "skip":
                 self.summary.skipped += 1
+        permissions = (
+            ("create", self.module.createable, creates),
+            ("update", self.module.updateable, revises),
+            ("delete", self.module.deleteable, [p for p in plans if p.action == "delete"]),
+        )
+        for verb, allowed, group in permissions:
+            if not allowed:  # describe says so: no call would succeed
+                for plan in group:
+                    self.reject(
+                        plan, "NOT_PERMITTED", f"module {self.module_name} is not {verb}able"
+                    )
+                    plan.action = "rejected"
+                group.clear()
         # mandatory fields are checked before any call: the server would refuse anyway
         ready_creates = []
         for plan in creates:

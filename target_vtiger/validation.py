@@ -37,6 +37,9 @@ STRING_TYPES = frozenset(
 )
 ID_TYPES = frozenset({"reference", "owner"})
 
+#: Finest decimal precision Vtiger stores for any number (currency: 8 decimals).
+FLOAT_PRECISION = Decimal("1e-8")
+
 _ID_RE = re.compile(r"^\d+x\d+$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
@@ -289,7 +292,12 @@ def to_wire(spec: FieldSpec, value: Any) -> str:
     if ftype in NUMERIC_TYPES:
         if isinstance(value, str) and value.strip() == "":
             return ""
-        return _plain(_number_text(value))
+        number = _number_text(value)
+        if isinstance(value, float):
+            # binary noise (0.1 + 0.2 = 0.30000000000000004) below Vtiger's finest precision
+            # (8 decimals) would read as a change on every run and never converge
+            number = number.quantize(FLOAT_PRECISION) if abs(number) < 10**20 else number
+        return _plain(number)
     if ftype == "date":
         if isinstance(value, str) and value.strip() == "":
             return ""

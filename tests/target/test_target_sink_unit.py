@@ -160,3 +160,16 @@ def test_describe_and_me_are_read_once_per_run(fake, tmp_path):
     records = [{"lastname": f"L{i}", "email": f"u{i}@x.com"} for i in range(250)]
     run(records, tmp_path)
     assert (fake.calls["describe"], fake.calls["me"], fake.calls["query"]) == (1, 1, 3)
+
+
+def test_a_module_describe_calls_not_createable_gets_no_create_call(fake, tmp_path, monkeypatch):
+    real = fake.describe
+
+    def describe(module):
+        return {**real(module), "createable": False}
+
+    monkeypatch.setattr(fake, "describe", describe)
+    target = run([{"lastname": "A", "email": "a@x.com"}], tmp_path)
+    assert target.summaries["Contacts"].rejected == 1
+    assert rejects(tmp_path)[0]["error_code"] == "NOT_PERMITTED"
+    assert fake.calls["create"] == 0

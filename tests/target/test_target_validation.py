@@ -95,6 +95,7 @@ class TestToWire:
         assert to_wire(cur, Decimal("1E+3")) == "1000"
         assert to_wire(cur, "1000.50000000") == "1000.5"
         assert to_wire(cur, 1e16) == "10000000000000000"
+        assert to_wire(cur, 0.1 + 0.2) == "0.3"  # float noise is not a change
         assert to_wire(FieldSpec("n", "integer"), 42.0) == "42"
         with pytest.raises(InvalidValue):
             to_wire(FieldSpec("n", "integer"), 4.5)
