@@ -29,6 +29,7 @@ from pathlib import Path
 from singer_sdk import typing as th
 
 from target_vtiger.relations import ID_RE, BeyondSink
+from target_vtiger.webhook import wire_value
 
 CONVERTIBLE = ("Accounts", "Contacts", "Potentials")
 
@@ -91,7 +92,9 @@ class ConvertLeadSink(BeyondSink):
         entities = {}
         for name, defaults in self.entities.items():
             override = record.get(name) if isinstance(record.get(name), dict) else {}
-            entities[name] = {"create": True, "name": name, **defaults, **override}
+            fields = {k: wire_value(v) for k, v in {**defaults, **override}.items()
+                      if v is not None}
+            entities[name] = {"create": True, "name": name, **fields}
         element: dict[str, t.Any] = {"leadId": str(record["id"]), "entities": entities}
         owner = record.get("assigned_user_id") or self.owner or self._target.default_owner()
         element["assignedTo"] = str(owner)

@@ -24,8 +24,11 @@ with one line (AUTHENTICATION error), the token not in it. Records carrying
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import typing as t
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
@@ -90,6 +93,36 @@ def webhook_path(webhook_url: str, api_url: str) -> str:
         msg = "webhook_url must be an API Designer webhook URL (.../restapi/vtap/webhook/<path>)"
         raise ValueError(msg)
     return url.path[len(WEBHOOK_PREFIX):].strip("/")
+
+
+def wire_value(value: t.Any) -> t.Any:
+    """One value as Vtiger's wire text (what the core API would send): numbers in plain
+    notation, booleans 1/0, datetimes UTC ``YYYY-MM-DD HH:MM:SS``, lists joined like a
+    multipicklist. The SDK hands sinks Decimals and datetimes, which JSON cannot carry.
+    """
+    from vtiger_client import types as vtypes
+
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float, Decimal)):
+        return vtypes.format_decimal(value)
+    if isinstance(value, dt.datetime):
+        return vtypes.serialize_datetime(value)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return " |##| ".join(str(wire_value(v)) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return value
+
+
+def wire_body(record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A record as a webhook body: wire texts, SDK metadata and nulls left out (API Designer
+    treats an absent parameter and an empty one alike: the field is not written).
+    """
+    return {k: wire_value(v) for k, v in record.items()
+            if v is not None and not k.startswith("_sdc_")}
 
 
 def check_webhook_settings(config: t.Mapping[str, t.Any]) -> None:
@@ -170,7 +203,7 @@ class WebhookSink(BeyondSink):
             if record.get("_sdc_deleted_at"):
                 self.count("skipped")
                 continue
-            ready.append({k: v for k, v in record.items() if not k.startswith("_sdc_")})
+            ready.append(wire_body(record))
         for i in range(0, len(ready), self.batch_size):
             self._send(ready[i : i + self.batch_size])
 

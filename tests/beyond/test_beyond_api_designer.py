@@ -4,7 +4,9 @@ target webhook mode (token in header or query, bulk up to 50, token never logged
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from decimal import Decimal
 
 import pytest
 from beyond_helpers import (
@@ -20,7 +22,10 @@ from beyond_helpers import (
     vt,
 )
 
+from target_vtiger.webhook import wire_body
+
 __all__ = ["vt"]
+PLUS_ONE = dt.timezone(dt.timedelta(hours=1))
 
 UPSERT_TOKEN = "demo-webhook-token"
 QUERY_TOKEN = "demo-query-token"
@@ -226,6 +231,25 @@ class TestWebhookMode:
                                   *(record_msg("Leads", {"lastname": f"L{i}", "company": "C"})
                                     for i in range(3))], expect_error=True)
         assert "webhook_batch_size" in str(run.error)
+
+    def test_numbers_and_timestamps_travel_as_vtiger_wire_text(self, sandbox, hook_config, vt):
+        props = {**CONTACT_PROPS, "score": {"type": ["number", "null"]},
+                 "seen_at": {"type": ["string", "null"], "format": "date-time"},
+                 "vip": {"type": ["boolean", "null"]}}
+        record = {"lastname": "Typed", "email": "typed@example.com", "score": 1.25,
+                  "seen_at": "2026-11-22T10:00:00+01:00", "vip": True}
+        run = run_target(hook_config, [schema_msg("Contacts", props),
+                                       record_msg("Contacts", record)])
+        assert counts(run, "Contacts")["created"] == 1
+        contact = vt.query("select * from Contacts where email = 'typed@example.com';")[0]
+        assert contact["lastname"] == "Typed"
+
+    def test_the_webhook_body_is_vtiger_wire_text(self):
+        body = wire_body({"score": Decimal("1.25"), "vip": True, "n": None, "_sdc_x": 1,
+                          "seen_at": dt.datetime(2026, 11, 22, 10, 0, tzinfo=PLUS_ONE),
+                          "colors": ["red", "blue"]})
+        assert body == {"score": "1.25", "vip": "1", "seen_at": "2026-11-22 09:00:00",
+                        "colors": "red |##| blue"}
 
     def test_only_the_listed_streams_use_the_webhook(self, sandbox, hook_config, vt):
         hook_config["webhook_streams"] = ["hooked"]

@@ -38,7 +38,7 @@ def new_lead(vt, name: str) -> str:
 def test_each_lead_is_converted_and_reported_with_the_ids_created(sandbox, config, vt):
     leads = [new_lead(vt, "Ada"), new_lead(vt, "Bob")]
     sandbox.reset_stats()
-    run = run_target(config, leads_input([{"id": leads[0], "Potentials": {"amount": 5000}},
+    run = run_target(config, leads_input([{"id": leads[0], "Potentials": {"amount": 5000.5}},
                                           {"id": leads[1]}]))
     assert counts(run, STREAM)["created"] == 2
     assert sandbox.stats().get("convertlead") == 2
@@ -50,7 +50,7 @@ def test_each_lead_is_converted_and_reported_with_the_ids_created(sandbox, confi
     assert contact["email"] == "ada@example.com"
     deal = vt.retrieve(results[0]["Potentials"])
     assert deal["closingdate"] == "2026-12-31"
-    assert float(deal["amount"]) == 5000
+    assert float(deal["amount"]) == 5000.5
 
 
 def test_a_rerun_reports_already_converted_and_creates_nothing(sandbox, config, vt):
