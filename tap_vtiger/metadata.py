@@ -168,9 +168,22 @@ class PicklistDependenciesStream(_MetadataStream):
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         """One record per source value of each configured dependency."""
-        for dep in self.config.get("picklist_dependencies") or []:
+        from vtiger_client.errors import (
+            AuthenticationError,
+            BudgetExhaustedError,
+            ConfigError,
+            VtigerError,
+        )
+
+        for i, dep in enumerate(self.config.get("picklist_dependencies") or []):
             module, src, dst = dep["module"], dep["source_field"], dep["target_field"]
-            answer = self.client.picklist_dependency(module, src, dst) or {}
+            try:
+                answer = self.client.picklist_dependency(module, src, dst) or {}
+            except (AuthenticationError, BudgetExhaustedError):
+                raise
+            except VtigerError as exc:  # a typo in the setting: say which entry
+                msg = f"picklist_dependencies[{i}] ({module}.{src} -> {dst}): {exc}"
+                raise ConfigError("CONFIG", msg) from None
             for item in answer.get("valuemapping") or []:
                 yield {
                     "module": module,

@@ -187,6 +187,14 @@ class TestMetadataStreams:
         for row in run.records("picklist_dependencies"):  # the sandbox configures none
             assert row["module"] == "HelpDesk"
 
+    def test_a_wrong_picklist_dependency_names_the_setting_entry(self, sandbox):
+        from vtiger_client.errors import ConfigError
+
+        config = {**sandbox.tap_config(), "picklist_dependencies": [
+            {"module": "HelpDesk", "source_field": "nosuchfield", "target_field": "x"}]}
+        with pytest.raises(ConfigError, match=r"picklist_dependencies\[0\]"):
+            run_tap(config, {"picklist_dependencies"})
+
     def test_account_hierarchy_costs_one_call_per_tree(self, sandbox, vt):
         top = create(vt, "Accounts", accountname="Top")["id"]
         mid = create(vt, "Accounts", accountname="Mid", account_id=top)["id"]
