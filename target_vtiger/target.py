@@ -470,6 +470,16 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ end of run
 
+    def listen(self, file_input: t.IO[str] | None = None) -> None:
+        """Process the input; when the run stops early, still say what it did before."""
+        try:
+            super().listen(file_input)
+        except VtigerError:
+            self.rejects.close()
+            for summary in self.summaries.values():
+                self.logger.info("Summary (run stopped): %s", summary.line(dry_run=self.dry_run))
+            raise
+
     def process_endofpipe(self) -> None:
         """Drain everything, log the per-stream summary, then fail if records were rejected."""
         try:

@@ -170,4 +170,5 @@ def test_exhausted_daily_api_limit_stops_with_one_line(sandbox, target_config, t
     stopped = [line for line in proc.stderr.splitlines() if "target-vtiger stopped" in line]
     assert len(stopped) == 1
     assert "daily" in stopped[0].lower()
+    assert "Summary (run stopped): Contacts: created=" in proc.stderr  # what got done before
     assert proc.stdout.strip() == ""  # the batch was not settled: no STATE
