@@ -141,8 +141,12 @@ class PerParentStream(Stream):
         return tap_client(self._tap)
 
     def accepts_parent(self, parent: Stream) -> bool:
-        """Whether this stream belongs below ``parent`` (a module stream)."""
+        """Whether this stream belongs below ``parent``: a module's own stream (named after
+        the module), not a custom query or API Designer stream reading the same module.
+        """
         if parent is self or isinstance(parent, PerParentStream):
+            return False
+        if stream_module(parent) != parent.name:
             return False
         if self.parent_modules is None:
             return True

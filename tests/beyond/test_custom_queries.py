@@ -107,3 +107,17 @@ def test_a_replication_key_that_is_not_a_datetime_is_refused(sandbox):
                                   "replication_key": "lastname"})
     with pytest.raises(ConfigError, match="must be a datetime field of Contacts"):
         discover(config)
+
+
+def test_a_custom_query_drives_no_link_or_tag_children(sandbox, vt):
+    acme = create(vt, "Accounts", accountname="Acme")["id"]
+    create(vt, "Contacts", lastname="P", account_id=acme)
+    config = {**sandbox.tap_config(), "relations": {"Accounts": ["Contacts"]},
+              "custom_queries": [{"name": "acme_only", "replication_key": "modifiedtime",
+                                  "query": "select accountname from Accounts"}]}
+    sandbox.reset_stats()
+    run = run_tap(config, {"acme_only", "Accounts_related", "tags"})
+    assert [r["id"] for r in run.records("acme_only")] == [acme]
+    # links come once, driven by the Accounts module stream, not again by the custom query
+    assert len(run.records("Accounts_related")) == 1
+    assert sandbox.stats().get("query_related") == 1
