@@ -541,7 +541,13 @@ class ModuleStream(VtigerStream):
 
 
 class FullTableStream(VtigerStream):
-    """Users, Groups, Currency and other non-entity modules: ``select *`` by id pages."""
+    """Users, Groups, Currency and other non-entity modules, read whole each run.
+
+    One ``select * from M limit 100;`` first: these tables are small, so usually that is the
+    only call, and it uses nothing but the plain syntax Vtiger is known to accept for them. A
+    full page continues with ``order by id`` offset pages (stable order); a server refusing that
+    ordering gets plain offset pages, deduplicated by id, with a warning.
+    """
 
     replication_key = None
     is_entity = False
@@ -553,8 +559,12 @@ class FullTableStream(VtigerStream):
             return
         parse = self.parser
         try:
-            for wire in self.client.query_all(self.module):
-                yield parse(wire)
+            rows = self.client.query(vtql.select(self.module, limit=QUERY_PAGE))
+            if len(rows) < QUERY_PAGE:
+                for wire in rows:
+                    yield parse(wire)
+            else:
+                yield from self._paged(parse)
         except (QuerySyntaxError, UnknownModuleError) as exc:
             self.logger.warning("%s: cannot be read through query (%s); skipped", self.module,
                                 exc)
@@ -568,4 +578,27 @@ class FullTableStream(VtigerStream):
                 self.budget_stopped(exc)
                 return
             raise
+        finally:
+            self._finish()
         self._page_done()
+
+    def _paged(self, parse: t.Callable[[t.Mapping[str, t.Any]], dict]) -> t.Iterator[dict]:
+        seen: set[str] = set()
+        try:
+            for wire in self.client.query_all(self.module):
+                seen.add(wire.get("id"))
+                yield parse(wire)
+            return
+        except QuerySyntaxError as exc:
+            self.logger.warning("%s: 'order by id' refused (%s); paging without an order",
+                                self.module, exc)
+        offset = 0
+        while True:
+            rows = self.client.query(vtql.select(self.module, limit=QUERY_PAGE, offset=offset))
+            for wire in rows:
+                if wire.get("id") not in seen:
+                    seen.add(wire.get("id"))
+                    yield parse(wire)
+            if len(rows) < QUERY_PAGE:
+                return
+            offset += len(rows)

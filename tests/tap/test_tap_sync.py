@@ -308,3 +308,43 @@ def test_connection_test_costs_one_me_call(sandbox, tmp_path):
     proc = run_cli(config(sandbox), "--test", tmp_path=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sandbox.stats() == {"me": 1}
+
+
+# ------------------------------------------------------------------ non-entity modules
+
+
+def test_users_groups_currency_are_full_tables_paged_past_100_rows(sandbox):
+    for i in range(105):
+        sandbox.add_user(f"user{i:03d}")
+    cfg = config(sandbox, modules=["Users", "Groups", "Currency"])
+    catalog = catalog_for(cfg, "Users", "Groups", "Currency")
+    sandbox.reset_stats()
+    run = run_tap(cfg, catalog=catalog)
+    users = run.ids("Users")
+    assert len(users) == len(set(users)) == 106
+    assert len(run.ids("Groups")) == 3 and run.ids("Currency") == ["21x1"]
+    # one plain call each; Users' full first page continues with 2 ordered pages
+    assert sandbox.stats() == {"query": 5}
+    assert "accesskey" not in run.records("Users")[0]
+    # full tables carry no bookmark: the next run reads them again
+    assert not run.state()["bookmarks"].get("Users", {}).get("replication_key_value")
+
+
+# ------------------------------------------------------------------ rate limits
+
+
+@pytest.mark.slow
+def test_the_tap_slows_down_before_the_minute_limit_instead_of_hitting_429(sandbox):
+    """With 12 calls a minute and 15 pages to read, the client spreads its last calls until
+    the minute resets: no call is refused. (Takes up to a minute.)"""
+    ids = sandbox.bulk_create("Contacts", 15 * 100 - 1)
+    for page in range(15):
+        sandbox.touch(ids[page * 100:(page + 1) * 100], wire(BASE + page))
+    sandbox.configure(minute_limit=12)
+    cfg = config(sandbox, modules=["Contacts"])
+    catalog = catalog_for(cfg, "Contacts")
+    sandbox.reset_stats()
+    run = run_tap(cfg, catalog=catalog)
+    assert sorted(run.ids("Contacts")) == sorted(ids)
+    assert run.tap.client.rejected["sync"] == 0
+    assert sandbox.stats() == {"sync": 15}
