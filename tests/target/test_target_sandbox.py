@@ -387,8 +387,10 @@ class TestStateSafety:
 
         class Spy(TargetVtiger):
             def _write_state_message(self, state: dict) -> None:
-                emitted.append((state["n"], sandbox.stats().get("create", 0)))
+                before = self._last_written_state
                 super()._write_state_message(state)
+                if self._last_written_state != before:  # actually written, not a repeat
+                    emitted.append((state["n"], sandbox.stats().get("create", 0)))
 
         msgs = [schema_message()]
         for i in range(250):
@@ -534,3 +536,40 @@ class TestOtherSettings:
         )
         assert run.counts()["unchanged"] == 1
         assert write_calls(sandbox.stats()) == 0
+
+
+class TestStateAcrossStreams:
+    def test_a_state_waits_for_records_of_other_streams_still_in_a_batch(
+        self, sandbox, target_config
+    ):
+        """Contacts drain at 100, but an Account received before the STATE is not written yet."""
+        import contextlib
+        import io
+
+        from target_helpers import state_message
+
+        from target_vtiger.target import TargetVtiger
+
+        emitted: list[tuple[dict, int]] = []
+
+        class Spy(TargetVtiger):
+            def _write_state_message(self, state: dict) -> None:
+                before = self._last_written_state
+                super()._write_state_message(state)
+                if self._last_written_state != before:  # actually written, not a repeat
+                    emitted.append((state, sandbox.stats().get("create", 0)))
+
+        account_props = {"accountname": {"type": "string"}}
+        msgs = [
+            schema_message(),
+            schema_message("Accounts", account_props),
+            record_message({"accountname": "Acme"}, stream="Accounts"),
+        ]
+        msgs += [record_message({"lastname": f"S{i}", "email": f"s{i}@x.com"}) for i in range(100)]
+        msgs.append(state_message({"n": 1}))
+        sandbox.reset_stats()
+        target = Spy(config={**target_config, "match_keys": {"Contacts": ["email"]}})
+        with contextlib.redirect_stdout(io.StringIO()):
+            target.listen(io.StringIO(singer_lines(msgs)))
+        # the STATE came after 100 contacts (drained) and 1 account (pending until the end)
+        assert emitted == [({"n": 1}, 101)]
