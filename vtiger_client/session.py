@@ -70,6 +70,28 @@ except ImportError:  # pragma: no cover - msgspec is a dependency via singer-sdk
 
 log = logging.getLogger("vtiger_client")
 
+
+class _ScrubSecrets(logging.Filter):
+    """urllib3 logs request URLs at DEBUG; for webservice.php GETs they hold the sessionName.
+    Mask secret-looking query parameters in those records (defence in depth).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(scrub_text(a) if isinstance(a, str) else a for a in args)
+        return True
+
+
+def scrub_text(text: str) -> str:
+    """Mask ``sessionName=...`` / ``accessKey=...`` in a URL or log text."""
+    from vtiger_client.errors import scrub
+
+    return scrub(text) if ("=" in text or ":" in text) else text
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_ScrubSecrets())
+
 REST_PATH = "/restapi/v1/vtiger/default"
 WEBSERVICE_PATH = "/webservice.php"
 

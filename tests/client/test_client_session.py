@@ -331,3 +331,15 @@ class TestAgainstSandbox:
         client.webservice_url = client2_url + "/webservice.php"
         assert client.me()["id"] == "19x1"
         assert client.calls["login"] == 2
+
+
+def test_debug_logs_never_show_the_session_or_key(sandbox, caplog):
+    client = VtigerClient(ClientConfig.from_mapping({**sandbox.tap_config(),
+                                                     "api_style": "webservice"}))
+    with caplog.at_level(logging.DEBUG):
+        client.me()
+        client.describe("Contacts")
+    assert client._session_name
+    assert "sessionName=***" in caplog.text  # urllib3 logged the URL, masked
+    assert client._session_name not in caplog.text
+    assert sandbox.access_key not in caplog.text
