@@ -295,6 +295,8 @@ class TargetVtiger(Target):
         return bool(self.config.get("dry_run", False))
 
     def _check_settings(self) -> None:
+        """Refuse impossible settings before reading any input (one line, exit 1)."""
+        self._client_config()  # api_url, api_style, timeouts...: vtiger_client's own rules
         try:  # webhook mode (target_vtiger/webhook.py)
             check_webhook_settings(self.config)
         except ValueError as exc:

@@ -172,3 +172,11 @@ def test_exhausted_daily_api_limit_stops_with_one_line(sandbox, target_config, t
     assert "daily" in stopped[0].lower()
     assert "Summary (run stopped): Contacts: created=" in proc.stderr  # what got done before
     assert proc.stdout.strip() == ""  # the batch was not settled: no STATE
+
+
+def test_an_impossible_setting_stops_before_reading_input(tmp_path):
+    config = {"api_url": "http://crm.example.com", "username": "u", "access_key": "k-secret"}
+    proc = run_cli(config, "", tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "api_url" in proc.stderr and "k-secret" not in proc.stderr
