@@ -204,6 +204,7 @@ class VtigerStream(Stream):
             self._fast = (
                 len(maps) == 1
                 and type(maps[0]) is SameRecordTransform
+                and not maps[0].flattening_enabled
                 and maps[0].stream_alias == self.name
                 and isinstance(self._tap.message_writer, FastSingerWriter)
             )

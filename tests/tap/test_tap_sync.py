@@ -348,3 +348,17 @@ def test_the_tap_slows_down_before_the_minute_limit_instead_of_hitting_429(sandb
     assert sorted(run.ids("Contacts")) == sorted(ids)
     assert run.tap.client.rejected["sync"] == 0
     assert sandbox.stats() == {"sync": 15}
+
+
+def test_stream_maps_and_flattening_still_apply(sandbox):
+    """The fast path steps aside when the SDK's mapper has work to do."""
+    contacts(sandbox, 3)
+    cfg = config(sandbox, modules=["Contacts"],
+                 stream_maps={"Contacts": {"__alias__": "people", "email": "__NULL__",
+                                           "shout": "lastname.upper()"}})
+    run = run_tap(cfg)
+    assert run.records("Contacts") == []
+    people = run.records("people")
+    assert len(people) == 3
+    assert all("email" not in r and r["shout"] == r["lastname"].upper() for r in people)
+    assert run.state()["bookmarks"]["Contacts"]["replication_key_value"]
