@@ -291,6 +291,7 @@ class VtigerClient:
         self._clock = clock
         self._session_name: str | None = None
         self._login_lock = threading.RLock()
+        self._count_lock = threading.Lock()  # prefetch threads and child streams count too
         self.http = session or requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.http.mount("http://", adapter)
@@ -443,7 +444,8 @@ class VtigerClient:
         return self._send(operation, method, url, payload)
 
     def _send(self, operation: str, method: str, url: str, payload: dict[str, t.Any]) -> t.Any:
-        self.calls[operation] += 1
+        with self._count_lock:
+            self.calls[operation] += 1
         timeout = self.config.request_timeout
         try:
             if method == "GET":
@@ -472,7 +474,8 @@ class VtigerClient:
         status = response.status_code
         body = response.content
         if status == 429:
-            self.rejected[operation] += 1
+            with self._count_lock:
+                self.rejected[operation] += 1
             raise RateLimitError("TOO_MANY_REQUESTS", "rate limited", 429, operation,
                                  retry_after=self._retry_after(headers))
         envelope: t.Any = None
@@ -745,7 +748,8 @@ class VtigerClient:
         while True:
             try:
                 self._check_budget(name)
-                self.calls[name] += 1
+                with self._count_lock:
+                    self.calls[name] += 1
                 try:
                     response = self.http.request(
                         method.upper(), url, params=params, json=json_body, auth=auth,
