@@ -116,3 +116,11 @@ def test_quiet_settings_are_real_settings():
 
     known = set(TapVtiger.config_jsonschema["properties"])
     assert set(QUIET) <= known
+
+
+def test_relation_tag_and_metadata_streams_add_no_discovery_calls(sandbox):
+    cfg = {**sandbox.tap_config(), "modules": ["Accounts", "Contacts"]}  # everything on
+    sandbox.reset_stats()
+    names = {s["tap_stream_id"] for s in discover(cfg)["streams"]}
+    assert {"Accounts_related", "tags", "picklist_values"} <= names
+    assert sandbox.stats() == {"listtypes": 1, "describe": 2}
