@@ -56,9 +56,14 @@ class RejectsWriter:
         record: dict[str, Any],
         error_code: str,
         message: str,
+        *,
+        ref: str | None = None,
         **extra: Any,
     ) -> None:
-        """Record one reject; flushed at once so a crash right after loses nothing."""
+        """Record one reject; flushed at once so a crash right after loses nothing.
+
+        ``ref`` says which record it is in the log line (``id 12x3``, ``email='a@x.com'``).
+        """
         row = {
             "stream": stream,
             "module": module,
@@ -69,11 +74,12 @@ class RejectsWriter:
             "dry_run": self.dry_run,
             **extra,
         }
-        ident = record.get("id") if isinstance(record, dict) else None
+        if ref is None and isinstance(record, dict) and record.get("id"):
+            ref = f"id {record['id']}"
         logger.warning(
             "Rejected %s record%s: %s: %s",
             stream,
-            f" {ident}" if ident else "",
+            f" ({ref})" if ref else "",
             error_code,
             message,
         )

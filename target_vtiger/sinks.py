@@ -186,8 +186,21 @@ class VtigerSink(BatchSink):
         raw = plan.raw if isinstance(plan, Planned) else plan
         self._count("rejected")
         self._target.rejects.write(
-            self.stream_name, self.module_name, self._public(raw), code, message, **extra
+            self.stream_name,
+            self.module_name,
+            self._public(raw),
+            code,
+            message,
+            ref=self._ref(raw),
+            **extra,
         )
+
+    def _ref(self, raw: dict[str, t.Any]) -> str | None:
+        """How a person finds the record: its id, else its match key values."""
+        if raw.get("id"):
+            return f"id {raw['id']}"
+        shown = [f"{k}={raw[k]!r}" for k in self.match_keys if raw.get(k) not in (None, "")]
+        return " ".join(shown) or None
 
     # ------------------------------------------------------------------ the batch
 
