@@ -495,6 +495,9 @@ class VtigerClient:
         if status >= 400:
             code = "EMPTY_RESPONSE" if (status == 500 and not body.strip()) else f"HTTP_{status}"
             message = headers.get("X-Error-Message") or response.reason or code
+            if status == 404 and self.config.api_style == "rest":
+                message += (" (no REST API at this URL: self-hosted Vtiger needs "
+                            "api_style webservice)")
             if code == "EMPTY_RESPONSE":
                 return self._raise(RetryableError(code, "server crashed (HTTP 500, empty body)",
                                                   status, operation))

@@ -70,3 +70,10 @@ def test_discover_and_sync_through_the_cli(sandbox, tmp_path):
     assert sandbox.stats() == {"sync": 1}
     records = [json.loads(ln) for ln in proc.stdout.splitlines()]
     assert {m["stream"] for m in records if m["type"] == "RECORD"} == {"Accounts"}
+
+
+def test_rest_against_a_self_hosted_server_says_what_to_change(sandbox_factory, tmp_path):
+    server = sandbox_factory(flavor="self-hosted")
+    proc = run_cli(config(server), "--discover", tmp_path=tmp_path)
+    assert proc.returncode == 1
+    assert "api_style webservice" in proc.stderr and "Traceback" not in proc.stderr
