@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk import typing as th
 
 if t.TYPE_CHECKING:
@@ -92,6 +92,34 @@ def is_deleted(record: t.Mapping[str, t.Any]) -> bool:
     return bool(record.get("_sdc_deleted_at")) or record.get("deleted") is True
 
 
+class _RunCounter(metrics.Counter):
+    """A record counter shared by every per-parent sync of a run: logs progress at most once a
+    ``log_interval`` and the total once at the end (:meth:`PerParentStream.log_sync_costs`),
+    not one METRIC line per parent record carrying that record as its context tag.
+    """
+
+    def with_context(self, value: t.Any) -> None:
+        """Ignored: the context is a whole parent record (CRM data has no place in logs)."""
+
+    def exit(self) -> None:
+        if self._ready_to_log():
+            self._pop()
+
+
+class _RunTimer(metrics.Timer):
+    """A sync timer summing the per-parent syncs; logged once at the end of the run."""
+
+    total = 0.0
+
+    def with_context(self, value: t.Any) -> None:
+        """Ignored: the context is a whole parent record (CRM data has no place in logs)."""
+
+    def __exit__(self, exc_type: t.Any, exc_val: t.Any, exc_tb: t.Any) -> None:
+        self.total += self.elapsed()
+        if exc_type is not None:
+            self.tags[metrics.Tag.STATUS] = metrics.Status.FAILED
+
+
 class PerParentStream(Stream):
     """A stream synced once per record of one parent stream (records changed since the
     parent's bookmark).
@@ -115,6 +143,33 @@ class PerParentStream(Stream):
         self.parent_stream_type = parent_class or Stream  # type: ignore[misc]
         super().__init__(tap, **kwargs)
         self._schema_sent = False
+
+    def get_record_counter(self, **kwargs: t.Any) -> metrics.Counter:
+        """One counter for the whole run (see :class:`_RunCounter`)."""
+        if getattr(self, "_run_counter", None) is None:
+            self._run_counter = _RunCounter(
+                metrics.Metric.RECORD_COUNT, {metrics.Tag.STREAM: self.name}
+            )
+        return self._run_counter
+
+    def get_sync_timer(self) -> metrics.Timer:
+        """One timer for the whole run (see :class:`_RunTimer`)."""
+        if getattr(self, "_run_timer", None) is None:
+            self._run_timer = _RunTimer(
+                metrics.Metric.SYNC_DURATION, {metrics.Tag.STREAM: self.name}
+            )
+        return self._run_timer
+
+    def log_sync_costs(self) -> None:
+        """End of run: the record total and summed sync time, one METRIC line each."""
+        counter, timer = getattr(self, "_run_counter", None), getattr(self, "_run_timer", None)
+        if counter is not None:
+            counter._pop()
+        if timer is not None:
+            timer.tags.setdefault(metrics.Tag.STATUS, metrics.Status.SUCCEEDED)
+            metrics.log(timer.logger, metrics.Point("timer", timer.metric, timer.total,
+                                                    timer.tags))
+        super().log_sync_costs()
 
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
         """The SDK's per-sync "Beginning sync of ..." line would come once per parent record

@@ -3,6 +3,8 @@ tags, picklist metadata and account hierarchies, with the API calls each one cos
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from beyond_helpers import create, discover, run_tap, select, vt
 
@@ -129,6 +131,16 @@ class TestRelationStreams:
         assert run.tap.budget_exhausted
         assert len(run.records("Accounts")) == len(ids)
         assert run.state()  # state written: the next run resumes
+
+    def test_logs_carry_no_record_data_and_no_line_per_parent(self, sandbox, config, caplog):
+        sandbox.bulk_create("Accounts", 20, fields={"accountname": "SecretCorp"})
+        catalog = select(discover(config), {"Accounts", "Accounts_related"})
+        caplog.set_level(logging.INFO)
+        run_tap(config, catalog=catalog)
+        assert "SecretCorp" not in caplog.text
+        related_metrics = [r for r in caplog.records
+                           if "METRIC" in r.getMessage() and "Accounts_related" in r.getMessage()]
+        assert len(related_metrics) <= 3  # totals at the end, not 2 lines per account
 
     def test_link_schema_is_sent_once_however_many_parents(self, sandbox, config, accounts):
         run = run_tap(config, {"Accounts", "Accounts_related"})
