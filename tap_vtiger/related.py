@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Rows Vtiger returns per query call whatever ``limit`` says.
 PAGE_SIZE = 100
+#: Error codes of a record that no longer exists (deleted, or never visible).
+GONE_CODES = frozenset({"ACCESS_DENIED", "RECORD_NOT_FOUND", "INVALID_ID_ATTRIBUTE"})
 
 #: Settings added to the tap's config_jsonschema (see :func:`beyond_settings` in tap.py wiring).
 RELATION_SETTINGS = [
@@ -296,6 +298,8 @@ class RelatedStream(PerParentStream):
         self._relations: list[tuple[str, str]] | None = None
         #: relations the server refused to list for this module: never asked again this run
         self._broken: set[str] = set()
+        #: relations query_related cannot serve: read with retrieve_related for the run
+        self._via_retrieve: set[str] = set()
 
     # ------------------------------------------------------------------ relations to follow
 
@@ -362,22 +366,27 @@ class RelatedStream(PerParentStream):
         ``query_related`` with ``select id`` moves only ids (a ``retrieve_related`` answer
         carries whole records) and pages by 100 like every VTQL query. A relation whose module
         cannot be queried (Emails, ModComments... on some servers) falls back to
-        ``retrieve_related``; a relation that fails both ways is skipped for the rest of the
-        run with one warning, so one odd relation does not stop the extraction.
+        ``retrieve_related``, remembered for the rest of the run; a relation that fails both
+        ways is skipped for the run with one warning, so one odd relation does not stop the
+        extraction. A parent deleted since it was read simply has no links.
         """
         from vtiger_client.errors import FatalError, VtigerError
 
-        try:
-            return query_related_ids(self.client, source_id, label, related_module)
-        except FatalError:
-            raise
-        except VtigerError as exc:
-            first = exc
+        first: VtigerError | None = None
+        if label not in self._via_retrieve:
+            try:
+                return query_related_ids(self.client, source_id, label, related_module)
+            except FatalError:
+                raise
+            except VtigerError as exc:
+                first = exc
         try:
             rows = self.client.retrieve_related(source_id, label, related_module)
         except FatalError:
             raise
         except VtigerError as exc:
+            if exc.code in GONE_CODES:  # the parent vanished since it was read: no links
+                return []
             self._broken.add(label)
             self.logger.warning(
                 "%s: relation %r cannot be read (%s; %s); skipped for this run",
@@ -387,6 +396,10 @@ class RelatedStream(PerParentStream):
                 exc,
             )
             return []
+        if first is not None:  # remember: one failing query_related per relation, not per parent
+            self._via_retrieve.add(label)
+            self.logger.info("%s: relation %r read with retrieve_related (%s)", self.name,
+                             label, first)
         return _unique_ids(rows)
 
 

@@ -132,6 +132,34 @@ class TestRelationStreams:
         assert len(run.records("Accounts")) == len(ids)
         assert run.state()  # state written: the next run resumes
 
+    def test_a_relation_query_related_cannot_serve_falls_back_to_retrieve_related(
+        self, sandbox, config, accounts
+    ):
+        catalog = select(discover(config), {"Accounts", "Accounts_related"})
+        sandbox.configure(faults={"error_rate": 1.0, "operations": ["query_related"]})
+        sandbox.reset_stats()
+        run = run_tap({**config, "max_retries": 0}, catalog=catalog)
+        assert links(run) == {(accounts["acme"], "Contacts", accounts["by_field"]),
+                              (accounts["acme"], "Contacts", accounts["by_link"])}
+        stats = sandbox.stats()
+        assert stats.get("retrieve_related") == 2  # one per account
+        assert stats.get("query_related") == 1  # tried once, then remembered for the run
+
+    def test_account_trees_are_reread_only_when_an_account_in_them_changed(self, sandbox, vt):
+        top = create(vt, "Accounts", accountname="Top")["id"]
+        leaf = create(vt, "Accounts", accountname="Leaf", account_id=top)["id"]
+        other = create(vt, "Accounts", accountname="Other")["id"]
+        sandbox.touch([top, leaf], OLDER)
+        sandbox.touch([other], OLD)
+        first = run_tap(sandbox.tap_config(), {"Accounts", "account_hierarchy"})
+        sandbox.touch([leaf], LATER)
+        sandbox.reset_stats()
+        second = run_tap(sandbox.tap_config(), {"Accounts", "account_hierarchy"},
+                         state=first.state())
+        assert {r["account_id"] for r in second.records("account_hierarchy")} >= {top, leaf}
+        # the leaf's tree, plus the bookmark second re-read (Other): one call per tree
+        assert sandbox.stats().get("get_account_hierarchy") == len(second.records("Accounts"))
+
     def test_logs_carry_no_record_data_and_no_line_per_parent(self, sandbox, config, caplog):
         sandbox.bulk_create("Accounts", 20, fields={"accountname": "SecretCorp"})
         catalog = select(discover(config), {"Accounts", "Accounts_related"})
