@@ -5,6 +5,14 @@ module). With a catalog (``--catalog``) the streams are built from the catalog a
 ``listtypes``, no ``describe`` (types come from each property's ``x-vtiger-type``, or its JSON
 type when a tool stripped that), so unselected modules cost nothing.
 
+Run costs (asserted in tests/tap/test_tap_sync.py), per selected entity module read through
+``sync``: ceil((N + b) / 100) calls for N changed records, b = records in the bookmark second
+(re-read on purpose, usually 1), i.e. ceil(N / 100) unless N is a multiple of 100; an
+unchanged module costs 1 call. Constant: 0 with REST and a catalog (no discovery). With
+``api_style: webservice``: + getchallenge + login per run, + 1 ``count(*)`` per module and run
+while the server has not proven that its sync returns every owner's records. Full-table
+modules (Users, Groups, Currency...): 1 query each below 100 rows. Discovery: 1 + modules.
+
 Errors that end a run (bad credentials, unknown module, invalid setting, TLS) are reported as
 one line on stderr with exit code 1: no traceback, and never the access key.
 """
