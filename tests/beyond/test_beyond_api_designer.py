@@ -97,6 +97,19 @@ class TestTapStreams:
         assert sorted(r["id"] for r in second.records("partner_contacts")) == sorted(
             [ids[0], ids[2]])  # the changed row, and the bookmark's own second (re-read)
 
+    def test_a_pagination_param_the_endpoint_ignores_cannot_loop_forever(
+        self, sandbox, caplog
+    ):
+        sandbox.bulk_create("Contacts", 150)
+        spec = {**CONTACTS_API, "pagination_param": "pg"}  # the endpoint pages on "page"
+        config = {**sandbox.tap_config(), "api_designer_streams": [spec]}
+        catalog = select(discover(config), {"partner_contacts"})
+        sandbox.reset_stats()
+        run = run_tap(config, catalog=catalog)
+        assert len(run.records("partner_contacts")) == 100
+        assert sandbox.stats().get("vtap_api") == 2
+        assert "repeats the previous page" in caplog.text
+
     def test_a_wrong_access_key_stops_the_run(self, sandbox):
         spec = {**CONTACTS_API, "schema": {"type": "object", "properties": strings("id")}}
         config = {**sandbox.tap_config(), "access_key": "wrong-key",
