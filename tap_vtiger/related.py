@@ -242,9 +242,19 @@ def wire_children(streams: t.Iterable[Stream]) -> None:
 
     The SDK wires children by ``parent_stream_type`` *class* in ``load_streams``, which is wrong
     when all module streams share a class; these streams keep that attribute on the instance
-    (so the SDK skips them) and are attached here, from ``discover_streams``.
+    (so the SDK skips them) and are attached here, from ``discover_streams``. Seeing every
+    stream, it also refuses two streams of one name (the SDK would silently keep one).
     """
     streams = list(streams)
+    seen: set[str] = set()
+    for stream in streams:  # a custom query or API Designer stream named like another stream
+        if stream.name in seen:
+            from vtiger_client.errors import ConfigError
+
+            msg = (f"two streams are named {stream.name!r}; rename the custom_queries / "
+                   "api_designer_streams entry")
+            raise ConfigError("CONFIG", msg)
+        seen.add(stream.name)
     children = [s for s in streams if isinstance(s, PerParentStream)]
     parents = [s for s in streams if not isinstance(s, PerParentStream)]
     for parent in parents:

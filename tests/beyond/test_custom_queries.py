@@ -122,3 +122,9 @@ def test_a_custom_query_drives_no_link_or_tag_children(sandbox, vt):
     # links come once, driven by the Accounts module stream, not again by the custom query
     assert len(run.records("Accounts_related")) == 1
     assert sandbox.stats().get("query_related") == 1
+
+
+def test_a_custom_query_named_like_a_module_stream_is_refused(sandbox):
+    config = tap_config(sandbox, {"name": "Contacts", "query": "select * from Contacts"})
+    with pytest.raises(ConfigError, match="two streams are named 'Contacts'"):
+        discover(config)
