@@ -184,14 +184,24 @@ class PicklistDependenciesStream(_MetadataStream):
             except VtigerError as exc:  # a typo in the setting: say which entry
                 msg = f"picklist_dependencies[{i}] ({module}.{src} -> {dst}): {exc}"
                 raise ConfigError("CONFIG", msg) from None
-            for item in answer.get("valuemapping") or []:
-                yield {
-                    "module": module,
-                    "source_field": answer.get("sourcefield") or src,
-                    "target_field": answer.get("targetfield") or dst,
-                    "source_value": str(item.get("sourcevalue")),
-                    "target_values": [str(v) for v in item.get("targetvalues") or []],
-                }
+            yield from dependency_rows(module, src, dst, answer)
+
+
+def dependency_rows(module: str, source_field: str, target_field: str,
+                    answer: t.Mapping[str, t.Any]) -> t.Iterator[dict]:
+    """Rows of ``picklist_dependencies`` from one ``picklist_dependency`` answer
+    (``{"sourcefield", "targetfield", "valuemapping": [{"sourcevalue", "targetvalues"}]}``).
+    """
+    for item in answer.get("valuemapping") or []:
+        if not isinstance(item, dict) or item.get("sourcevalue") is None:
+            continue
+        yield {
+            "module": module,
+            "source_field": answer.get("sourcefield") or source_field,
+            "target_field": answer.get("targetfield") or target_field,
+            "source_value": str(item["sourcevalue"]),
+            "target_values": [str(v) for v in item.get("targetvalues") or []],
+        }
 
 
 class AccountHierarchyStream(PerParentStream):

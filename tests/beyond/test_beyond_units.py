@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tap_vtiger.api_designer import infer_schema, rows_of
-from tap_vtiger.metadata import hierarchy_rows, picklist_rows
+from tap_vtiger.metadata import dependency_rows, hierarchy_rows, picklist_rows
 from tap_vtiger.related import relations_from_relatedtypes
 from tap_vtiger.tags import split_tags
 from target_vtiger.webhook import check_webhook_settings, webhook_path
@@ -100,3 +100,16 @@ def test_webhook_settings_need_a_token_and_at_most_50_per_request():
     with pytest.raises(ValueError, match="between 1 and 50"):
         check_webhook_settings({**base, "webhook_token": "t", "webhook_batch_size": 51})
     check_webhook_settings({**base, "webhook_token": "t", "webhook_batch_size": 50})
+
+
+def test_dependency_rows_follow_the_documented_answer():
+    answer = {"sourcefield": "pipeline", "targetfield": "sales_stage", "valuemapping": [
+        {"sourcevalue": "Standard", "targetvalues": ["Prospecting", "Closed Won"]},
+        {"sourcevalue": "Renewal", "targetvalues": []},
+        {"targetvalues": ["orphan"]},
+    ]}
+    rows = list(dependency_rows("Potentials", "pipeline", "sales_stage", answer))
+    assert [(r["source_value"], r["target_values"]) for r in rows] == [
+        ("Standard", ["Prospecting", "Closed Won"]), ("Renewal", [])]
+    assert {(r["module"], r["source_field"], r["target_field"]) for r in rows} == {
+        ("Potentials", "pipeline", "sales_stage")}
