@@ -345,7 +345,7 @@ class TargetVtiger(Target):
         schema = self._schemas.get(stream_name)
         if stream_name in (self.config.get("convertlead_streams") or {}):
             return ConvertLeadSink
-        if uses_webhook(self.config, stream_name):  # webhook mode (target_vtiger/webhook.py)
+        if uses_webhook(self.config, stream_name, listed_only=True):  # target_vtiger/webhook.py
             return WebhookSink
         relation_streams = self.config.get("relation_streams")
         if (stream_name in relation_streams) if relation_streams is not None else (
@@ -355,6 +355,8 @@ class TargetVtiger(Target):
         tag_streams = self.config.get("tag_streams")
         if (stream_name in tag_streams) if tag_streams is not None else is_tag_schema(schema):
             return TagsSink
+        if uses_webhook(self.config, stream_name):  # webhook mode for every other stream
+            return WebhookSink
         return VtigerSink
 
     # ------------------------------------------------------------------ API access

@@ -9,7 +9,8 @@ Settings::
     "webhook_token_placement": "header",   # or "query", as chosen in API Designer > Security
     "webhook_batch_size": 50,              # >1 only for a <create bulk="true"> / <upsert
                                            # bulk="true"> definition; Vtiger takes up to 50
-    "webhook_streams": ["Contacts"]        # default: every stream of the run
+    "webhook_streams": ["Contacts"]        # default: every stream of the run except link
+                                           # and tag streams
 
 One request per record (``webhook_batch_size`` 1) sends the record as the JSON body. Bulk
 requests send ``{"records": [...]}``: 1,000 records cost 20 calls instead of 1,000. When the
@@ -72,7 +73,8 @@ WEBHOOK_SETTINGS = [
     th.Property(
         "webhook_streams",
         th.ArrayType(th.StringType),
-        description="Streams sent to the webhook (default: all streams when webhook_url is set).",
+        description="Streams sent to the webhook (default: every stream when webhook_url is "
+        "set, except link and tag streams, which keep their own sinks).",
     ),
 ]
 
@@ -139,12 +141,19 @@ def check_webhook_settings(config: t.Mapping[str, t.Any]) -> None:
     webhook_path(str(config["webhook_url"]), str(config.get("api_url", "")))
 
 
-def uses_webhook(config: t.Mapping[str, t.Any], stream_name: str) -> bool:
-    """Whether a stream goes to the webhook."""
+def uses_webhook(
+    config: t.Mapping[str, t.Any], stream_name: str, *, listed_only: bool = False
+) -> bool:
+    """Whether a stream goes to the webhook: the streams in ``webhook_streams``, else every
+    record stream (the target asks with ``listed_only`` before routing link and tag streams to
+    their own sinks, so without a list those never end up posted to a records webhook).
+    """
     if not config.get("webhook_url"):
         return False
     streams = config.get("webhook_streams")
-    return streams is None or stream_name in streams
+    if streams is None:
+        return not listed_only
+    return stream_name in streams
 
 
 class TokenFilter(logging.Filter):

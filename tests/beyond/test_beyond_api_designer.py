@@ -264,6 +264,19 @@ class TestWebhookMode:
         assert body == {"score": "1.25", "vip": "1", "seen_at": "2026-11-22 09:00:00",
                         "colors": "red |##| blue"}
 
+    def test_tag_streams_keep_their_own_sink_in_webhook_mode(self, sandbox, hook_config, vt):
+        person = vt.create("Contacts", {"lastname": "T", "assigned_user_id": "19x1"})["id"]
+        sandbox.reset_stats()
+        run = run_target(hook_config, [
+            *contacts_msgs(people(2)),
+            schema_msg("tags", strings("record_id", "tag")),
+            record_msg("tags", {"record_id": person, "tag": "vip"})])
+        assert counts(run, "Contacts")["created"] == 2
+        assert counts(run, "tags")["created"] == 1
+        stats = sandbox.stats()
+        assert stats.get("vtap_webhook") == 1
+        assert stats.get("tags_add") == 1
+
     def test_only_the_listed_streams_use_the_webhook(self, sandbox, hook_config, vt):
         hook_config["webhook_streams"] = ["hooked"]
         sandbox.reset_stats()
