@@ -3,7 +3,9 @@
 Airflow lives in its own virtualenv (orchestrate/airflow/.venv, made by setup_venv.sh and
 cached between runs), never in the project's dependencies. The DagBag must load without import
 errors, and `airflow dags test` must really extract: one task per module, each with its own
-Meltano state, then the reverse job writing into Vtiger.
+Meltano state, then the reverse job writing into Vtiger. (`dags test` runs the tasks one after
+the other, so another test starts the DAG's own task commands all at once, as a parallel
+executor would, and checks that they do not collide.)
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ print(json.dumps({
     "max_active_runs": dag.max_active_runs if dag else None,
     "tasks": {
         t.task_id: {"pool": t.pool, "retries": t.retries,
-                    "downstream": sorted(t.downstream_task_ids)}
+                    "downstream": sorted(t.downstream_task_ids),
+                    "bash_command": t.bash_command, "env": t.env}
         for t in (dag.tasks if dag else [])
     },
 }))
@@ -95,6 +98,60 @@ def test_dagbag_loads_with_zero_import_errors(airflow_env):
     assert all(task["downstream"] == ["reverse_etl"] for task in extracts.values())
 
 
+def demo_environment(sandbox, postgres, workdir) -> dict[str, str]:
+    """What the tasks see: the sandbox, PostgreSQL, private Meltano state, the dev env."""
+    env = Meltano(workdir=workdir).environ()
+    env.update(sandbox_env(sandbox))
+    env.update(postgres.env())
+    env.update(
+        {
+            "VTIGER_ELT_MODULES": ",".join(DAG_MODULES),
+            "VTIGER_ELT_ENVIRONMENT": "dev",
+            "VTIGER_ELT_LOADER": "target-postgres",
+            "VTIGER_ELT_RETRIES": "0",
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": SCHEMA,
+        }
+    )
+    return env
+
+
+def test_extract_tasks_started_at_once_do_not_collide(
+    airflow_env, postgres, meltano_plugins, tmp_path
+):
+    modules = ["Contacts", "Accounts", "Leads"]
+    with SandboxServer(tmp_path / "crm.sqlite", seed="demo") as sandbox:
+        env = dict(airflow_env)
+        env.update(demo_environment(sandbox, postgres, tmp_path))
+        env.update(
+            VTIGER_ELT_MODULES=",".join(modules),
+            TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA="parallel_elt",
+        )
+        Meltano(workdir=tmp_path).state_ids()  # the system database exists before the tasks
+        tasks = load_dagbag(env)["tasks"]
+        running = [
+            subprocess.Popen(
+                ["bash", "-c", tasks[f"extract_{module}"]["bash_command"]],
+                env={**env, **tasks[f"extract_{module}"]["env"]},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for module in modules
+        ]
+        outputs = [proc.communicate(timeout=600)[0] for proc in running]
+        for proc, output in zip(running, outputs, strict=True):
+            assert proc.returncode == 0, output[-4000:]
+        state_ids = Meltano(workdir=tmp_path).state_ids()
+        api = VtigerREST(sandbox)
+        with postgres.connect() as conn:
+            for module in modules:
+                assert f"dev:tap-vtiger-to-target-postgres:{module}" in state_ids
+                [(landed,)] = conn.execute(
+                    f'SELECT count(*) FROM parallel_elt."{module}" WHERE _sdc_deleted_at IS NULL'
+                ).fetchall()
+                assert landed == len(api.all_records(module)), module
+
+
 def test_dags_test_extracts_each_module_with_its_own_state(
     airflow_env, postgres, meltano_plugins, tmp_path
 ):
@@ -111,20 +168,8 @@ def test_dags_test_extracts_each_module_with_its_own_state(
                 "INSERT INTO reverse_etl.contacts_to_vtiger VALUES "
                 "('airflow@example.org', 'Air', 'Flow', 'Scheduler')"
             )
-        meltano = Meltano(workdir=tmp_path)
         env = dict(airflow_env)
-        env.update(meltano.environ())
-        env.update(sandbox_env(sandbox))
-        env.update(postgres.env())
-        env.update(
-            {
-                "VTIGER_ELT_MODULES": ",".join(DAG_MODULES),
-                "VTIGER_ELT_ENVIRONMENT": "dev",
-                "VTIGER_ELT_LOADER": "target-postgres",
-                "VTIGER_ELT_RETRIES": "0",
-                "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": SCHEMA,
-            }
-        )
+        env.update(demo_environment(sandbox, postgres, tmp_path))
         # what Vtiger holds before the reverse job adds its contact
         live_before = {module: len(api.all_records(module)) for module in DAG_MODULES}
         started = time.monotonic()
@@ -137,7 +182,7 @@ def test_dags_test_extracts_each_module_with_its_own_state(
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, output[-6000:]
         for task in [*(f"extract_{m}" for m in DAG_MODULES), "reverse_etl"]:
-            assert f"task_id={task}" in output or task in output, task
+            assert f"[DAG TEST] end task task_id={task} " in output, task
 
         with postgres.connect() as conn:
             for module in DAG_MODULES:

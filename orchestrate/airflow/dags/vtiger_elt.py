@@ -71,18 +71,22 @@ POOL = os.environ.get("VTIGER_ELT_POOL", "vtiger_api")
 SCHEDULE = os.environ.get("VTIGER_ELT_SCHEDULE", "@hourly")
 RETRIES = int(os.environ.get("VTIGER_ELT_RETRIES", "3"))
 
-# The plugins are installed once per machine/image; the check is free when they are.
-ENSURE_PLUGINS = (
+# scripts/meltano_isolated.py installs the plugins if needed (free when they are) and gives
+# each task its own Meltano run directory: Meltano 4.4 shares .meltano/run/<plugin>/ between
+# concurrent runs of one plugin, so parallel tap-vtiger tasks would overwrite each other's
+# catalog. State stays in the project's one system database.
+MELTANO_TASK = (
+    f"cd {shlex.quote(str(PROJECT))} && "
     f"{shlex.quote(str(Path(MELTANO).parent / 'python'))} "
-    f"{shlex.quote(str(PROJECT / 'scripts' / 'meltano_plugins.py'))} --quiet"
+    f"{shlex.quote(str(PROJECT / 'scripts' / 'meltano_isolated.py'))}"
 )
 
 
 def extract_command(module: str) -> str:
     """Shell command of one module's extraction task."""
     return (
-        f"cd {shlex.quote(str(PROJECT))} && {ENSURE_PLUGINS} && "
-        f"{shlex.quote(MELTANO)} --environment {shlex.quote(ENVIRONMENT)} run "
+        f"{MELTANO_TASK} {shlex.quote(module)} -- "
+        f"--environment {shlex.quote(ENVIRONMENT)} run "
         f"--state-id-suffix {shlex.quote(module)} tap-vtiger {shlex.quote(LOADER)}"
     )
 
@@ -128,8 +132,7 @@ with DAG(
         reverse = BashOperator(
             task_id="reverse_etl",
             bash_command=(
-                f"cd {shlex.quote(str(PROJECT))} && {ENSURE_PLUGINS} && "
-                f"{shlex.quote(MELTANO)} --environment {shlex.quote(ENVIRONMENT)} "
+                f"{MELTANO_TASK} reverse_etl -- --environment {shlex.quote(ENVIRONMENT)} "
                 f"run {shlex.quote(REVERSE_JOB)}"
             ),
             append_env=True,
