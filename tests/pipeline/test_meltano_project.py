@@ -49,7 +49,10 @@ def test_every_connector_setting_is_defined_with_kind_and_description(name):
     defined = {s["name"]: s for s in PLUGINS[name]["settings"]}
     properties = about(name)["settings"]["properties"]
     missing = sorted(set(properties) - set(defined))
-    assert missing == [], f"{name}: settings missing from meltano.yml: {missing}"
+    assert missing == [], (
+        f"{name}: settings missing from meltano.yml: {missing}; "
+        "run `python scripts/meltano_settings.py` (and scripts/readme_settings.py)"
+    )
     for setting, schema in properties.items():
         spec = defined[setting]
         assert spec.get("description"), f"{name}.{setting} has no description"
