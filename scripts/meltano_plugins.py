@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Run `meltano install` only when it is needed.
 
-The plugins' definitions (meltano.yml `plugins:`) and the project's own dependencies
-(pyproject.toml, which tap-vtiger and target-vtiger install editable) are hashed; the hash is
-stored in the Meltano system directory after a successful install. Demo, tests and the Airflow
-DAG call this first: the first call installs (uv backend: seconds), later ones cost nothing.
+What decides the plugins' installation (meltano.yml: name, pip_url, ...) and the project's own
+dependencies (pyproject.toml, which tap-vtiger and target-vtiger install editable) are hashed;
+the hash is stored in the Meltano system directory after a successful install. Demo, tests
+and the Airflow DAG call this first: the first call installs (uv backend: seconds), later
+ones cost nothing.
 
     python scripts/meltano_plugins.py            # install if needed
     python scripts/meltano_plugins.py --force    # install anyway
@@ -39,8 +40,13 @@ def sys_dir() -> Path:
 
 def definitions_hash() -> str:
     meltano_yml = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    # only what decides what gets installed (settings and descriptions do not)
+    installing = ("name", "pip_url", "executable", "python", "inherit_from", "variant")
     relevant = {
-        "plugins": meltano_yml.get("plugins", {}),
+        "plugins": {
+            kind: [{k: p.get(k) for k in installing} for p in plugins]
+            for kind, plugins in (meltano_yml.get("plugins") or {}).items()
+        },
         "venv": meltano_yml.get("venv", {}),
         "pyproject": (ROOT / "pyproject.toml").read_text(),
         "python": sys.version_info[:2],
