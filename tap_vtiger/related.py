@@ -15,9 +15,9 @@ API cost per run (see docs/beyond-crud.md):
     + for every changed parent and every followed relation: ceil(links / 100) ``query_related``
       calls (at least 1; a relation the server cannot query falls back to one
       ``retrieve_related`` call, full records, no paging).
-So 1,000 changed Accounts x 3 followed relations = about 3,001 calls. Restrict the relations with
-the ``relations`` setting, or turn the streams off with ``include_relations: false`` (or
-deselect ``<Module>_related`` in the catalog).
+So 1,000 changed Accounts x 3 followed relations = about 3,001 calls. Hence the streams are
+opt-in (``selected_by_default = False``: select them in the catalog); restrict the relations
+with the ``relations`` setting; ``include_relations: false`` removes them from the catalog.
 
 Known gap (Vtiger's, not ours): adding or removing a link does not change the parent's
 ``modifiedtime``, so a link change on an otherwise unchanged record is picked up the next time
@@ -300,6 +300,9 @@ class RelatedStream(PerParentStream):
     """Links of one module's records to other records, read per changed parent."""
 
     primary_keys: t.ClassVar[list[str]] = ["source_id", "relation_label", "related_id"]
+    #: Opt-in: each changed record costs a call per relation, so a run without a catalog (or
+    #: a catalog that does not mention these streams) does not read links.
+    selected_by_default = False
 
     def __init__(self, tap: Tap, module: str, parent_class: type[Stream] | None = None) -> None:
         self.module = module

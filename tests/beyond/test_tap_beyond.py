@@ -40,9 +40,21 @@ def links(run) -> set[tuple[str, str, str]]:
 
 
 class TestRelationStreams:
-    def test_every_module_stream_gets_a_related_child_stream(self, config):
-        names = {s["tap_stream_id"] for s in discover(config)["streams"]}
-        assert {"Accounts_related", "Contacts_related"} <= names
+    def test_every_module_stream_gets_a_related_child_stream_selected_only_on_request(
+        self, config
+    ):
+        entries = {s["tap_stream_id"]: s for s in discover(config)["streams"]}
+        assert {"Accounts_related", "Contacts_related"} <= set(entries)
+        root = next(m for m in entries["Accounts_related"]["metadata"] if m["breadcrumb"] == [])
+        assert root["metadata"]["selected-by-default"] is False
+
+    def test_a_run_without_catalog_reads_no_links(self, sandbox, config, accounts):
+        config["modules"] = ["Accounts"]
+        sandbox.reset_stats()
+        run = run_tap(config)
+        assert run.records("Accounts")
+        assert run.records("Accounts_related") == []
+        assert sandbox.stats().get("query_related", 0) == 0
 
     def test_links_of_the_emitted_accounts_with_one_query_per_account_and_relation(
         self, sandbox, config, accounts
