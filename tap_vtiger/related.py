@@ -54,9 +54,10 @@ RELATION_SETTINGS = [
         "include_relations",
         th.BooleanType,
         default=True,
-        description="Emit <Module>_related link streams (source_id, related_id, relation_label, "
-        "related_module) for the records each module stream emits. Costs at least one "
-        "query_related call per changed record and followed relation; false turns them off.",
+        description="Offer <Module>_related link streams (source_id, related_id, "
+        "relation_label, related_module) in the catalog, not selected by default: once "
+        "selected, at least one query_related call per changed record and followed relation. "
+        "false removes them.",
     ),
     th.Property(
         "relations",
