@@ -22,7 +22,8 @@ X-FloodControl-Remaining header):
 
 Configuration (environment of the scheduler and workers; nothing secret in this file):
     VTIGER_MELTANO_PROJECT   Meltano project directory (default: this repository)
-    VTIGER_MELTANO_BIN       meltano executable (default: <project>/.venv/bin/meltano)
+    VTIGER_MELTANO_BIN       meltano executable in a virtualenv whose python also runs
+                             scripts/meltano_isolated.py (default: <project>/.venv/bin/meltano)
     VTIGER_ELT_ENVIRONMENT   Meltano environment (default: prod)
     VTIGER_ELT_MODULES       comma-separated modules, one task each
                              (default: Contacts,Accounts,Leads,Potentials,HelpDesk)
