@@ -148,6 +148,11 @@ class Store:
             f"CREATE INDEX IF NOT EXISTS {qi(base + '_mtime')} ON {m.table} (_mtime, crmid)"
         )
         self.conn.execute(f"CREATE INDEX IF NOT EXISTS {qi(base + '_id')} ON {m.table} (id)")
+        if "modifiedtime" in mt.data_columns:
+            # the tap's query paging (where modifiedtime > ... order by modifiedtime, id):
+            # without it every page sorts the whole table (14 ms a page at 20k rows, not 6)
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {qi(base + '_modifiedtime')} "
+                              f"ON {m.table} (modifiedtime, crmid)")
 
     def add_custom_field(self, module: Module, describe: dict) -> None:
         """Add a ``cf_*`` field: describe, column, and persistence across restarts."""

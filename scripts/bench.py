@@ -1,0 +1,439 @@
+"""The benchmark suite (``make bench``): tap, target and API frugality against the sandbox.
+
+    .venv/bin/python scripts/bench.py            # full: 100k records (CPU), 1M (memory)
+    .venv/bin/python scripts/bench.py --quick    # the same table on smaller sizes (~1-2 minutes)
+    .venv/bin/python scripts/bench.py --only cpu,calls --records 50000
+
+Prints one table; each row has a target and PASS/FAIL (``info`` rows have none):
+
+1. tap CPU throughput (Contacts, ``--records``, zero added latency). The tap runs in this process
+   against a sandbox subprocess over HTTP; "CPU" figures are records per CPU second of this
+   process (the tap and its prefetch thread; the sandbox is excluded), which is what the tap
+   costs. Measured side by side, interleaved, median of ``--repeat``: a plain singer-sdk tap
+   yielding the same typed records from memory with SDK defaults, and a bare json.dumps loop
+   writing the same RECORD messages. Wall-clock figures are printed too: on 2 cores the sandbox
+   shares the machine, so the wall-clock rate is capped by the sandbox, not by the tap.
+2. API calls: full and incremental extraction vs the minimum ceil(N / page limit); discovery
+   with a catalog spends no ``describe``.
+3. Latency: 50 ms added per call; records/s vs page_size / latency (sync and query paging).
+4. Memory: peak RSS of the tap and of the target over ``--memory-records`` (1,000,000 in full
+   mode): tap -> a JSONL writer, tap -> target-vtiger (dry_run). Processes are real CLI
+   subprocesses; peaks come from the kernel (``wait4`` ru_maxrss); "at 10%" is the highest RSS
+   sampled while the first tenth of the records was read, to show that memory stays flat.
+5. target-vtiger: records/s and calls per record for all-new, all-changed, all-unchanged.
+
+Why the figures are ratios and counts: the machine is noisy; tests assert counts, never times.
+Part benchmarks with more detail: scripts/bench_tap.py, scripts/bench_target.py,
+scripts/bench_sandbox.py (this suite reuses their pieces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import typing as t
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for _p in (str(ROOT), str(ROOT / "scripts")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import bench_tap  # noqa: E402
+import bench_target  # noqa: E402
+
+from tap_vtiger import streams as tap_streams  # noqa: E402
+from tap_vtiger.tap import TapVtiger  # noqa: E402
+from vtiger_sandbox.seed import DEMO_EPOCH  # noqa: E402
+from vtiger_sandbox.testing import SandboxServer  # noqa: E402
+
+BIN = Path(sys.executable).parent
+LATENCY_MS = 50.0
+PAGE = 100
+MB = 1024 * 1024
+
+Row = tuple[str, str, str, str]  # measure, value, target, result ("PASS"/"FAIL"/"info")
+ROWS: list[Row] = []
+
+
+def row(measure: str, value: str, target: str = "", ok: bool | None = None) -> None:
+    ROWS.append((measure, value, target, "info" if ok is None else ("PASS" if ok else "FAIL")))
+    print(f"  {measure}: {value}" + (f"  [{target}: {ROWS[-1][3]}]" if target else ""),
+          file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def wire(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+
+
+def tap_config(srv: SandboxServer, **extra: t.Any) -> dict:
+    return {**srv.tap_config(), **bench_tap.QUIET, "modules": ["Contacts"], **extra}
+
+
+def tap_run(cfg: dict, catalog: dict, state: dict | None = None) -> tuple[float, float, TapVtiger]:
+    """One in-process tap run to /dev/null: (wall s, CPU s of this process, the tap)."""
+    tap = TapVtiger(config=cfg, catalog=catalog, state=state, parse_env_config=False)
+    wall, cpu = time.perf_counter(), time.process_time()
+    with bench_tap.devnull_stdout():
+        tap.sync_all()
+    return time.perf_counter() - wall, time.process_time() - cpu, tap
+
+
+def timed(fn: t.Callable[..., t.Any], *args: t.Any) -> tuple[float, float]:
+    """(wall s, CPU s) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn(*args)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def query_state(module: str = "Contacts") -> dict:
+    """A state that makes the tap read ``module`` through query paging (sync 'unusable')."""
+    verdict = {"mode": "query", "reason": "benchmark", "checked_at": int(time.time())}
+    return {"bookmarks": {module: {"vtiger_sync": verdict}}}
+
+
+# ---------------------------------------------------------------- 1 + 2: CPU and API calls
+
+
+def bench_cpu_and_calls(tmp: Path, n: int, changed: int, repeat: int, profile: str | None,
+                        do_cpu: bool, do_calls: bool) -> None:
+    with SandboxServer(tmp / "cpu.sqlite", seed=str(n), start_timeout=600) as srv:
+        cfg = tap_config(srv)
+        srv.reset_stats()
+        catalog = bench_tap.catalog_for(cfg)  # discovery without a catalog (all modules)
+        discovery = srv.stats()
+        srv.reset_stats()
+        _wall, _cpu, full = tap_run(cfg, catalog)
+        full_calls = srv.stats()
+        state = json.loads(json.dumps(full.state))
+
+        if do_cpu:
+            section_cpu(srv, cfg, catalog, n, repeat, profile)
+        if not do_calls:
+            return
+        print("== 2. API calls", file=sys.stderr)
+        limit = int(srv.admin("GET", "config").get("sync_page_limit") or PAGE)
+        modules = len(TapVtiger(config=cfg, parse_env_config=False).listtypes()["types"])
+        row("discovery without catalog (calls)", f"{sum(discovery.values())} "
+            f"(listtypes {discovery.get('listtypes', 0)}, describe "
+            f"{discovery.get('describe', 0)}; {modules} modules)")
+        describes = full_calls.get("describe", 0)
+        row("run with catalog (1 of many modules selected): describe calls", f"{describes}",
+            "0 for unselected modules", describes == 0)
+        minimum = math.ceil(n / limit)
+        spent = sum(full_calls.values())
+        row(f"full extraction, {n:,} records (calls)", f"{spent} {dict(full_calls)}; "
+            f"min {minimum}", "<= min + 1", spent <= minimum + 1)
+
+        # incremental: `changed` records get new modifiedtimes (10 per second, like the seed)
+        ids = _first_ids(srv, changed)
+        start = DEMO_EPOCH + n // 10 + 3600
+        for k in range(0, len(ids), 10):
+            srv.touch(ids[k:k + 10], wire(start + k // 10))
+        srv.reset_stats()
+        tap_run(cfg, catalog, state)
+        inc = srv.stats()
+        spent = sum(inc.values())
+        minimum = math.ceil(changed / limit)
+        row(f"incremental, {changed:,} changed (calls)", f"{spent} {inc}; min {minimum}",
+            "<= min + 1", spent <= minimum + 1)
+
+        srv.reset_stats()
+        tap_run(cfg, catalog, query_state())
+        q = srv.stats()
+        spent = sum(q.values())
+        row(f"full extraction through query paging, {n:,} (calls)",
+            f"{spent} {q}; min {math.ceil(n / PAGE)} (10 records/s: each page holds back "
+            "its last second)")
+
+
+def _first_ids(srv: SandboxServer, count: int) -> list[str]:
+    """The first ``count`` Contacts ids (read before the call counter is reset)."""
+    import itertools
+
+    from vtiger_client.session import ClientConfig, VtigerClient
+
+    client = VtigerClient(ClientConfig.from_mapping(srv.tap_config()))
+    return [r["id"] for r in itertools.islice(client.query_all("Contacts", ["id"]), count)]
+
+
+def section_cpu(srv: SandboxServer, cfg: dict, catalog: dict, n: int, repeat: int,
+                profile: str | None) -> None:
+    print(f"== 1. tap CPU throughput ({n:,} Contacts)", file=sys.stderr)
+    records, schema = bench_tap.capture_records(cfg, catalog)
+    assert len(records) == n, (len(records), n)
+    pages = bench_tap.record_pages(cfg)
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler()
+        profiler.start()
+        tap_run(cfg, catalog)
+        profiler.stop()
+        Path(profile).write_text(profiler.output_html())
+        print(profiler.output_text(unicode=False, color=False)[:8000], file=sys.stderr)
+    reps = []
+    for _ in range(repeat):  # interleaved: load hits all four alike; ratios are medians
+        tap_w, tap_c, _tap = tap_run(cfg, catalog)
+        floor_w, floor_c = timed(bench_tap.sdk_floor, records, schema)
+        loop_w, loop_c = timed(bench_tap.json_loop, records)
+        replay_w, replay_c = timed(bench_tap.run_replay, cfg, catalog, pages)
+        reps.append((tap_w, tap_c, floor_w, floor_c, loop_w, loop_c, replay_w, replay_c))
+
+    def rate(i: int) -> float:
+        return n / median([r[i] for r in reps])
+
+    vs_floor = median([r[3] / r[1] for r in reps])
+    vs_loop = median([r[5] / r[1] for r in reps])
+    row("tap-vtiger over HTTP, CPU (records per CPU s)", f"{rate(1):,.0f}/s "
+        f"(wall {rate(0):,.0f}/s, sandbox on the same 2 cores)")
+    row("plain singer-sdk tap from memory, SDK defaults", f"{rate(3):,.0f}/s")
+    row("bare json.dumps loop", f"{rate(5):,.0f}/s")
+    row("tap / SDK floor (CPU)", f"{vs_floor:.2f}x "
+        f"(wall {median([r[2] / r[0] for r in reps]):.2f}x)", ">= 3x", vs_floor >= 3)
+    row("tap / json.dumps loop (CPU)", f"{vs_loop:.2f}x "
+        f"(wall {median([r[4] / r[0] for r in reps]):.2f}x)", ">= 0.5x", vs_loop >= 0.5)
+    row("tap alone (recorded pages replayed, no HTTP)", f"{rate(6):,.0f}/s = "
+        f"{median([r[2] / r[6] for r in reps]):.2f}x SDK floor, "
+        f"{median([r[4] / r[6] for r in reps]):.2f}x json.dumps loop")
+
+
+# ---------------------------------------------------------------- 3: latency
+
+
+@contextlib.contextmanager
+def no_prefetch() -> t.Iterator[None]:
+    """Run the tap's 'next page' calls inline (for the before/after comparison)."""
+    original = tap_streams.VtigerStream._prefetch
+
+    def inline(self: t.Any, fn: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    tap_streams.VtigerStream._prefetch = inline  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        tap_streams.VtigerStream._prefetch = original  # type: ignore[method-assign]
+
+
+def bench_latency(tmp: Path, n: int) -> None:
+    print(f"== 3. latency ({LATENCY_MS:.0f} ms per call, {n:,} Contacts)", file=sys.stderr)
+    with SandboxServer(tmp / "latency.sqlite", seed=str(n)) as srv:
+        cfg = tap_config(srv)
+        catalog = bench_tap.catalog_for(cfg)
+        srv.configure(faults={"latency_ms": LATENCY_MS})
+        ideal = PAGE / (LATENCY_MS / 1000)
+        for label, state in (("sync", None), ("query", query_state())):
+            wall, _cpu, _tap = tap_run(cfg, catalog, state)
+            rps = n / wall
+            row(f"{label} paging with {LATENCY_MS:.0f} ms/call", f"{rps:,.0f} records/s = "
+                f"{rps / ideal:.0%} of page_size/latency ({ideal:,.0f}/s)", ">= 80%",
+                rps >= 0.8 * ideal)
+            with no_prefetch():
+                wall, _cpu, _tap = tap_run(cfg, catalog, state)
+            row(f"  {label} without prefetch (comparison)", f"{n / wall:,.0f} records/s = "
+                f"{n / wall / ideal:.0%}")
+
+
+# ---------------------------------------------------------------- 4: memory
+
+JSONL_SINK = """
+import sys, msgspec
+dec, enc = msgspec.json.Decoder(), msgspec.json.Encoder()
+out = open(sys.argv[1], "wb")
+for line in sys.stdin.buffer:
+    msg = dec.decode(line)
+    if msg.get("type") == "RECORD":
+        out.write(enc.encode(msg["record"]) + b"\\n")
+"""
+
+
+def run_pipeline(srv: SandboxServer, producer: list[str], consumer: list[str], total: int,
+                 logs: Path) -> dict[str, float]:
+    """tap | consumer as real processes; kernel peak RSS of each, and the highest RSS sampled
+    while the tap had read at most 10% of ``total`` (sync calls served x 100)."""
+    import psutil
+
+    with open(logs / "tap.err", "wb") as tap_err, open(logs / "sink.err", "wb") as sink_err:
+        tap = subprocess.Popen(producer, stdout=subprocess.PIPE, stderr=tap_err)
+        sink = subprocess.Popen(consumer, stdin=tap.stdout, stdout=subprocess.DEVNULL,
+                                stderr=sink_err)
+        assert tap.stdout is not None
+        tap.stdout.close()
+        early = {"tap": 0.0, "sink": 0.0}
+        peaks: dict[str, float] = {}
+        done = threading.Event()
+
+        def sample() -> None:
+            procs = {"tap": psutil.Process(tap.pid), "sink": psutil.Process(sink.pid)}
+            while not done.wait(0.25):
+                try:
+                    read = srv.stats().get("sync", 0) * PAGE
+                except Exception:
+                    continue
+                if read > total // 10:
+                    return
+                for name, proc in procs.items():
+                    with contextlib.suppress(psutil.Error):
+                        early[name] = max(early[name], proc.memory_info().rss)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        srv.reset_stats()
+        start = time.perf_counter()
+        sampler.start()
+        for name, proc in (("tap", tap), ("sink", sink)):
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            peaks[name] = usage.ru_maxrss * 1024.0  # Linux: kilobytes
+        elapsed = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    for name, proc in (("tap", tap), ("sink", sink)):
+        if proc.returncode:
+            err = (logs / f"{name}.err").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{name} exited {proc.returncode}:\n{err}")
+    return {"tap": peaks["tap"], "sink": peaks["sink"], "tap_early": early["tap"],
+            "sink_early": early["sink"], "seconds": elapsed}
+
+
+def bench_memory(tmp: Path, n: int) -> None:
+    print(f"== 4. memory ({n:,} Contacts; seeding takes ~40 s per million)", file=sys.stderr)
+    with SandboxServer(tmp / "memory.sqlite", seed=str(n), start_timeout=900) as srv:
+        cfg = tap_config(srv)
+        catalog = bench_tap.catalog_for(cfg)
+        (tmp / "tap.json").write_text(json.dumps(cfg))
+        (tmp / "catalog.json").write_text(json.dumps(catalog))
+        target_cfg = {**srv.tap_config(), "dry_run": True,
+                      "rejects_path": str(tmp / "rejects.jsonl")}
+        (tmp / "target.json").write_text(json.dumps(target_cfg))
+        tap_cmd = [str(BIN / "tap-vtiger"), "--config", str(tmp / "tap.json"),
+                   "--catalog", str(tmp / "catalog.json")]
+        limit = 150 * MB
+        jsonl = run_pipeline(srv, tap_cmd, [sys.executable, "-c", JSONL_SINK,
+                                            str(tmp / "contacts.jsonl")], n, tmp)
+        with open(tmp / "contacts.jsonl", "rb") as written:
+            lines = sum(1 for _ in written)
+        assert lines == n, (lines, n)
+        (tmp / "contacts.jsonl").unlink()
+        row(f"tap -> JSONL writer, {n:,} records", f"{n / jsonl['seconds']:,.0f} records/s "
+            f"({jsonl['seconds']:.0f} s); JSONL writer peak {jsonl['sink'] / MB:.0f} MB")
+        row(f"tap peak RSS at {n:,} records", f"{jsonl['tap'] / MB:.0f} MB (first 10%: "
+            f"{jsonl['tap_early'] / MB:.0f} MB)", "<= 150 MB", jsonl["tap"] <= limit)
+        dry = run_pipeline(srv, tap_cmd, [str(BIN / "target-vtiger"), "--config",
+                                          str(tmp / "target.json")], n, tmp)
+        row(f"tap -> target-vtiger (dry_run), {n:,} records",
+            f"{n / dry['seconds']:,.0f} records/s ({dry['seconds']:.0f} s); "
+            f"tap peak {dry['tap'] / MB:.0f} MB")
+        row(f"target-vtiger peak RSS at {n:,} records", f"{dry['sink'] / MB:.0f} MB "
+            f"(first 10%: {dry['sink_early'] / MB:.0f} MB)", "<= 150 MB", dry["sink"] <= limit)
+
+
+# ---------------------------------------------------------------- 5: target
+
+
+def bench_target_writes(tmp: Path, n: int) -> None:
+    print(f"== 5. target-vtiger ({n:,} Contacts per batch kind)", file=sys.stderr)
+    new = [{"lastname": f"Bench{i}", "firstname": "B", "email": f"bench{i}@example.com"}
+           for i in range(n)]
+    changed = [{**r, "phone": f"+1 555 {i:04d}"} for i, r in enumerate(new)]
+    with SandboxServer(tmp / "target.sqlite") as srv:
+        config = {**srv.tap_config(), "match_keys": {"Contacts": ["email"]},
+                  "rejects_path": str(tmp / "rejects-target.jsonl")}
+        for name, records, max_writes in (("all-new", new, 1.0), ("all-changed", changed, 1.0),
+                                          ("all-unchanged", changed, 0.0)):
+            elapsed, stats = bench_target.run(srv, config, bench_target.singer_input(records))
+            writes = sum(stats.get(op, 0) for op in bench_target.WRITE_OPS) / n
+            lookups = stats.get("query", 0) / n
+            total = sum(stats.values()) / n
+            ok = writes <= max_writes and lookups <= 0.01
+            row(f"target {name}", f"{n / elapsed:,.0f} records/s; writes/rec {writes:.3f}, "
+                f"lookups/rec {lookups:.3f}, calls/rec {total:.3f}",
+                f"writes/rec <= {max_writes:g}, lookups/rec <= 0.01", ok)
+
+
+# ---------------------------------------------------------------- main
+
+
+def print_table(args: argparse.Namespace, started: float) -> None:
+    head = ("measure", "value", "target", "result")
+    widths = [max(len(r[i]) for r in [head, *ROWS]) for i in range(4)]
+    widths[1] = min(widths[1], 100)
+    print(f"tap-vtiger / target-vtiger benchmark ({'quick' if args.quick else 'full'}; "
+          f"{os.cpu_count()} CPUs; {time.time() - started:.0f} s; "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    line = " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
+    print(line)
+    print("-+-".join("-" * w for w in widths))
+    for r in ROWS:
+        print(" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+    failed = [r[0] for r in ROWS if r[3] == "FAIL"]
+    print(f"\n{sum(r[3] == 'PASS' for r in ROWS)} passed, {len(failed)} failed"
+          + (f": {', '.join(failed)}" if failed else ""))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes (20k CPU, 200k memory, 2k latency, 300 target)")
+    parser.add_argument("--records", type=int, help="Contacts for CPU and calls (100,000)")
+    parser.add_argument("--changed", type=int, help="changed records, incremental (1,000)")
+    parser.add_argument("--memory-records", type=int, help="records for memory (1,000,000)")
+    parser.add_argument("--latency-records", type=int, help="records at 50 ms/call (10,000)")
+    parser.add_argument("--target-records", type=int, help="records per target batch (1,000)")
+    parser.add_argument("--repeat", type=int, default=3, help="CPU repetitions (median)")
+    parser.add_argument("--only", default="cpu,calls,latency,memory,target",
+                        help="comma-separated sections")
+    parser.add_argument("--profile", help="write a pyinstrument HTML profile of one tap run")
+    parser.add_argument("--json", help="also write the rows as JSON to this file")
+    args = parser.parse_args()
+    quick = args.quick
+    n = args.records or (20_000 if quick else 100_000)
+    changed = args.changed or (250 if quick else 1_000)
+    mem = args.memory_records or (200_000 if quick else 1_000_000)
+    lat = args.latency_records or (2_000 if quick else 10_000)
+    tgt = args.target_records or (300 if quick else 1_000)
+    only = set(args.only.split(","))
+    logging.disable(logging.WARNING)  # the SDK's per-stream notices would drown the table
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="vtiger-bench-") as name:
+        tmp = Path(name)
+        if only & {"cpu", "calls"}:
+            bench_cpu_and_calls(tmp, n, changed, args.repeat, args.profile,
+                                "cpu" in only, "calls" in only)
+        if "latency" in only:
+            bench_latency(tmp, lat)
+        if "memory" in only:
+            bench_memory(tmp, mem)
+        if "target" in only:
+            bench_target_writes(tmp, tgt)
+    print_table(args, started)
+    if args.json:
+        keys = ("measure", "value", "target", "result")
+        Path(args.json).write_text(json.dumps(
+            [dict(zip(keys, r, strict=True)) for r in ROWS], indent=1))
+    return 1 if any(r[3] == "FAIL" for r in ROWS) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
