@@ -15,7 +15,9 @@ Settings::
 One request per record (``webhook_batch_size`` 1) sends the record as the JSON body. Bulk
 requests send ``{"records": [...]}``: 1,000 records cost 20 calls instead of 1,000. When the
 server refuses a bulk request because of one record, the request is split in halves until the
-bad record is alone and rejected (a few extra calls, not a lost batch).
+bad record is alone and rejected (a few extra calls, not a lost batch). A webhook whose
+definition is not bulk refuses the first multi-record request; the sink then sends one record
+per request for the rest of the run, with a warning.
 
 The token goes only into the ``token`` header (or query parameter). It is scrubbed from every
 message this module logs or writes to the rejects file; a wrong or missing token stops the run
@@ -217,7 +219,7 @@ class WebhookSink(BeyondSink):
             self._send(ready[i : i + self.batch_size])
 
     def _send(self, chunk: list[dict]) -> None:
-        from vtiger_client.errors import ConfigError, FatalError, VtigerError
+        from vtiger_client.errors import FatalError, VtigerError
 
         if not chunk:
             return
@@ -237,12 +239,17 @@ class WebhookSink(BeyondSink):
             ) from None
         except VtigerError as err:
             if len(chunk) > 1 and err.code in NOT_BULK_CODES:
-                msg = (
-                    f"webhook {self.path} refused {len(chunk)} records in one request "
-                    f"({err.code}): its definition is not bulk or allows fewer; lower "
-                    "webhook_batch_size (1 for a non-bulk definition)"
+                # the definition is not bulk: one record per request from now on (one wasted
+                # call per run, and a warning saying which setting avoids it)
+                self.logger.warning(
+                    "webhook %s refused %d records in one request (%s): its definition is "
+                    "not bulk; sending one record per request. Set webhook_batch_size to 1.",
+                    self.path, len(chunk), err.code,
                 )
-                raise ConfigError("CONFIG", msg) from None
+                self.batch_size = 1
+                for record in chunk:
+                    self._send([record])
+                return
             if len(chunk) > 1:  # isolate the bad record(s): halves, recursively
                 half = len(chunk) // 2
                 self._send(chunk[:half])

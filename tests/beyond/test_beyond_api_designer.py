@@ -234,16 +234,20 @@ class TestWebhookMode:
         with pytest.raises(TargetConfigError, match="between 1 and 50"):
             run_target(hook_config, contacts_msgs(people(1)))
 
-    def test_bulk_against_a_non_bulk_webhook_says_which_setting_to_change(
-        self, sandbox, tmp_path
+    def test_bulk_against_a_non_bulk_webhook_falls_back_to_one_record_per_request(
+        self, sandbox, vt, caplog
     ):
         config = {**sandbox.tap_config(), "webhook_url": "leads_in",
                   "webhook_token": QUERY_TOKEN, "webhook_token_placement": "query",
                   "webhook_batch_size": 10}
+        sandbox.reset_stats()
         run = run_target(config, [schema_msg("Leads", strings("lastname", "company")),
                                   *(record_msg("Leads", {"lastname": f"L{i}", "company": "C"})
-                                    for i in range(3))], expect_error=True)
-        assert "webhook_batch_size" in str(run.error)
+                                    for i in range(3))])
+        assert counts(run, "Leads")["created"] == 3
+        assert sandbox.stats().get("vtap_webhook") == 4  # one refused bulk request + 3 singles
+        assert "webhook_batch_size" in caplog.text
+        assert vt.query("select count(*) from Leads;")[0]["count"] == "3"
 
     def test_numbers_and_timestamps_travel_as_vtiger_wire_text(self, sandbox, hook_config, vt):
         props = {**CONTACT_PROPS, "score": {"type": ["number", "null"]},
