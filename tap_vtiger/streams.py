@@ -12,14 +12,15 @@ Three ways to read a module, chosen per module and per run:
     exactly once.
 
 ``query`` (fallback)
-    Keyset paging on ``modifiedtime``: ``where modifiedtime > L and modifiedtime <= U order by
-    modifiedtime, id limit 100``. The rows of the page's last second T may continue on the next
-    page, so only rows before T are emitted and the next page starts at ``>= T``. A second with
-    100+ rows is paged with ``= T`` and offsets stepping by 99 (one row of overlap: a changed
-    overlap row reveals that rows moved out of T meanwhile, and the second is re-read with
-    dedupe). ``U`` = now - 1 s leaves the running second to the next run, so no row can be added
-    behind the keyset while paging (records changed meanwhile move to a later second and are
-    read later in the run or by the next run). Deletions are invisible to ``query``.
+    Keyset paging on (``modifiedtime``, ``id``): ``where modifiedtime > L and modifiedtime <= U
+    order by modifiedtime, id limit 100``, then from the page's last row (T, X): ``where
+    modifiedtime = T and id > X and modifiedtime <= U or modifiedtime > T and modifiedtime <= U``
+    (VTQL has no parentheses; AND binds first, as on the real server). Every row is read once,
+    in ceil(N / 100) calls, whatever the ties (no offsets, so rows leaving a second while it is
+    paged cannot shift others past the cursor). ``U`` = now - 1 s leaves the running second to
+    the next run, so no row can be added behind the keyset while paging (records changed
+    meanwhile move to a later second and are read by the next run). Deletions are invisible to
+    ``query``.
 
 full table (Users, Groups, Currency and other non-entity modules)
     ``select * ... order by id`` with offsets; a module the API cannot query is skipped with a
@@ -463,82 +464,36 @@ class ModuleStream(VtigerStream):
         return list(dict.fromkeys(["id", "modifiedtime", *fields]))
 
     def _query_pages(self, since: int) -> t.Generator[dict, None, None]:
-        """Keyset paging on modifiedtime (see the module docstring)."""
+        """Keyset paging on (modifiedtime, id) (see the module docstring): every row is read
+        once, in one call per 100 rows, and the next page is fetched while this one is written.
+        """
         client = self.client
         parse = self.parser
         columns = self._columns()
         key = self.replication_key or "modifiedtime"
-        upper = vtypes.unix_to_wire(int(time.time()) - 1)
-        lower, inclusive = (vtypes.unix_to_wire(since) if since >= 1 else None), False
+        upper = vtql.le(key, vtypes.unix_to_wire(int(time.time()) - 1))
+        first = vtql.gt(key, vtypes.unix_to_wire(since)) & upper if since >= 1 else upper
 
-        def fetch(lower: str | None, inclusive: bool) -> list[dict]:
-            where = vtql.le(key, upper)
-            if lower is not None:
-                where = (vtql.ge if inclusive else vtql.gt)(key, lower) & where
+        def fetch(after: tuple[str, str] | None) -> list[dict]:
+            where = first
+            if after is not None:  # past the last row read: same second and higher id, or later
+                value, rid = after
+                where = (vtql.eq(key, value) & vtql.gt("id", rid) | vtql.gt(key, value)) & upper
             return client.query(vtql.select(self.module, columns, where=self.scope_where(where),
                                             order_by=[key, "id"], limit=QUERY_PAGE))
 
-        rows = fetch(lower, inclusive)
+        rows = fetch(None)
         while True:
-            if len(rows) < QUERY_PAGE:
-                for wire in rows:
-                    yield parse(wire)
-                self._page_done()
-                return
-            tail = rows[-1].get(key) or ""
-            head = [r for r in rows if (r.get(key) or "") < tail]
-            if head:
-                ahead = self._prefetch(fetch, tail, True)
-                for wire in head:
-                    yield parse(wire)
-                self._page_done()
-                rows = ahead.result()
-                continue
-            # the whole page is one second: read that second completely, then move past it
-            ahead = self._prefetch(fetch, tail, False)
-            yield from self._tie_second(tail, rows, columns)
-            self._page_done()
-            rows = ahead.result()
-
-    def _tie_second(
-        self, second: str, first: list[dict], columns: str | list[str]
-    ) -> t.Generator[dict, None, None]:
-        """Every row of one modifiedtime second with 100+ rows: offsets stepping by 99 (one
-        row of overlap); a missing overlap means rows left the second meanwhile, so the
-        second is re-read from the start, skipping ids already emitted.
-        """
-        client = self.client
-        parse = self.parser
-        key = self.replication_key or "modifiedtime"
-        step = QUERY_PAGE - 1
-        seen: set[str] = set()
-        rows = first
-        offset = 0
-        restarts = 0
-        while True:
+            ahead = None
+            if len(rows) >= QUERY_PAGE:
+                last = rows[-1]
+                ahead = self._prefetch(fetch, (last.get(key) or "", last.get("id")))
             for wire in rows:
-                rid = wire.get("id")
-                if rid not in seen:
-                    seen.add(rid)
-                    yield parse(wire)
-            if len(rows) < QUERY_PAGE:
+                yield parse(wire)
+            self._page_done()
+            if ahead is None:
                 return
-            anchor = rows[-1].get("id")
-            offset += step
-            rows = client.query(vtql.select(
-                self.module, columns, where=self.scope_where(vtql.eq(key, second)),
-                order_by=[key, "id"], limit=QUERY_PAGE, offset=offset))
-            if not rows or rows[0].get("id") != anchor:
-                restarts += 1
-                if restarts > 20:
-                    msg = f"{self.module}: rows keep moving in second {second}; giving up"
-                    raise VtigerError("QUERY_UNSTABLE", msg, operation="query")
-                self.logger.info("%s: rows moved within second %s while paging; re-reading it",
-                                 self.module, second)
-                offset = 0
-                rows = client.query(vtql.select(
-                    self.module, columns, where=self.scope_where(vtql.eq(key, second)),
-                    order_by=[key, "id"], limit=QUERY_PAGE, offset=0))
+            rows = ahead.result()
 
 
 class FullTableStream(VtigerStream):

@@ -266,6 +266,28 @@ def _int_header(headers: t.Mapping[str, str], name: str) -> int | None:
         return None
 
 
+class _Session(requests.Session):
+    """requests' Session, reading the environment (proxies, CA bundle) once per host and
+    settings instead of on every call: requests scans ``os.environ`` twice per request, which
+    was a quarter of the client's CPU per sync page.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._env_settings: dict[tuple, dict[str, t.Any]] = {}
+
+    def merge_environment_settings(self, url: t.Any, proxies: t.Any, stream: t.Any,
+                                   verify: t.Any, cert: t.Any) -> dict[str, t.Any]:
+        """The merge of requests, cached per (scheme, host, arguments)."""
+        key = (urlsplit(str(url))[:2], tuple(sorted((proxies or {}).items())), stream, verify,
+               cert if not isinstance(cert, list) else tuple(cert))
+        settings = self._env_settings.get(key)
+        if settings is None:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._env_settings[key] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+
 class VtigerClient:
     """A Vtiger API client; see the module docstring. Thread-safe enough for one tap/target."""
 
@@ -292,7 +314,7 @@ class VtigerClient:
         self._session_name: str | None = None
         self._login_lock = threading.RLock()
         self._count_lock = threading.Lock()  # prefetch threads and child streams count too
-        self.http = session or requests.Session()
+        self.http = session or _Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)

@@ -1,6 +1,7 @@
 """The query fallback pages on modifiedtime so that records inserted or changed while it pages
 are neither lost nor duplicated: changed records move to "now", past the run's upper bound, and
-arrive with the next run; a tie second whose rows shift under the offsets is re-read."""
+arrive with the next run; rows leaving a tie second while it is paged shift no other row past
+the (modifiedtime, id) keyset."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def test_changes_and_inserts_during_paging_are_neither_lost_nor_duplicated(sandb
                                               "assigned_user_id": "19x1"})["id"])
 
     cfg = config(sandbox, modules=["Contacts"])
-    first = run_tap(cfg, prepare=on_query(lambda q: ">=" in q, meanwhile))
+    first = run_tap(cfg, prepare=on_query(lambda q: "id >" in q, meanwhile))  # 2nd page
     seen = counts(first)
     assert max(seen.values()) == 1, "nothing twice within a run"
     assert set(seen) == set(ids) - {ids[250]}  # 250 moved past the run's upper bound
@@ -74,7 +75,6 @@ def test_a_tie_second_whose_rows_move_while_paged_is_reread_without_duplicates(s
     cfg = config(sandbox, modules=["Contacts"])
     with caplog.at_level(logging.INFO):
         first = run_tap(cfg, prepare=on_query(lambda q: "modifiedtime = " in q, meanwhile))
-    assert "rows moved within second" in caplog.text  # the shift was noticed
     seen = counts(first)
     assert set(seen) == set(tie)
     assert max(seen.values()) == 1
