@@ -322,3 +322,21 @@ def boundary_ids(records: dict[str, dict], first_rows: dict[str, dict]) -> set[s
     at_bookmark = {rid for rid, r in records.items() if r.get("modifiedtime") == last}
     deleted_before = {rid for rid, row in first_rows.items() if row.get("_sdc_deleted_at")}
     return at_bookmark | deleted_before
+
+
+def add_interests_field(sandbox: Any, api: VtigerREST) -> dict[str, str]:
+    """A custom multi-select picklist on Contacts, filled on a few records (kept in the past,
+    so the demo data's newest second stays the bookmark). Returns id -> wire value."""
+    choices = ["Golf", "Chess", "Sailing"]
+    picklist = [{"label": c, "value": c} for c in choices]
+    sandbox.add_field(
+        "Contacts", "cf_interests", "Interests",
+        type={"name": "multipicklist", "picklistValues": picklist},
+    )  # fmt: skip
+    ids = sorted(api.all_records("Contacts"))[:3]
+    wire = ["Golf |##| Chess", "Sailing", "Chess |##| Sailing |##| Golf"]
+    values = dict(zip(ids, wire, strict=True))
+    for record_id, value in values.items():
+        api.revise({"id": record_id, "cf_interests": value})
+    sandbox.touch(ids, "2025-06-01 00:00:00")
+    return values

@@ -21,6 +21,7 @@ from helpers import (
     Changes,
     Meltano,
     VtigerREST,
+    add_interests_field,
     boundary_ids,
     change_records,
     differences,
@@ -70,6 +71,7 @@ def runs(meltano_factory, tmp_path_factory) -> Runs:
         api = VtigerREST(sandbox)
         meltano = meltano_factory("duck", **sandbox_env(sandbox), **select_env(MODULES))
         duckdb_file = meltano.workdir / "vtiger.duckdb"
+        add_interests_field(sandbox, api)  # a custom multi-select picklist (an array)
         meltano("run", "vtiger-to-duckdb")
         first_truth = {m: api.all_records(m) for m in MODULES}
         first_rows = read_tables(duckdb_file)

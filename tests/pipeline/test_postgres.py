@@ -17,6 +17,7 @@ from helpers import (
     Changes,
     Meltano,
     VtigerREST,
+    add_interests_field,
     boundary_ids,
     change_records,
     differences,
@@ -72,6 +73,7 @@ def first_load(meltano_factory, postgres, tmp_path_factory):
         meltano = meltano_factory("pg", **sandbox_env(sandbox), **select_env(MODULES))
         meltano.env.update(postgres.env())
         api = VtigerREST(sandbox)
+        add_interests_field(sandbox, api)  # a custom multi-select picklist (an array)
         meltano("run", "tap-vtiger", "target-postgres")
         with postgres.connect() as conn:
             rows = {m: table_rows(conn, m) for m in MODULES}
@@ -138,6 +140,15 @@ def test_first_run_loads_every_record_field_by_field(first_load: Load):
         assert problems == [], "\n".join(problems[:30])
 
 
+def test_multi_select_picklists_land_as_text_arrays(first_load: Load):
+    rows = first_load.rows["Contacts"]
+    filled = {rid: row["cf_interests"] for rid, row in rows.items() if row["cf_interests"]}
+    assert len(filled) == 3
+    assert sorted(map(sorted, filled.values())) == [
+        ["Chess", "Golf"], ["Chess", "Golf", "Sailing"], ["Sailing"],
+    ]  # fmt: skip
+
+
 def test_rows_flagged_deleted_are_not_live_in_vtiger(first_load: Load):
     for module in MODULES:
         flagged = set(first_load.rows[module]) - set(live(first_load.rows[module]))
@@ -164,8 +175,9 @@ def test_columns_have_natural_postgres_types(first_load: Load):
                     f"{module}.{name} ({vtiger_type}) landed as {types[name]}"
                 )
         assert types["id"] == "text"
-    # the selection really exercises the interesting types
-    assert {"boolean", "datetime", "currency"} <= seen
+    # the selection really exercises the interesting types, a custom field included
+    assert {"boolean", "datetime", "currency", "integer", "date", "multipicklist"} <= seen
+    assert first_load.types["Contacts"]["cf_interests"] == "ARRAY"
 
 
 def test_meltano_keeps_the_bookmark_of_every_module(first_load: Load):
