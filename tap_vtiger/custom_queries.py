@@ -14,9 +14,9 @@ Configured with the ``custom_queries`` setting::
 The query is ``select <columns | *> from <Module> [where <conditions>]``; paging, ordering and
 the bookmark are added here, so ``order by`` and ``limit`` are refused. Reading reuses the
 module streams' code (``tap_vtiger.streams``): with a replication key, the same keyset paging
-as the query fallback (on that key) (100 rows a call, ties on a second never split, the
-bookmark second re-read); without one, ``VtigerClient.query_all`` (offset pages ordered by id).
-Cost: ceil(rows / 100) ``query`` calls per run (+1 per second holding 100+ rows).
+as the query fallback (on that key and ``id``: 100 rows a call, ties included, the bookmark
+second re-read); without one, ``VtigerClient.query_all`` (pages ordered by id).
+Cost: ceil(rows / 100) ``query`` calls per run.
 
 Your ``where`` is combined with the paging conditions without parentheses (VTQL has none):
 ``a or b`` becomes ``a and <page> or b and <page>``, which is what MySQL precedence then reads
