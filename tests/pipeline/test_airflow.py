@@ -98,6 +98,17 @@ def test_dagbag_loads_with_zero_import_errors(airflow_env):
     assert all(task["downstream"] == ["reverse_etl"] for task in extracts.values())
 
 
+def test_with_duckdb_the_extractions_follow_each_other(airflow_env):
+    modules = "Contacts,Accounts,Leads"
+    bag = load_dagbag(
+        dict(airflow_env, VTIGER_ELT_MODULES=modules, VTIGER_ELT_LOADER="target-duckdb")
+    )
+    tasks = bag["tasks"]
+    assert "extract_Accounts" in tasks["extract_Contacts"]["downstream"]
+    assert "extract_Leads" in tasks["extract_Accounts"]["downstream"]
+    assert tasks["extract_Leads"]["downstream"] == ["reverse_etl"]
+
+
 def demo_environment(sandbox, postgres, workdir) -> dict[str, str]:
     """What the tasks see: the sandbox, PostgreSQL, private Meltano state, the dev env."""
     env = Meltano(workdir=workdir).environ()

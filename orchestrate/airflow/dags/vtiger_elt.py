@@ -27,8 +27,8 @@ Configuration (environment of the scheduler and workers; nothing secret in this 
     VTIGER_ELT_ENVIRONMENT   Meltano environment (default: prod)
     VTIGER_ELT_MODULES       comma-separated modules, one task each
                              (default: Contacts,Accounts,Leads,Potentials,HelpDesk)
-    VTIGER_ELT_LOADER        loader (default: target-postgres; DuckDB allows one writer at a
-                             time, so with target-duckdb give the pool's tasks 1 slot)
+    VTIGER_ELT_LOADER        loader (default: target-postgres; a DuckDB file takes one writer
+                             at a time, so with target-duckdb the extractions run in a chain)
     VTIGER_ELT_REVERSE_JOB   reverse job (default: warehouse-to-vtiger; empty: no reverse task)
     VTIGER_ELT_POOL          pool name (default: vtiger_api)
     VTIGER_ELT_SCHEDULE      cron or preset (default: @hourly)
@@ -54,7 +54,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, chain
 
 PROJECT = Path(os.environ.get("VTIGER_MELTANO_PROJECT", Path(__file__).resolve().parents[3]))
 MELTANO = os.environ.get("VTIGER_MELTANO_BIN", str(PROJECT / ".venv" / "bin" / "meltano"))
@@ -129,6 +129,9 @@ with DAG(
         )
         for module in MODULES
     ]
+    if LOADER.startswith("target-duckdb"):
+        # one writer at a time for a DuckDB file: the modules follow each other
+        chain(*extracts)
     if REVERSE_JOB:
         reverse = BashOperator(
             task_id="reverse_etl",
