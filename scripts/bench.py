@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -156,9 +157,9 @@ def bench_cpu_and_calls(tmp: Path, n: int, changed: int, repeat: int, profile: s
         tap_run(cfg, catalog, query_state())
         q = srv.stats()
         spent = sum(q.values())
-        row(f"full extraction through query paging, {n:,} (calls)",
-            f"{spent} {q}; min {math.ceil(n / PAGE)} (10 records/s: each page holds back "
-            "its last second)")
+        minimum = math.ceil(n / PAGE)
+        row(f"full extraction through query paging, {n:,} records (calls)",
+            f"{spent} {q}; min {minimum}", "<= min + 1", spent <= minimum + 1)
 
 
 def _first_ids(srv: SandboxServer, count: int) -> list[str]:
@@ -177,6 +178,10 @@ def section_cpu(srv: SandboxServer, cfg: dict, catalog: dict, n: int, repeat: in
     records, schema = bench_tap.capture_records(cfg, catalog)
     assert len(records) == n, (len(records), n)
     pages = bench_tap.record_pages(cfg)
+    # The records and pages held for the comparisons would make every garbage collection of
+    # every contender walk them (a real tap process holds one page); move them out of its way.
+    gc.collect()
+    gc.freeze()
     if profile:
         from pyinstrument import Profiler
 
@@ -331,15 +336,15 @@ def bench_memory(tmp: Path, n: int) -> None:
         (tmp / "contacts.jsonl").unlink()
         row(f"tap -> JSONL writer, {n:,} records", f"{n / jsonl['seconds']:,.0f} records/s "
             f"({jsonl['seconds']:.0f} s); JSONL writer peak {jsonl['sink'] / MB:.0f} MB")
-        row(f"tap peak RSS at {n:,} records", f"{jsonl['tap'] / MB:.0f} MB (first 10%: "
-            f"{jsonl['tap_early'] / MB:.0f} MB)", "<= 150 MB", jsonl["tap"] <= limit)
+        row(f"tap peak RSS at {n:,} records", f"{jsonl['tap'] / MB:.1f} MB (first 10%: "
+            f"{jsonl['tap_early'] / MB:.1f} MB)", "<= 150 MB", jsonl['tap'] <= limit)
         dry = run_pipeline(srv, tap_cmd, [str(BIN / "target-vtiger"), "--config",
                                           str(tmp / "target.json")], n, tmp)
         row(f"tap -> target-vtiger (dry_run), {n:,} records",
             f"{n / dry['seconds']:,.0f} records/s ({dry['seconds']:.0f} s); "
             f"tap peak {dry['tap'] / MB:.0f} MB")
-        row(f"target-vtiger peak RSS at {n:,} records", f"{dry['sink'] / MB:.0f} MB "
-            f"(first 10%: {dry['sink_early'] / MB:.0f} MB)", "<= 150 MB", dry["sink"] <= limit)
+        row(f"target-vtiger peak RSS at {n:,} records", f"{dry['sink'] / MB:.1f} MB "
+            f"(first 10%: {dry['sink_early'] / MB:.1f} MB)", "<= 150 MB", dry['sink'] <= limit)
 
 
 # ---------------------------------------------------------------- 5: target
