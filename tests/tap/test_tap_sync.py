@@ -235,7 +235,7 @@ def test_sync_http_500_falls_back_to_query(sandbox, caplog):
     assert "reading through query instead" in caplog.text
     stats = sandbox.stats()
     assert stats["sync"] == 2  # the crash is retried once, then never again this run
-    # 150 distinct seconds: pages of 100 re-start at their last second -> 2 queries
+    # 150 rows: (modifiedtime, id) keyset pages of 100 -> 2 queries
     assert stats["query"] == 2
 
 
