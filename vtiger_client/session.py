@@ -129,6 +129,9 @@ OPERATION_METHODS: dict[str, str] = {
 API_STYLES = ("rest", "webservice")
 #: Fraction of the per-minute limit under which the client starts spreading its calls.
 PACE_LOW_WATER = 0.1
+#: A 429 asking to wait longer than this is not a burst but an exhausted quota (Vtiger Cloud's
+#: daily limit answers with Retry-After until midnight UTC): stop cleanly instead of sleeping.
+MAX_RATE_LIMIT_WAIT = 900.0
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -419,6 +422,7 @@ class VtigerClient:
             try:
                 return self._once(operation, method, wire)
             except RateLimitError as exc:
+                self._stop_if_quota_gone(exc)
                 attempt += 1
                 if attempt > max_retries:
                     raise
@@ -449,6 +453,23 @@ class VtigerClient:
                         self._session_name = None
                     continue
                 raise
+
+    def _stop_if_quota_gone(self, exc: RateLimitError) -> None:
+        """Turn a 429 that cannot clear soon into a clean :class:`BudgetExhaustedError`.
+
+        Why: sleeping until the daily quota resets (hours) would hold a scheduler slot and
+        look like a hang; stopping with the state saved lets the next scheduled run resume.
+        """
+        daily_gone = self.rate.daily_remaining is not None and self.rate.daily_remaining <= 0
+        wait = exc.retry_after
+        if daily_gone or (wait is not None and wait > MAX_RATE_LIMIT_WAIT):
+            hours = f"; it resets in {wait / 3600:.1f} h" if wait is not None else ""
+            what = "the daily API limit is used up" if daily_gone else (
+                f"the server asks to wait {wait:.0f} s before the next call")
+            raise BudgetExhaustedError(
+                "DAILY_LIMIT", f"{what}{hours if daily_gone else ''}; stopping cleanly, the "
+                "next run resumes from the saved state", 429, exc.operation,
+            ) from None
 
     def _backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff (AWS's recommendation, as the ``backoff`` library
@@ -800,6 +821,8 @@ class VtigerClient:
                                          operation=name) from None
                 return self._result(name, response)
             except RetryableError as exc:
+                if isinstance(exc, RateLimitError):
+                    self._stop_if_quota_gone(exc)
                 attempt += 1
                 if attempt > self.config.max_retries:
                     raise

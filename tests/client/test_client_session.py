@@ -160,6 +160,21 @@ class TestRetries:
         client.call("query", query="q")
         assert slept == [12.0]
 
+    def test_429_for_the_daily_quota_stops_cleanly_instead_of_sleeping_until_midnight(self):
+        daily_gone = {"Retry-After": "30000", "X-RateLimit-DailyLimit": "100",
+                      "X-RateLimit-Remaining": "0"}
+        client, http, slept = fake_client([response(429, b"", daily_gone), ok([])])
+        with pytest.raises(BudgetExhaustedError, match="daily API limit is used up") as info:
+            client.call("query", query="q")
+        assert info.value.code == "DAILY_LIMIT"
+        assert slept == [] and len(http.sent) == 1
+
+    def test_429_asking_for_an_absurd_wait_stops_cleanly(self):
+        client, _, slept = fake_client([response(429, b"", {"Retry-After": "7200"}), ok([])])
+        with pytest.raises(BudgetExhaustedError, match="wait 7200 s"):
+            client.call("me")
+        assert slept == []
+
     def test_429_gives_up_with_rate_limit_error(self):
         client, _, _ = fake_client([response(429, b"", {"Retry-After": "1"})] * 2, max_retries=1)
         with pytest.raises(RateLimitError):
