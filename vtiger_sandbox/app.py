@@ -447,11 +447,14 @@ class SandboxApp:
 
         def stats(_: dict) -> dict:
             calls = {k: v for k, v in ops.store.stats.items() if v}
-            return {"calls": calls, "total": sum(calls.values())}
+            # faults injected by kind since the last stats reset / faults setting
+            faults = {k: v for k, v in self.faults.injected.items() if v}
+            return {"calls": calls, "total": sum(calls.values()), "faults": faults}
 
         def stats_reset(_: dict) -> dict:
             ops.store.stats.clear()
-            return {"calls": {}, "total": 0}
+            self.faults.injected.clear()  # the tallies only; fault numbering is unchanged
+            return {"calls": {}, "total": 0, "faults": {}}
 
         def config_post(p: dict) -> dict:
             out = ops.configure(p)

@@ -18,6 +18,7 @@ Error, drop and HTML faults happen before the operation runs (nothing is written
 
 from __future__ import annotations
 
+import collections
 import random
 import threading
 from dataclasses import dataclass
@@ -39,12 +40,21 @@ class FaultInjector:
 
     def __init__(self) -> None:
         self.counter = 0
+        #: Faults injected so far, by kind ("error", "drop", "html", "truncate", "429"), so a
+        #: test can say how hard it was hit (``/_sandbox/stats`` reports it as ``faults``).
+        self.injected: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
 
     def reset(self) -> None:
-        """Start counting calls from zero again (after the settings changed)."""
+        """Start counting calls (and injected faults) from zero again."""
         with self._lock:
             self.counter = 0
+            self.injected.clear()
+
+    def _tally(self, fault: Fault) -> Fault:
+        with self._lock:
+            self.injected[fault.kind] += 1
+        return fault
 
     def decide(self, config: dict[str, Any] | None, operation: str) -> Fault | None:
         """The fault for this call, or None when injection is off or skips the operation."""
@@ -62,7 +72,7 @@ class FaultInjector:
         burst = config.get("burst_429") or {}
         every, length = int(burst.get("every", 0) or 0), int(burst.get("length", 0) or 0)
         if every > 0 and length > 0 and n % (every + length) >= every:
-            return Fault("429", latency, 429, int(burst.get("retry_after", 1) or 1))
+            return self._tally(Fault("429", latency, 429, int(burst.get("retry_after", 1) or 1)))
         u = rng.random()
         edge = 0.0
         for kind in ("error", "drop", "html", "truncate"):
@@ -73,5 +83,5 @@ class FaultInjector:
                     status = rng.choice((500, 502, 503))
                 elif kind == "drop":
                     status = rng.choice((0, 1))  # 0: reset before the response, 1: cut midway
-                return Fault(kind, latency, status)
+                return self._tally(Fault(kind, latency, status))
         return Fault("none", latency) if latency else None
