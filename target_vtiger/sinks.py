@@ -17,6 +17,7 @@ written or rejected, which is what lets the target emit STATE right after it.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import typing as t
@@ -493,14 +494,14 @@ class VtigerSink(BatchSink):
         if plan.identity is None or plan.identity[0] != "key":
             return target.client.create(self.module_name, plan.changes)
         attempts = int(self.config.get("max_retries", 5)) + 1
-        delay = 1.0
         last: Exception | None = None
-        for _ in range(attempts):
+        for attempt in range(1, attempts + 1):
             try:
                 return target.no_retry_client.create(self.module_name, plan.changes)
             except RateLimitError as err:  # refused before any write: just wait
                 last = err
-                time.sleep(max(float(err.retry_after or 0), delay))
+                time.sleep(float(err.retry_after) if err.retry_after is not None
+                           else self._retry_wait(attempt))
             except RetryableError as err:
                 last = err
                 existing = self._find_by_key(plan)
@@ -512,10 +513,18 @@ class VtigerSink(BatchSink):
                         existing.get("id"),
                     )
                     return existing
-                time.sleep(delay)
-            delay = min(delay * 2, 30.0)
+                time.sleep(self._retry_wait(attempt))
         assert last is not None
         raise last
+
+    def _retry_wait(self, attempt: int) -> float:
+        """The client's retry policy (full jitter, ``backoff_base`` doubling up to
+        ``backoff_max``) for the create retries done here: a fixed 1, 2, 4... s made creates
+        the slowest thing to recover from a flaky network, whatever the settings said.
+        """
+        base = float(self.config.get("backoff_base", 1.0))
+        cap = float(self.config.get("backoff_max", 60))
+        return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
     def _find_by_key(self, plan: Planned) -> dict[str, t.Any] | None:
         rows = self._query_in(self.module_name, self.match_keys[0], [plan.key_raw[0]], {})

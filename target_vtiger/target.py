@@ -86,6 +86,19 @@ CONNECTION_PROPERTIES = [
         "created (see match_keys).",
     ),
     th.Property(
+        "backoff_base",
+        th.NumberType,
+        default=1.0,
+        description="Advanced: seconds of the first retry wait (doubles per retry, full "
+        "jitter); also paces the look-up-then-retry of a create whose answer was lost.",
+    ),
+    th.Property(
+        "backoff_max",
+        th.NumberType,
+        default=60,
+        description="Advanced: longest wait between two retries, in seconds.",
+    ),
+    th.Property(
         "allow_http",
         th.BooleanType,
         default=False,
