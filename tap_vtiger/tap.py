@@ -27,6 +27,7 @@ import typing as t
 import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
@@ -36,7 +37,7 @@ from tap_vtiger.streams import (
     module_schema,
 )
 from tap_vtiger.writer import FastSingerWriter
-from vtiger_client.errors import ConfigError, UnknownModuleError, VtigerError
+from vtiger_client.errors import ConfigError, UnknownModuleError, VtigerError, settings_error
 
 if t.TYPE_CHECKING:
     from vtiger_client.session import VtigerClient
@@ -171,6 +172,29 @@ class TapVtiger(Tap):
         #: set (to the reason) when api_budget_percent stopped the run
         self.budget_exhausted: str | None = None
         super().__init__(*args, catalog=catalog, **kwargs)
+
+    # ------------------------------------------------------------------ settings
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's JSON Schema check, reported as ONE line naming the setting (the SDK's last
+        line, "Config validation failed", names none and its messages echo the bad value), plus
+        what JSON Schema does not check here: ``start_date`` must parse (else the run would
+        call listtypes and describe before failing on it). Runs before any API call.
+        """
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            raise settings_error(exc.errors, exc.schema) from None
+        start = self._config.get("start_date")
+        if start not in (None, ""):
+            from vtiger_client import types as vtypes
+
+            try:
+                vtypes.datetime_to_unix(str(start))
+            except (TypeError, ValueError, OverflowError, OSError):
+                raise ConfigError("CONFIG", "setting start_date must be an RFC 3339 date-time, "
+                                  "e.g. 2026-01-01T00:00:00Z") from None
+        return errors
 
     # ------------------------------------------------------------------ API access
 
@@ -380,7 +404,10 @@ class TapVtiger(Tap):
                 calls = dict(sorted(self._client.calls.items()))
                 self.logger.info("API calls this run: %d %s", sum(calls.values()), calls)
         if self.budget_exhausted:
-            self.logger.warning("Stopped early: %s", self.budget_exhausted)
+            # the one line a scheduler's user sees: exit code 0, the state is complete up to
+            # the last page delivered, so the next run resumes (no retry storm, no sleep)
+            self.logger.warning("Stopped early, state saved (the next run resumes from it): %s",
+                                self.budget_exhausted)
 
 
 if __name__ == "__main__":

@@ -126,3 +126,58 @@ class StreamSummary:
         prefix = "[dry run, nothing written] " if dry_run else ""
         target = self.stream if self.stream == self.module else f"{self.stream} -> {self.module}"
         return f"{prefix}{target}: {counts}"
+
+
+#: Pseudo-stream the rejects of unreadable input lines are filed under (no stream is known).
+UNREADABLE_INPUT = "(unreadable input)"
+#: Internal message types the reader hands on for lines that are not Singer messages.
+MALFORMED_LINE = "_VTIGER_MALFORMED_LINE"
+_BLANK_LINE = "_VTIGER_BLANK_LINE"
+
+
+def _sdk_reader_base() -> type:
+    from singer_sdk.io_base import SingerReader
+
+    return SingerReader
+
+
+class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
+    """The SDK's line reader, except that a line that is not a Singer message (invalid JSON, a
+    JSON value without a ``type``) does not end the run with a traceback: it becomes a reject
+    (``MALFORMED_LINE``, the raw line kept) through ``on_malformed``, and the following lines
+    are read on. Blank lines are skipped. Everything else is the SDK's own reading.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line_number = 0
+        #: called with ``{"line", "line_number", "reason"}``; set by the target
+        self.on_malformed: Any = None
+
+    def deserialize_json(self, line: str) -> dict:
+        """Parse one line like the SDK; a bad line becomes an internal MALFORMED_LINE message."""
+        from singer_sdk.singerlib.encoding.simple import deserialize_json
+
+        self.line_number += 1
+        if not line.strip():
+            return {"type": _BLANK_LINE}
+        try:
+            message = deserialize_json(line)
+        except (ValueError, RecursionError) as exc:
+            reason = f"not valid JSON ({type(exc).__name__}: {str(exc)[:200]})"
+            return self._malformed(line, reason)
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            return self._malformed(line, "not a Singer message (a JSON object with a type)")
+        return message
+
+    def _malformed(self, line: str, reason: str) -> dict:
+        return {"type": MALFORMED_LINE, "line": line.rstrip("\r\n"),
+                "line_number": self.line_number, "reason": reason}
+
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        if message_dict["type"] == _BLANK_LINE:
+            return
+        if message_dict["type"] == MALFORMED_LINE and self.on_malformed is not None:
+            self.on_malformed(message_dict)
+            return
+        super()._process_unknown_message(message_dict)

@@ -15,6 +15,7 @@ import typing as t
 
 from singer_sdk import Target
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import (
     TARGET_BATCH_SIZE_ROWS_CONFIG,
     PluginCapabilities,
@@ -22,7 +23,12 @@ from singer_sdk.helpers.capabilities import (
 from singer_sdk.plugin_base import PluginBase
 
 from target_vtiger.convertlead import CONVERTLEAD_SETTINGS, ConvertLeadSink
-from target_vtiger.rejects import RejectsWriter, StreamSummary
+from target_vtiger.rejects import (
+    UNREADABLE_INPUT,
+    RejectsWriter,
+    StreamSummary,
+    TolerantSingerReader,
+)
 from target_vtiger.relations import RELATION_SETTINGS, RelationsSink, is_relation_schema
 from target_vtiger.sinks import VtigerSink
 from target_vtiger.tags import TAG_SETTINGS, TagsSink, is_tag_schema
@@ -33,7 +39,7 @@ from target_vtiger.webhook import (
     check_webhook_settings,
     uses_webhook,
 )
-from vtiger_client.errors import FatalError, VtigerError
+from vtiger_client.errors import FatalError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
 
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
@@ -249,6 +255,8 @@ class TargetVtiger(Target):
 
     name = "target-vtiger"
     default_sink_class = VtigerSink
+    #: the SDK's reader, but an unreadable line is rejected instead of ending the run
+    message_reader_class = TolerantSingerReader
     config_jsonschema = th.PropertiesList(
         *CONNECTION_PROPERTIES,
         *TARGET_PROPERTIES,
@@ -296,11 +304,23 @@ class TargetVtiger(Target):
         super().__init__(*args, **kwargs)
         self._check_settings()
         self.rejects = RejectsWriter(self.config.get("rejects_path"), dry_run=self.dry_run)
+        if isinstance(self.message_reader, TolerantSingerReader):
+            self.message_reader.on_malformed = self._reject_malformed_line
         # Sinks share one client (one session, one call budget) and the order of writes across
         # modules matters (accounts before the contacts that reference them), so drain serially.
         self.max_parallelism = 1
 
     # ------------------------------------------------------------------ settings
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's JSON Schema check as ONE line naming the setting (a ConfigError: exit 1);
+        the SDK's own last line, "Config validation failed", names none and its messages echo
+        the bad value.
+        """
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            raise settings_error(exc.errors, exc.schema) from None
 
     @property
     def dry_run(self) -> bool:
@@ -342,6 +362,43 @@ class TargetVtiger(Target):
         return [k for k in keys if k != "id"]
 
     # ------------------------------------------------------------------ sink routing
+
+    def _reject_input(self, stream: str, record: t.Any, code: str, message: str) -> None:
+        """Reject input that never reaches a sink: counted in the stream's summary (so the
+        run ends non-zero unless allow_rejects) and written to the rejects file.
+        """
+        module = "" if stream == UNREADABLE_INPUT else self.module_for(stream)
+        summary = self.summary_for(stream, module or stream)
+        with self._lock:
+            summary.rejected += 1
+        self.rejects.write(stream, module, record, code, message)
+
+    def _reject_malformed_line(self, message: dict) -> None:
+        """A line that is not a Singer message (see TolerantSingerReader): the singer-sdk would
+        stop the run with a traceback; here it is rejected, raw line kept, and reading goes on.
+        """
+        self._reject_input(UNREADABLE_INPUT, {"line": message["line"]}, "MALFORMED_LINE",
+                           f"input line {message['line_number']}: {message['reason']}")
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        """The SDK's record handling, except that a RECORD the SDK would stop the run on is
+        rejected alone: one without a stream name or record object (MALFORMED_MESSAGE), or one
+        arriving before its stream's SCHEMA (NO_SCHEMA: without a schema no sink, hence no
+        module, can be chosen). The records around it are written as usual.
+        """
+        stream = message_dict.get("stream")
+        record = message_dict.get("record")
+        if not isinstance(stream, str) or not isinstance(record, dict):
+            self._reject_input(
+                stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
+                {k: v for k, v in message_dict.items() if k != "type"},
+                "MALFORMED_MESSAGE", "a RECORD message needs a stream name and a record object")
+            return
+        if stream not in self.mapper.stream_maps and not self.sink_exists(stream):
+            self._reject_input(stream, record, "NO_SCHEMA",
+                               f"record of stream {stream!r} arrived before its SCHEMA message")
+            return
+        super()._process_record_message(message_dict)
 
     def _process_schema_message(self, message_dict: dict) -> None:
         """Remember each stream's schema: which sink a stream gets depends on its shape."""

@@ -194,3 +194,43 @@ def error_from_payload(
     if http_status == 413:
         return RecordError(code, message, http_status, operation)
     return VtigerError(code, message, http_status, operation)
+
+
+_SDK_SETTING_PATH = re.compile(r" in config((?:\[[^\]]*\])+)$")
+_SDK_REQUIRED = re.compile(r"^'([^']+)' is a required property")
+
+
+def settings_error(messages: list[str], schema: dict | None = None) -> ConfigError:
+    """One :class:`ConfigError` line for the singer-sdk's config validation messages.
+
+    Why: the SDK logs one line per problem and then ``Config validation failed`` as the last
+    line, which names no setting, and its messages quote the bad value (a mistyped access key
+    would be echoed). Here: ``setting max_retries must be of type integer`` (never the value),
+    problems joined with ``; ``.
+    """
+    props = (schema or {}).get("properties") or {}
+    out: list[str] = []
+    for text in messages:
+        required = _SDK_REQUIRED.match(text)
+        path = _SDK_SETTING_PATH.search(text)
+        if required and not path:
+            out.append(f"setting {required.group(1)} is required")
+            continue
+        if not path:
+            out.append(scrub(text))
+            continue
+        keys = re.findall(r"\['([^']*)'\]|\[(\d+)\]", path.group(1))
+        name = "".join(f"[{i}]" if i else f".{k}" for k, i in keys).lstrip(".")
+        text = text[: path.start()]
+        spec = props.get(keys[0][0], {}) if keys and len(keys) == 1 else {}
+        if " is not one of " in text and spec.get("enum"):
+            out.append(f"setting {name} must be one of {', '.join(map(str, spec['enum']))}")
+        elif " is not of type " in text:
+            kinds = [k for k in re.findall(r"'(\w+)'", text.split(" is not of type ", 1)[1])
+                     if k != "null"]
+            out.append(f"setting {name} must be of type {' or '.join(kinds) or 'null'}")
+        elif required:
+            out.append(f"setting {name}.{required.group(1)} is required")
+        else:
+            out.append(f"setting {name} is invalid")
+    return ConfigError("CONFIG", "; ".join(out) or "invalid settings")
