@@ -223,7 +223,7 @@ class PerParentStream(Stream):
             yield from self.records_for(parent)
         except BudgetExhaustedError as exc:
             self._tap.budget_exhausted = str(exc)  # type: ignore[attr-defined]
-            self.logger.warning("%s: %s; stopping (state saved)", self.name, exc)
+            self.logger.info("%s: %s; stopping (state saved)", self.name, exc)
 
     def records_for(self, parent: dict[str, t.Any]) -> t.Iterable[dict]:
         """Rows for one (live) parent record."""

@@ -289,8 +289,10 @@ class VtigerStream(Stream):
     def budget_stopped(self, exc: Exception) -> None:
         """Stop this stream cleanly: records so far are delivered and their state written."""
         self._tap.budget_exhausted = str(exc)  # type: ignore[attr-defined]
-        self.logger.warning("%s: %s; stopping (state saved, the next run resumes here)",
-                            self.module, exc)
+        # INFO: the run ends with one WARNING naming the limit (TapVtiger.sync_all); a line per
+        # stream would bury it
+        self.logger.info("%s: %s; stopping (state saved, the next run resumes here)",
+                         self.module, exc)
 
 
 class ModuleStream(VtigerStream):
@@ -336,7 +338,7 @@ class ModuleStream(VtigerStream):
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         """Sync pages (or query pages), typed, in modifiedtime order."""
         if getattr(self._tap, "budget_exhausted", None):
-            self.logger.warning("%s: skipped, API budget used up", self.module)
+            self.logger.info("%s: skipped, API budget used up", self.module)
             return
         state = self.get_context_state(context)
         since = self.start_seconds(context)
@@ -511,7 +513,7 @@ class FullTableStream(VtigerStream):
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         """Every row, or nothing (with a warning) when the API cannot query the module."""
         if getattr(self._tap, "budget_exhausted", None):
-            self.logger.warning("%s: skipped, API budget used up", self.module)
+            self.logger.info("%s: skipped, API budget used up", self.module)
             return
         parse = self.parser
         try:

@@ -455,17 +455,19 @@ class TargetVtiger(Target):
         """
         with self._lock:
             if self._no_retry_client is None:
-                self._no_retry_client = VtigerClient(self._client_config(max_retries=0))
+                client = VtigerClient(self._client_config(max_retries=0))
+                # One run, one budget: it counts into the main client's counters and reads
+                # the same rate-limit headers, so api_budget_percent caps the run's calls (with
+                # a counter each, a run could spend twice its share).
+                main = self.client
+                client.calls, client.rejected, client.rate = main.calls, main.rejected, main.rate
+                client._count_lock = main._count_lock
+                self._no_retry_client = client
             return self._no_retry_client
 
     def api_calls(self) -> dict[str, int]:
-        """API calls spent by this run, by operation (both clients)."""
-        total: dict[str, int] = {}
-        for client in (self._client, self._no_retry_client):
-            if client is not None:
-                for op, n in client.calls.items():
-                    total[op] = total.get(op, 0) + n
-        return total
+        """API calls spent by this run, by operation (both clients share one counter)."""
+        return dict(self._client.calls) if self._client is not None else {}
 
     def module_spec(self, module: str) -> ModuleSpec:
         """The module's ``describe``, read once per run (UnknownModuleError is fatal)."""
