@@ -28,6 +28,7 @@ import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._state import reset_state_progress_markers
 
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
@@ -37,7 +38,13 @@ from tap_vtiger.streams import (
     module_schema,
 )
 from tap_vtiger.writer import FastSingerWriter
-from vtiger_client.errors import ConfigError, UnknownModuleError, VtigerError, settings_error
+from vtiger_client.errors import (
+    BudgetExhaustedError,
+    ConfigError,
+    UnknownModuleError,
+    VtigerError,
+    settings_error,
+)
 
 if t.TYPE_CHECKING:
     from vtiger_client.session import VtigerClient
@@ -397,6 +404,8 @@ class TapVtiger(Tap):
 
     def sync_all(self) -> None:
         """The SDK's sync; afterwards the API calls spent are logged (and a stop for budget)."""
+        for stream in self.streams.values():
+            self._stop_cleanly_on_budget(stream)
         try:
             super().sync_all()
         finally:
@@ -408,6 +417,34 @@ class TapVtiger(Tap):
             # the last page delivered, so the next run resumes (no retry storm, no sleep)
             self.logger.warning("Stopped early, state saved (the next run resumes from it): %s",
                                 self.budget_exhausted)
+
+
+    def _stop_cleanly_on_budget(self, stream: Stream) -> None:
+        """Make every stream end cleanly when the daily API limit (or api_budget_percent) is
+        spent, and the streams after it skip: module streams do so themselves, but metadata,
+        API Designer and custom query streams let BudgetExhaustedError escape, so a run that
+        reached the limit in one of them exited 1 after "stopping cleanly" was promised.
+        """
+        if getattr(stream, "_budget_guarded", False):
+            return
+        inner = stream.get_records
+
+        def get_records(context: t.Any) -> t.Iterable[dict]:
+            if self.budget_exhausted:
+                stream.logger.info("%s: skipped, API budget used up", stream.name)
+                return
+            try:
+                yield from inner(context)
+            except BudgetExhaustedError as exc:
+                self.budget_exhausted = str(exc)
+                stream.logger.info("%s: %s; stopping", stream.name, exc)
+                if stream.replication_key and not stream.is_sorted:
+                    # unsorted rows: the highest key seen so far must not become the bookmark
+                    # (rows not read yet may have lower ones); keep the previous bookmark
+                    reset_state_progress_markers(stream.get_context_state(context))
+
+        stream.get_records = get_records  # type: ignore[method-assign]
+        stream._budget_guarded = True  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":
