@@ -103,6 +103,33 @@ def test_tap_stops_cleanly_at_the_daily_limit_and_the_next_run_resumes(
     figures.add_server(demo_crm)
 
 
+def test_tap_stops_cleanly_when_the_limit_runs_out_in_a_metadata_stream(demo_crm, tmp_path):
+    """Not only module streams: picklist_values (one describe per module) reaching the limit
+    stopped the run with exit code 1 and an SDK error before the fix."""
+    cfg = config(demo_crm, **FAST_RETRIES, include_metadata_streams=True)
+    from tap_vtiger.tap import TapVtiger
+
+    catalog = select(TapVtiger(config=cfg, parse_env_config=False).catalog_dict,
+                     {"Contacts", "picklist_values"})
+    cfg_path = write_json(tmp_path / "config.json", cfg)
+    catalog_path = write_json(tmp_path / "catalog.json", catalog)
+    demo_crm.configure(daily_limit=19)  # Contacts: 19 sync pages; then picklist_values: describe
+    run = run_process(tap_command(cfg_path, catalog_path), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    [warning] = warnings(run.stderr)
+    assert "daily" in warning and "state saved" in warning, warning
+    first = parse_lines(run.stdout.splitlines())
+    assert {m["stream"] for m in first if m["type"] == "RECORD"} == {"Contacts"}
+
+    demo_crm.configure(daily_limit=100_000)
+    state = [m["value"] for m in first if m["type"] == "STATE"][-1]
+    rerun = run_process(tap_command(cfg_path, catalog_path,
+                                    write_json(tmp_path / "state.json", state)), cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    second = parse_lines(rerun.stdout.splitlines())
+    assert any(m["type"] == "RECORD" and m["stream"] == "picklist_values" for m in second)
+
+
 # ------------------------------------------------------------------ target
 
 TOTAL, STATE_EVERY = 120, 10
