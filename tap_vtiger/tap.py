@@ -167,6 +167,9 @@ class TapVtiger(Tap):
 
     name = "tap-vtiger"
     message_writer_class = FastSingerWriter
+    #: Discovery asks the server (listtypes, describe): the SDK then validates the settings
+    #: before --discover too (without it, --discover skipped validation and went on calling).
+    dynamic_catalog = True
     config_jsonschema = th.PropertiesList(*CORE_SETTINGS, *_beyond_settings()).to_dict()
 
     def __init__(self, *args: t.Any, catalog: t.Any = None, **kwargs: t.Any) -> None:

@@ -335,14 +335,16 @@ class TargetVtiger(Target):
         except ValueError as exc:
             raise TargetConfigError(str(exc)) from None
         for stream, conf in (self.config.get("api_designer_upsert") or {}).items():
-            size = int(conf.get("batch_size") or BULK_LIMIT)
+            # `or` would turn an explicit 0 into the default instead of refusing it
+            size = int(BULK_LIMIT if conf.get("batch_size") is None else conf["batch_size"])
             if not 1 <= size <= BULK_LIMIT:
                 msg = (
                     f"api_designer_upsert.{stream}.batch_size must be between 1 and "
                     f"{BULK_LIMIT}, got {size}"
                 )
                 raise TargetConfigError(msg)
-        if int(self.config.get("write_concurrency") or 1) < 1:
+        concurrency = self.config.get("write_concurrency")
+        if concurrency is not None and int(concurrency) < 1:  # 0 was silently taken as 1
             msg = "write_concurrency must be at least 1"
             raise TargetConfigError(msg)
         for stream, keys in (self.config.get("match_keys") or {}).items():
