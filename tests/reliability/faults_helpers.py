@@ -226,6 +226,21 @@ def assert_equal_to_truth(loaded: dict[str, dict[str, dict]],
     return compared
 
 
+def assert_resumed_from(state: dict, messages: list[dict], *, changed: set[str] = frozenset()
+                        ) -> None:
+    """A run started from ``state`` resumed instead of starting over: in every module with a
+    bookmark it delivered only records from the bookmark's second on (that second is re-read
+    on purpose), besides the ids in ``changed`` (records edited since).
+    """
+    bookmarks = state.get("bookmarks", {})
+    for m in messages:
+        if m["type"] != "RECORD" or m["record"]["id"] in changed:
+            continue
+        mark = bookmarks.get(m["stream"], {}).get("replication_key_value")
+        if mark:
+            assert m["record"]["modifiedtime"] >= mark, (m["stream"], m["record"]["id"], mark)
+
+
 # ------------------------------------------------------------------ processes
 
 

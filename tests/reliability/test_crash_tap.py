@@ -17,6 +17,7 @@ import pytest
 from faults_helpers import (
     FAST_RETRIES,
     assert_equal_to_truth,
+    assert_resumed_from,
     clean_env,
     parse_lines,
     run_process,
@@ -80,12 +81,7 @@ def test_tap_killed_mid_run_resumes_from_its_last_state_and_loses_nothing(
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     second = parse_lines(rerun.stdout.splitlines())
 
-    # the re-run resumed: a module with a bookmark is re-read from that second on, not again
-    for m in second:
-        if m["type"] == "RECORD":
-            mark = resume["bookmarks"].get(m["stream"], {}).get("replication_key_value")
-            if mark:
-                assert m["record"]["modifiedtime"] >= mark, (m["stream"], m["record"]["id"])
+    assert_resumed_from(resume, second)
     truth = server_truth(demo_crm, schemas(first + second))
     figures.records_compared += assert_equal_to_truth(upsert(first, second), truth)
     figures.notes.setdefault("records_in_killed_run", []).append(

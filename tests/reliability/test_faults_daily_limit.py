@@ -22,6 +22,7 @@ from faults_helpers import (
     BIN,
     FAST_RETRIES,
     assert_equal_to_truth,
+    assert_resumed_from,
     client_for,
     parse_lines,
     run_process,
@@ -97,6 +98,7 @@ def test_tap_stops_cleanly_at_the_daily_limit_and_the_next_run_resumes(
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert warnings(rerun.stderr) == []
     second = parse_lines(rerun.stdout.splitlines())
+    assert_resumed_from(state, second)
     truth = server_truth(demo_crm, schemas(first + second))
     figures.records_compared += assert_equal_to_truth(upsert(first, second), truth)
     figures.notes["records_before_the_stop"] = records
