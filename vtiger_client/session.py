@@ -292,6 +292,11 @@ class _Session(requests.Session):
     def merge_environment_settings(self, url: t.Any, proxies: t.Any, stream: t.Any,
                                    verify: t.Any, cert: t.Any) -> dict[str, t.Any]:
         """The merge of requests, cached per (scheme, host, arguments)."""
+        if verify is None:
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the *session's* verify
+            # (requests#3829): with one of them set, ca_bundle and verify_ssl=false were ignored.
+            # The session's setting (from ca_bundle/verify_ssl) decides; True still uses them.
+            verify = self.verify
         key = (urlsplit(str(url))[:2], tuple(sorted((proxies or {}).items())), stream, verify,
                cert if not isinstance(cert, list) else tuple(cert))
         settings = self._env_settings.get(key)

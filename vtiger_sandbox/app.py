@@ -497,6 +497,11 @@ class SandboxApp:
             ("POST", "users"): users,
             ("POST", "fields"): fields,
             ("GET", "health"): lambda _: {"ok": True},
+            # test control (admin auth): the live session names and the last challenge token
+            # per user, so secret-leak tests can search a client's output for them
+            ("GET", "sessions"): lambda _: {
+                "sessions": sorted(ops.sessions),
+                "challenges": {u: c.token for u, c in ops.challenges.items()}},
             ("POST", "reset"): reset,
         }
         extra = getattr(self, "extra_admin_handlers", None)

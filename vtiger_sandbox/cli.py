@@ -28,6 +28,7 @@ class _Server(uvicorn.Server):
     """uvicorn server that prints the banner when it is really listening."""
 
     banner_info: tuple[str, str, str] = ("127.0.0.1", "admin", "")
+    scheme = "http"
 
     def handle_exit(self, sig: int, frame: object) -> None:
         """Graceful stop without re-raising the signal afterwards: exit code 0."""
@@ -45,7 +46,7 @@ class _Server(uvicorn.Server):
             for sock in server.sockets:
                 port = sock.getsockname()[1]
                 break
-        url = f"http://{host}:{port}"
+        url = f"{self.scheme}://{host}:{port}"
         print(f"vtiger-sandbox serving {url}", flush=True)
         print(f"username: {username}", flush=True)
         print(f"access_key: {key}", flush=True)
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--flavor", choices=["cloud", "self-hosted"], default=None)
     s.add_argument("--config", default=None, help="JSON file with settings (see /_sandbox/config)")
     s.add_argument("--log-level", default="warning")
+    # TLS (tests of verify_ssl/ca_bundle): uvicorn's own options; the banner then says https
+    s.add_argument("--ssl-certfile", default=None, help="PEM certificate (chain): serve https")
+    s.add_argument("--ssl-keyfile", default=None, help="PEM private key of --ssl-certfile")
     return p
 
 
@@ -93,8 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     apply_seed(ops, args.seed)
     app = build_app(ops)
     config = uvicorn.Config(app, host=args.host, port=args.port, http="h11", lifespan="off",
-                            log_level=args.log_level, access_log=False)
+                            log_level=args.log_level, access_log=False,
+                            ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
     server = _Server(config)
+    if args.ssl_certfile:
+        server.scheme = "https"
     server.banner_info = (args.host, args.username, key)
     try:
         server.run()

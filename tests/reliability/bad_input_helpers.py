@@ -179,6 +179,7 @@ class TlsSandbox(SandboxServer):
         super().__init__(db_path, **kw)
         self.cert, self.key, self.ca = cert, key, ca
         self._http.verify = str(ca)  # the admin calls of the test trust the CA
+        self._http.trust_env = False  # else REQUESTS_CA_BUNDLE would override verify
 
     def command(self) -> list[str]:
         return [*super().command(), "--ssl-certfile", str(self.cert),
