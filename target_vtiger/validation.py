@@ -31,7 +31,9 @@ SDC_PREFIX = "_sdc_"
 #: a tap copies them through, so they are read-only, not unknown.
 PSEUDO_READONLY_FIELDS = frozenset({"label"})
 
-NUMERIC_TYPES = frozenset({"integer", "double", "currency", "percentage"})
+# "decimal" too, as vtiger_client.types reads it: without it a Decimal went out as text
+# ("0E-8", "1E+3") and a non-number was not rejected
+NUMERIC_TYPES = frozenset({"integer", "double", "currency", "percentage", "decimal"})
 STRING_TYPES = frozenset(
     {"string", "text", "phone", "url", "email", "skype", "password", "file", "image"}
 )
