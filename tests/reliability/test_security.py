@@ -395,3 +395,26 @@ def test_every_sandbox_route_refuses_missing_and_wrong_credentials(sandbox_facto
     assert {m: len(all_rows(client(server), m)) for m in ("Contacts", "Leads")} == counts_before
     assert server.admin("GET", "config") == config_before
     print(f"{len(routes)} routes, {calls} unauthenticated/wrong-credential calls")
+
+
+@pytest.mark.parametrize(("hook", "placement"), [("contacts_upsert", "header"),
+                                                 ("leads_in", "query")])
+@pytest.mark.parametrize("token", [None, "", WRONG_TOKEN, "demo-webhook-token x"])
+def test_a_webhook_with_a_missing_or_wrong_token_writes_nothing(sandbox, hook, placement, token):
+    vt = client(sandbox)
+    before = {m: len(all_rows(vt, m)) for m in ("Contacts", "Leads")}
+    body = {"records": [{"lastname": "Intruder", "email": "in@x.com", "company": "X"}]}
+    kw: dict = {"json": body}
+    if token is not None:
+        kw["headers" if placement == "header" else "params"] = {"token": token}
+    resp = requests.post(f"{sandbox.url}/restapi/vtap/webhook/{hook}", timeout=10, **kw)
+    assert resp.status_code == 401
+    assert resp.json()["error"]["code"] == "INVALID_AUTH_TOKEN"
+    assert {m: len(all_rows(vt, m)) for m in ("Contacts", "Leads")} == before
+    # the right token on the same request writes (so the refusal above was the token's doing)
+    right = "demo-webhook-token" if placement == "header" else "demo-query-token"
+    kw["headers" if placement == "header" else "params"] = {"token": right}
+    ok = requests.post(f"{sandbox.url}/restapi/vtap/webhook/{hook}", timeout=10,
+                       **({**kw, "json": body["records"][0]}))
+    assert ok.status_code == 200, ok.text
+    assert sum(len(all_rows(vt, m)) for m in ("Contacts", "Leads")) == sum(before.values()) + 1
