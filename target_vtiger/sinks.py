@@ -56,6 +56,10 @@ if t.TYPE_CHECKING:
     from target_vtiger.target import TargetVtiger
 
 
+
+class CreateUnconfirmed(Exception):
+    """A create without a match key whose answer was lost: retrying could duplicate it."""
+
 class LookupFailed(Exception):
     """A lookup value the server refuses to query (reported on the records carrying it)."""
 
@@ -480,6 +484,9 @@ class VtigerSink(BatchSink):
         except RecordError as err:
             self.reject(plan, err.code, err.message)
             return
+        except CreateUnconfirmed as err:
+            self.reject(plan, "CREATE_UNCONFIRMED", str(err))
+            return
         self._after_write(plan, returned, "created")
 
     def _create_once(self, plan: Planned) -> dict[str, t.Any]:
@@ -487,12 +494,13 @@ class VtigerSink(BatchSink):
 
         A transport failure (timeout, dropped connection, truncated answer, 5xx) after the
         request left says nothing about whether the record exists now. With a match key we
-        look before trying again; without one there is nothing to look for, and the normal
-        retrying client is used (the stream is not idempotent anyway; see match_keys).
+        look before trying again. Without one there is nothing to look for: the create is
+        retried only when the server certainly did not act (429, 503 refuse before any work),
+        otherwise the record is rejected as ``CREATE_UNCONFIRMED`` (kept with its reason)
+        rather than risk a duplicate in the CRM.
         """
         target = self._target
-        if plan.identity is None or plan.identity[0] != "key":
-            return target.client.create(self.module_name, plan.changes)
+        keyed = plan.identity is not None and plan.identity[0] == "key"
         attempts = int(self.config.get("max_retries", 5)) + 1
         last: Exception | None = None
         for attempt in range(1, attempts + 1):
@@ -504,6 +512,14 @@ class VtigerSink(BatchSink):
                            else self._retry_wait(attempt))
             except RetryableError as err:
                 last = err
+                if not keyed:
+                    if err.http_status == 503:
+                        time.sleep(self._retry_wait(attempt))
+                        continue
+                    raise CreateUnconfirmed(
+                        f"the answer to the create was lost ({err.code}): Vtiger may or may not "
+                        "hold the record; check before re-sending it (set match_keys to make "
+                        "creates safe to retry)") from None
                 existing = self._find_by_key(plan)
                 if existing is not None:
                     self.logger.info(

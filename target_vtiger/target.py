@@ -89,7 +89,8 @@ CONNECTION_PROPERTIES = [
         default=5,
         description="Retries of a failed call (timeouts, 5xx, 429) before the run stops. "
         "Creates are never retried blindly: the target first checks whether the record got "
-        "created (see match_keys).",
+        "created (by match_keys); without a match key an unconfirmed create is rejected "
+        "(CREATE_UNCONFIRMED) rather than risk a duplicate.",
     ),
     th.Property(
         "backoff_base",

@@ -66,3 +66,33 @@ def test_target_under_faults_writes_each_record_exactly_once(sandbox, figures, c
     figures.records_compared += check_vtiger_holds_exactly(sandbox, records)
     assert read_rejects(cfg) == []
 
+
+
+@pytest.mark.slow
+def test_keyless_creates_whose_answer_is_lost_are_kept_as_rejects_never_sent_twice(
+        sandbox, figures, tmp_path):
+    # No match key: nothing to look the record up by after a lost answer, so a retry could
+    # duplicate it. Truncated answers (the record *was* created) and 500s are rejected as
+    # CREATE_UNCONFIRMED with the record kept; 503 and 429 (refused before any work) retried.
+    records = [wanted(i, "keyless") for i in range(120)]
+    cfg = {**sandbox.tap_config(), **FAST_RETRIES, "allow_rejects": True,
+           "rejects_path": str(tmp_path / "rejects.jsonl"), "batch_size_rows": 40}
+    with faults_on(sandbox, figures, seed=3, error_rate=0.05, drop_rate=0, html_rate=0,
+                   truncate_rate=0.15, operations=["create"]):
+        run = run_target(cfg, contacts_input(records))
+    figures.runs += 1
+    rejects = read_rejects(cfg)
+    counts = run.counts()
+    assert figures.faults["truncate"] >= 5, figures.faults
+    assert {r["error_code"] for r in rejects} == {"CREATE_UNCONFIRMED"}
+    assert all("match_keys" in r["message"] for r in rejects)
+    assert counts["created"] + counts["rejected"] == 120
+    assert counts["rejected"] == len(rejects) >= figures.faults["truncate"]
+
+    rows = all_contacts(client_for(sandbox))
+    per_email = Counter(r["email"] for r in rows)
+    assert max(per_email.values()) == 1, "a keyless create was sent twice"
+    # every record is either in Vtiger or in the rejects file (truncated ones: in both)
+    kept = {r["record"]["email"] for r in rejects}
+    assert {r["email"] for r in records} == set(per_email) | kept
+    figures.records_compared += len(records)
