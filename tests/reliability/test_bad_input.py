@@ -103,7 +103,7 @@ def _settings(server, changes: dict) -> dict:
     return cfg
 
 
-def _assert_one_line_naming(proc, setting: str, secret: str) -> None:
+def _assert_one_line_naming(proc, setting: str, secret: str, changes: dict) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = error_lines(proc)
@@ -112,6 +112,10 @@ def _assert_one_line_naming(proc, setting: str, secret: str) -> None:
     assert setting in message_of(errors[0]), errors[0]
     assert secret not in proc.stderr + proc.stdout
     assert proc.stdout.strip() == ""
+    # the bad value itself is not echoed (it may be a mistyped access key)
+    for value in changes.values():
+        if value is not REMOVE and len(str(value)) >= 4:
+            assert str(value) not in proc.stderr, value
 
 
 @pytest.mark.parametrize(("case", "changes", "setting"), COMMON_BAD_SETTINGS + TAP_BAD_SETTINGS,
@@ -122,7 +126,7 @@ def test_tap_bad_setting_one_line_exit_1_zero_calls(module_sandbox, tmp_path, ca
     before = module_sandbox.total_calls()
     proc = run_cli("tap-vtiger", {**QUIET, **_settings(module_sandbox, changes)}, *mode,
                    tmp_path=tmp_path)
-    _assert_one_line_naming(proc, setting, module_sandbox.access_key)
+    _assert_one_line_naming(proc, setting, module_sandbox.access_key, changes)
     assert module_sandbox.total_calls() == before
 
 
@@ -134,7 +138,7 @@ def test_target_bad_setting_one_line_exit_1_zero_calls(module_sandbox, tmp_path,
     before = module_sandbox.total_calls()
     proc = run_cli("target-vtiger", _settings(module_sandbox, changes), tmp_path=tmp_path,
                    stdin=CONTACTS_IN)
-    _assert_one_line_naming(proc, setting, module_sandbox.access_key)
+    _assert_one_line_naming(proc, setting, module_sandbox.access_key, changes)
     assert module_sandbox.total_calls() == before
 
 
