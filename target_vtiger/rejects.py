@@ -177,7 +177,11 @@ class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
     def _process_unknown_message(self, message_dict: dict) -> None:
         if message_dict["type"] == _BLANK_LINE:
             return
-        if message_dict["type"] == MALFORMED_LINE and self.on_malformed is not None:
+        if self.on_malformed is None:
+            super()._process_unknown_message(message_dict)
+        elif message_dict["type"] == MALFORMED_LINE:
             self.on_malformed(message_dict)
-            return
-        super()._process_unknown_message(message_dict)
+        else:  # a message type Singer does not define: rejected too, not a traceback
+            self.on_malformed(self._malformed(
+                str(self._current_message or ""),
+                f"unknown Singer message type {str(message_dict['type'])[:50]!r}"))

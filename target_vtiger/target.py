@@ -404,7 +404,21 @@ class TargetVtiger(Target):
         super()._process_record_message(message_dict)
 
     def _process_schema_message(self, message_dict: dict) -> None:
-        """Remember each stream's schema: which sink a stream gets depends on its shape."""
+        """Remember each stream's schema: which sink a stream gets depends on its shape.
+
+        A SCHEMA without a stream name or a schema object with properties is rejected
+        (MALFORMED_MESSAGE) instead of stopping the run with the SDK's traceback; the stream's
+        records then go to the rejects file as NO_SCHEMA.
+        """
+        stream = message_dict.get("stream")
+        schema = message_dict.get("schema")
+        if not (isinstance(stream, str) and stream and isinstance(schema, dict)
+                and isinstance(schema.get("properties"), dict)):
+            self._reject_input(
+                stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
+                {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
+                "a SCHEMA message needs a stream name and a schema object with properties")
+            return
         self._schemas[message_dict.get("stream", "")] = message_dict.get("schema") or {}
         super()._process_schema_message(message_dict)
 

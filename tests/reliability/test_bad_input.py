@@ -10,9 +10,10 @@ counter must not move. Decisions:
 * ``modules`` naming an unknown module needs the server's module list: the tap makes exactly
   one call, ``listtypes``, and stops before any ``describe`` or data call.
 * A record before its stream's SCHEMA is rejected (``NO_SCHEMA``), as is a line that is not a
-  Singer message (``MALFORMED_LINE``, filed under the pseudo-stream ``(unreadable input)``) and
-  a RECORD without stream or record (``MALFORMED_MESSAGE``); the run goes on, then exits 2
-  because records were rejected (0 with ``allow_rejects``).
+  Singer message or has a type Singer does not define (``MALFORMED_LINE``, filed under the
+  pseudo-stream ``(unreadable input)``), and a RECORD without stream or record or a SCHEMA
+  without schema (``MALFORMED_MESSAGE``); the run goes on, then exits 2 because input was
+  rejected (0 with ``allow_rejects``). Blank lines are skipped.
 * An oversized value is one the server refuses (HTTP 413, request over the sandbox's 32 MiB):
   that record is rejected with the server's code, the others are written.
 """
@@ -222,6 +223,9 @@ def _bad_records_input(account_id: str) -> tuple[str, dict[str, str]]:
     raw("this is not JSON at all", "MALFORMED_LINE")
     raw("[1, 2, 3]", "MALFORMED_LINE")
     raw('{"stream": "Contacts", "record": {"lastname": "NoType"}}', "MALFORMED_LINE")
+    raw('{"type": "RECORDZ", "stream": "Contacts", "record": {}}', "MALFORMED_LINE")
+    expected["(Leads schema)"] = "MALFORMED_MESSAGE"
+    add({"type": "SCHEMA", "stream": "Leads", "key_properties": []})  # no schema
     expected["(no record)"] = "MALFORMED_MESSAGE"
     add({"type": "RECORD", "stream": "Contacts"})
     add(record("Contacts", {"lastname": "Good2", "email": "good2@example.com",
@@ -240,7 +244,7 @@ def _marker(row: dict) -> str:
     if row["error_code"] == "MALFORMED_LINE":
         return rec["line"]
     if row["error_code"] == "MALFORMED_MESSAGE":
-        return "(no record)"
+        return "(Leads schema)" if row["stream"] == "Leads" else "(no record)"
     return rec.get("email") or rec.get("email1")
 
 
@@ -257,7 +261,7 @@ def test_bad_records_are_rejected_with_reasons_and_the_others_written(sandbox, t
     # every bad input is in the rejects file once, with its code and a reason
     rows = [json.loads(line) for line in rejects_path.read_text(encoding="utf-8").splitlines()]
     assert {_marker(r): r["error_code"] for r in rows} == expected
-    assert len(rows) == len(expected) == 18
+    assert len(rows) == len(expected) == 20
     assert all(r["message"] for r in rows)
     # the good records are written, nothing else
     contacts = {r["email"]: r for r in all_rows(vt, "Contacts")}
@@ -269,11 +273,12 @@ def test_bad_records_are_rejected_with_reasons_and_the_others_written(sandbox, t
     counts = summaries(proc)
     assert counts["Contacts"]["created"] == 3 and counts["Contacts"]["rejected"] == 13
     assert counts["Accounts"]["created"] == 1 and counts["Accounts"]["rejected"] == 1
-    assert counts["(unreadable input)"]["rejected"] == 4
+    assert counts["(unreadable input)"]["rejected"] == 5
+    assert counts["Leads"]["rejected"] == 1
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     last = message_of(proc.stderr.strip().splitlines()[-1])
-    assert last.startswith("18 record(s) rejected")
+    assert last.startswith("20 record(s) rejected")
     # the STATE after them is still emitted: every record before it was settled
     assert json.loads(proc.stdout.splitlines()[-1]) == {"bookmarks": {"done": True}}
 
