@@ -107,10 +107,12 @@ def all_rows(vt, module: str) -> list[dict]:
 # ------------------------------------------------------------------ secrets
 
 
-def secrets_of(server: SandboxServer, *, tokens: tuple[str, ...] = ()) -> dict[str, str]:
+def secrets_of(server: SandboxServer, *, tokens: tuple[str, ...] = (),
+               other_keys: tuple[str, ...] = ()) -> dict[str, str]:
     """Every secret a client of ``server`` held or sent, by name: the access key, the Basic
     Authorization header value (and its base64 alone), each live session name, the md5 login
-    digest of the last challenge, plus ``tokens`` (webhook tokens). Read after the runs.
+    digest of the last challenge (also with each of ``other_keys``, as a run with a wrong key
+    sent it), plus ``tokens`` (webhook tokens). Read after each run.
     """
     key = server.access_key
     basic = base64.b64encode(f"{server.username}:{key}".encode()).decode()
@@ -121,6 +123,9 @@ def secrets_of(server: SandboxServer, *, tokens: tuple[str, ...] = ()) -> dict[s
     for user, token in sessions["challenges"].items():
         if user == server.username:
             found["login_digest"] = hashlib.md5((token + key).encode()).hexdigest()
+            for i, other in enumerate(other_keys):  # what a run with a wrong key sent
+                found[f"login_digest_other_{i}"] = hashlib.md5(
+                    (token + other).encode()).hexdigest()
     for i, tok in enumerate(tokens):
         found[f"token_{i}"] = tok
     return found
