@@ -131,6 +131,18 @@ def test_tap_bad_setting_one_line_exit_1_zero_calls(module_sandbox, tmp_path, ca
     assert module_sandbox.total_calls() == before
 
 
+@pytest.mark.parametrize(("changes", "setting"), [({"access_key": REMOVE}, "access_key"),
+                                                ({"max_retries": "five"}, "max_retries"),
+                                                ({"start_date": "yesterday"}, "start_date")])
+def test_tap_connection_test_mode_checks_settings_first(module_sandbox, tmp_path, changes,
+                                                        setting):
+    """``--test`` (the connection check meltano runs) also stops on the setting, no call."""
+    before = module_sandbox.total_calls()
+    proc = run_cli("tap-vtiger", _settings(module_sandbox, changes), "--test", tmp_path=tmp_path)
+    _assert_one_line_naming(proc, setting, module_sandbox.access_key, changes)
+    assert module_sandbox.total_calls() == before
+
+
 @pytest.mark.parametrize(("case", "changes", "setting"),
                          COMMON_BAD_SETTINGS + TARGET_BAD_SETTINGS,
                          ids=[c[0] for c in COMMON_BAD_SETTINGS + TARGET_BAD_SETTINGS])
