@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app(ops)
     config = uvicorn.Config(app, host=args.host, port=args.port, http="h11", lifespan="off",
                             log_level=args.log_level, access_log=False,
-                            ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile)
+                            ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+                            # a client that refused the certificate leaves a connection uvicorn
+                            # would wait for forever on SIGTERM
+                            timeout_graceful_shutdown=2 if args.ssl_certfile else None)
     server = _Server(config)
     if args.ssl_certfile:
         server.scheme = "https"
