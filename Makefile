@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv plugins airflow demo test test-quick lint bench clean
+.PHONY: venv plugins airflow demo test test-quick lint bench reliability clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,10 @@ demo: venv
 
 bench: venv
 	$(BIN)/python scripts/bench.py
+
+# Runs tests/reliability and prints what it proved (faults injected, records compared...).
+reliability: venv
+	$(BIN)/python scripts/reliability_report.py
 
 clean:
 	rm -rf $(VENV) .meltano output .pytest_cache orchestrate/airflow/.venv orchestrate/airflow/home
