@@ -50,6 +50,7 @@ from vtiger_client.errors import (
     RecordError,
     RetryableError,
     VtigerError,
+    refused_before_work,
 )
 
 if t.TYPE_CHECKING:
@@ -513,7 +514,7 @@ class VtigerSink(BatchSink):
             except RetryableError as err:
                 last = err
                 if not keyed:
-                    if err.http_status == 503:
+                    if refused_before_work(err):
                         time.sleep(self._retry_wait(attempt))
                         continue
                     raise CreateUnconfirmed(

@@ -23,6 +23,12 @@ The token goes only into the ``token`` header (or query parameter). It is scrubb
 message this module logs or writes to the rejects file; a wrong or missing token stops the run
 with one line (AUTHENTICATION error), the token not in it. Records carrying
 ``_sdc_deleted_at`` are skipped: a webhook creates or updates.
+
+Never written twice: a request whose answer was lost (timeout, dropped connection, a 5xx other
+than 503, a truncated body) may have been carried out, and a ``<create>`` webhook sent it again
+would create duplicates. Such records are rejected as ``WEBHOOK_UNCONFIRMED`` (kept in the
+rejects file with the reason) unless ``webhook_idempotent`` says the definition upserts; 429
+and 503, which refuse before any work, are retried with backoff either way.
 """
 
 from __future__ import annotations
@@ -71,6 +77,15 @@ WEBHOOK_SETTINGS = [
         default=1,
         description="Records per request: 1, or up to 50 when the webhook's definition is "
         'bulk (<create bulk="true">, <upsert bulk="true">).',
+    ),
+    th.Property(
+        "webhook_idempotent",
+        th.BooleanType,
+        default=False,
+        description="The webhook upserts (an <upsert> definition matching on a <where> "
+        "field), so a request whose answer was lost may be sent again. Default: such records "
+        "(timeout, dropped connection, 5xx other than 503, truncated answer) are rejected as "
+        "WEBHOOK_UNCONFIRMED, never sent twice; 429 and 503 are always retried.",
     ),
     th.Property(
         "webhook_streams",
@@ -190,6 +205,7 @@ class WebhookSink(BeyondSink):
         self.path = webhook_path(str(self.config["webhook_url"]), str(self.config["api_url"]))
         self.batch_size = int(self.config.get("webhook_batch_size") or 1)
         self.placement = str(self.config.get("webhook_token_placement") or "header")
+        self.idempotent = bool(self.config.get("webhook_idempotent", False))
         self.requests_sent = 0
         if self._token:
             for name in URL_LOGGERS:
@@ -219,7 +235,7 @@ class WebhookSink(BeyondSink):
             self._send(ready[i : i + self.batch_size])
 
     def _send(self, chunk: list[dict]) -> None:
-        from vtiger_client.errors import FatalError, VtigerError
+        from vtiger_client.errors import FatalError, RetryableError, VtigerError
 
         if not chunk:
             return
@@ -231,12 +247,17 @@ class WebhookSink(BeyondSink):
         body: t.Any = chunk[0] if len(chunk) == 1 else {"records": chunk}
         try:
             self.requests_sent += 1
-            answer = self.client.webhook(self.path, body, self._token, placement=self.placement)
+            answer = self.client.webhook(self.path, body, self._token, placement=self.placement,
+                                         resend_unconfirmed=self.idempotent)
         except FatalError as err:
             # one line, token-free, then stop: a wrong token will not get better
             raise type(err)(
                 err.code, self.scrub(err.message), err.http_status, err.operation
             ) from None
+        except RetryableError as err:
+            # Not split and re-sent like a refused request: the server may have written it.
+            self._unconfirmed(chunk, err)
+            return
         except VtigerError as err:
             if len(chunk) > 1 and err.code in NOT_BULK_CODES:
                 # the definition is not bulk: one record per request from now on (one wasted
@@ -258,6 +279,20 @@ class WebhookSink(BeyondSink):
             self.reject(chunk[0], err.code, self.scrub(err.message))
             return
         self._account(chunk, answer)
+
+    def _unconfirmed(self, chunk: list[dict], err: t.Any) -> None:
+        """Keep every record of a request that failed in transit, with the reason."""
+        from vtiger_client.errors import refused_before_work
+
+        if refused_before_work(err):  # retries ran out, but nothing was written
+            code, message = err.code, f"the webhook kept refusing ({err.code}): not written"
+        else:
+            code = "WEBHOOK_UNCONFIRMED"
+            message = (f"the answer to the webhook request was lost ({err.code}): Vtiger may or "
+                       "may not hold the record; check before re-sending it (set "
+                       "webhook_idempotent for an <upsert> webhook to resend it)")
+        for record in chunk:
+            self.reject(record, code, self.scrub(message))
 
     def _account(self, chunk: list[dict], answer: t.Any) -> None:
         """Count what the webhook says it did; rows it reports as failed are rejected."""

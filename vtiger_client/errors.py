@@ -121,6 +121,14 @@ class RateLimitError(RetryableError):
         self.retry_after = retry_after
 
 
+def refused_before_work(err: RetryableError) -> bool:
+    """Whether a failed call certainly did nothing: 429 and 503 are answered before any work
+    (rate limiter, maintenance), so a create may be sent again. A timeout, a dropped
+    connection, another 5xx or a truncated answer may come after the record was written.
+    """
+    return isinstance(err, RateLimitError) or err.http_status == 503
+
+
 class FatalError(VtigerError):
     """The run cannot continue (credentials, configuration, unknown module, budget)."""
 

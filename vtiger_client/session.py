@@ -57,6 +57,7 @@ from vtiger_client.errors import (
     RetryableError,
     VtigerError,
     error_from_payload,
+    refused_before_work,
 )
 
 try:  # msgspec decodes sync/query pages ~2-3x faster than json; optional.
@@ -795,8 +796,15 @@ class VtigerClient:
         return self._custom(f"api:{path}", method, url, params=params, json_body=json,
                             auth=(self.config.username, self.config.access_key))
 
-    def webhook(self, path: str, body: t.Any, token: str, placement: str = "header") -> t.Any:
-        """POST ``body`` to ``<instance>/restapi/vtap/webhook/<path>`` with its own token."""
+    def webhook(self, path: str, body: t.Any, token: str, placement: str = "header", *,
+                resend_unconfirmed: bool = True) -> t.Any:
+        """POST ``body`` to ``<instance>/restapi/vtap/webhook/<path>`` with its own token.
+
+        ``resend_unconfirmed=False`` is for webhooks that create: a timeout, dropped
+        connection, 5xx or truncated answer after the request left says nothing about whether
+        the records were written, so only answers that refuse before any work (429, 503) are
+        retried; the others are raised for the caller to keep the records as unconfirmed.
+        """
         url = f"{self.base_url}/restapi/vtap/webhook/{path.lstrip('/')}"
         headers = params = None
         if placement == "header":
@@ -804,10 +812,11 @@ class VtigerClient:
         else:
             params = {"token": token}
         return self._custom(f"webhook:{path}", "POST", url, params=params, json_body=body,
-                            headers=headers)
+                            headers=headers, resend_unconfirmed=resend_unconfirmed)
 
     def _custom(self, name: str, method: str, url: str, *, params: t.Any = None,
-                json_body: t.Any = None, auth: t.Any = None, headers: t.Any = None) -> t.Any:
+                json_body: t.Any = None, auth: t.Any = None, headers: t.Any = None,
+                resend_unconfirmed: bool = True) -> t.Any:
         attempt = 0
         while True:
             try:
@@ -828,6 +837,8 @@ class VtigerClient:
             except RetryableError as exc:
                 if isinstance(exc, RateLimitError):
                     self._stop_if_quota_gone(exc)
+                elif not resend_unconfirmed and not refused_before_work(exc):
+                    raise
                 attempt += 1
                 if attempt > self.config.max_retries:
                     raise

@@ -69,7 +69,9 @@ variable ``VTIGER_SANDBOX_API_DESIGNER``, ``<database file>.apidesigner.xml`` be
 sandbox's database, the bundled ``apidesigner_demo.xml``. The file is re-read when it changes
 (tests may write it while the server runs). An invalid file makes every endpoint answer HTTP 500
 ``API_DEFINITION_INVALID`` naming the problem. Calls are counted in ``/_sandbox/stats`` as
-``vtap_api`` / ``vtap_webhook``; rate limits and injected faults do not apply here.
+``vtap_api`` / ``vtap_webhook``; rate limits do not apply here, and injected faults only when
+the faults setting names these routes in its ``operations`` list (``["vtap_webhook"]``), so
+that the core API's fault tests keep their call numbering.
 """
 
 from __future__ import annotations
@@ -464,10 +466,21 @@ async def _read_body(request: Request) -> Any:
 class APIDesigner:
     """The two route handlers and what they share."""
 
-    def __init__(self, ops: Any, definitions_path: str | os.PathLike | None = None) -> None:
+    def __init__(self, ops: Any, definitions_path: str | os.PathLike | None = None,
+                 apply_fault: Any = None, truncate: Any = None) -> None:
         self.ops = ops
         self.definitions = _Definitions(ops, definitions_path)
         self.runner = _Runner(ops)
+        #: The server's fault injection (``SandboxApp._apply_fault`` / ``_truncate``).
+        self.apply_fault, self.truncate = apply_fault, truncate
+
+    async def _fault(self, kind: str) -> tuple[Any, Response | None]:
+        """The injected fault for this call, when the faults setting names the route."""
+        config = self.ops.settings.get("faults") or {}
+        name = f"vtap_{kind}"
+        if self.apply_fault is None or name not in (config.get("operations") or ()):
+            return None, None
+        return await self.apply_fault(name, {})
 
     def _respond(self, body: Any, status: int = 200) -> Response:
         from .app import json_response
@@ -513,6 +526,15 @@ class APIDesigner:
             return Response(b"<html><body><h1>Not Found</h1></body></html>", 404,
                             media_type="text/html")
         ops.store.stats[f"vtap_{kind}"] += 1
+        fault, early = await self._fault(kind)
+        if early is not None:
+            return early
+        response = await self._answer(request, kind)
+        if fault is not None and fault.kind == "truncate":
+            response = self.truncate(response)
+        return response
+
+    async def _answer(self, request: Request, kind: str) -> Response:
         path = request.path_params["path"].strip("/")
         try:
             endpoint = self.definitions.get().get((kind, path))
@@ -569,9 +591,12 @@ class APIDesigner:
         return self._respond({"success": True, "result": {"records": out}})
 
 
-def mount(operations: Any, definitions_path: str | os.PathLike | None = None) -> Mount:
-    """The ``/restapi/vtap`` routes serving API Designer definitions over ``operations``."""
-    designer = APIDesigner(operations, definitions_path)
+def mount(operations: Any, definitions_path: str | os.PathLike | None = None, *,
+          apply_fault: Any = None, truncate: Any = None) -> Mount:
+    """The ``/restapi/vtap`` routes serving API Designer definitions over ``operations``
+    (with the server's fault injection when ``apply_fault`` / ``truncate`` are given).
+    """
+    designer = APIDesigner(operations, definitions_path, apply_fault, truncate)
     methods = ["GET", "POST", "PUT", "DELETE"]
     return Mount("/restapi/vtap", routes=[
         Route("/api/{path:path}", designer.api, methods=methods),

@@ -234,7 +234,8 @@ class SandboxApp:
         except ImportError:
             return []
         if hasattr(apidesigner, "mount"):
-            got = apidesigner.mount(self.ops)
+            got = apidesigner.mount(self.ops, apply_fault=self._apply_fault,
+                                    truncate=self._truncate)
         elif hasattr(apidesigner, "routes"):
             got = apidesigner.routes(self.ops)
         else:
