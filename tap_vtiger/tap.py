@@ -45,6 +45,7 @@ from vtiger_client.errors import (
     VtigerError,
     settings_error,
 )
+from vtiger_client.settings import CONNECTION_KEYS, connection_properties
 
 if t.TYPE_CHECKING:
     from vtiger_client.session import VtigerClient
@@ -52,31 +53,7 @@ if t.TYPE_CHECKING:
 SYNC_TYPES = ("application", "user", "userandgroup")
 
 CORE_SETTINGS = [
-    th.Property(
-        "api_url",
-        th.StringType,
-        required=True,
-        title="Vtiger URL",
-        description="Instance URL, e.g. https://acme.od2.vtiger.com (the REST endpoint URL "
-        "/restapi/v1/vtiger/default or a webservice.php URL is accepted too).",
-    ),
-    th.Property("username", th.StringType, required=True,
-                description="Vtiger user name (My Preferences -> User Name)."),
-    th.Property(
-        "access_key",
-        th.StringType,
-        required=True,
-        secret=True,
-        description="The user's access key (My Preferences -> Access Key). Never logged.",
-    ),
-    th.Property(
-        "api_style",
-        th.StringType,
-        default="rest",
-        allowed_values=["rest", "webservice"],
-        description="rest: Vtiger Cloud REST API with Basic auth. webservice: self-hosted "
-        "webservice.php with session login (re-login on expiry is automatic).",
-    ),
+    *connection_properties(),
     th.Property(
         "start_date",
         th.DateTimeType,
@@ -104,35 +81,15 @@ CORE_SETTINGS = [
         description="Emit records deleted in Vtiger as {id, _sdc_deleted_at} (sync only: the "
         "query fallback cannot see deletions).",
     ),
-    th.Property("request_timeout", th.NumberType, default=60,
-                description="Seconds to wait for one API answer."),
-    th.Property("max_retries", th.IntegerType, default=5,
-                description="Retries of a failed call (timeouts, dropped connections, 5xx, "
-                "429) with exponential backoff; bad requests and credentials are never retried."),
-    th.Property("user_agent", th.StringType, description="User-Agent header of API calls."),
     th.Property(
         "api_budget_percent",
         th.NumberType,
         description="Stop cleanly (state saved) once this run has spent this share (0-100] of "
         "the daily API limit the server reports in X-RateLimit-DailyLimit.",
     ),
-    th.Property("verify_ssl", th.BooleanType, default=True,
-                description="Verify the server's TLS certificate."),
-    th.Property("ca_bundle", th.StringType,
-                description="Path to a CA bundle (PEM) for servers with a private CA."),
-    th.Property("backoff_base", th.NumberType, default=1.0,
-                description="Advanced: seconds of the first retry wait (doubles per retry, "
-                "full jitter)."),
-    th.Property("backoff_max", th.NumberType, default=60,
-                description="Advanced: longest wait between two retries, in seconds."),
-    th.Property("allow_http", th.BooleanType, default=False,
-                description="Allow plain http to non-local hosts (the access key then travels "
-                "in clear text)."),
 ]
 
-CLIENT_KEYS = ("api_url", "username", "access_key", "api_style", "request_timeout",
-               "max_retries", "user_agent", "api_budget_percent", "verify_ssl", "ca_bundle",
-               "allow_http", "backoff_base", "backoff_max")
+CLIENT_KEYS = (*CONNECTION_KEYS, "api_budget_percent")
 
 
 def _beyond_settings() -> list[th.Property]:

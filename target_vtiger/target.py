@@ -41,6 +41,7 @@ from target_vtiger.webhook import (
 )
 from vtiger_client.errors import FatalError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.settings import connection_properties
 
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
 BULK_LIMIT = 50
@@ -55,72 +56,11 @@ class TargetConfigError(Exception):
 
 
 CONNECTION_PROPERTIES = [
-    th.Property(
-        "api_url",
-        th.StringType,
-        required=True,
-        description="Vtiger instance URL, e.g. https://acme.od2.vtiger.com (same as the tap).",
-    ),
-    th.Property("username", th.StringType, required=True, description="Vtiger user name."),
-    th.Property(
-        "access_key",
-        th.StringType,
-        required=True,
-        secret=True,
-        description="The user's access key (My Preferences > Access Key). Never logged.",
-    ),
-    th.Property(
-        "api_style",
-        th.StringType,
-        default="rest",
-        allowed_values=["rest", "webservice"],
-        description="'rest' (Vtiger Cloud /restapi/v1, Basic auth) or 'webservice' "
-        "(self-hosted webservice.php with session login).",
-    ),
-    th.Property(
-        "request_timeout",
-        th.NumberType,
-        default=60,
-        description="Seconds to wait for one HTTP response.",
-    ),
-    th.Property(
-        "max_retries",
-        th.IntegerType,
-        default=5,
-        description="Retries of a failed call (timeouts, 5xx, 429) before the run stops. "
-        "Creates are never retried blindly: the target first checks whether the record got "
-        "created (by match_keys); without a match key an unconfirmed create is rejected "
-        "(CREATE_UNCONFIRMED) rather than risk a duplicate.",
-    ),
-    th.Property(
-        "backoff_base",
-        th.NumberType,
-        default=1.0,
-        description="Advanced: seconds of the first retry wait (doubles per retry, full "
-        "jitter); also paces the look-up-then-retry of a create whose answer was lost.",
-    ),
-    th.Property(
-        "backoff_max",
-        th.NumberType,
-        default=60,
-        description="Advanced: longest wait between two retries, in seconds.",
-    ),
-    th.Property(
-        "allow_http",
-        th.BooleanType,
-        default=False,
-        description="Allow plain http:// for a non-loopback api_url (testing only).",
-    ),
-    th.Property(
-        "verify_ssl",
-        th.BooleanType,
-        default=True,
-        description="Verify the server's TLS certificate.",
-    ),
-    th.Property(
-        "ca_bundle",
-        th.StringType,
-        description="Path to a CA bundle for a server with a private certificate authority.",
+    *connection_properties(
+        max_retries_note="Creates are never re-sent blindly: the target first checks whether "
+        "the record got created (by match_keys); without a match key an unconfirmed create is "
+        "rejected (CREATE_UNCONFIRMED) rather than risk a duplicate.",
+        backoff_note="Also paces the look-up-then-retry of a create whose answer was lost.",
     ),
     th.Property(
         "api_budget_percent",

@@ -1,0 +1,48 @@
+"""The connection settings are declared once (vtiger_client.settings) and mean the same in
+tap-vtiger and target-vtiger: same type, default, secrecy and description, so a Meltano user
+configures both connectors alike. Only the retry notes the target adds and the budget setting,
+whose meaning differs on purpose, may differ.
+"""
+
+from __future__ import annotations
+
+from tap_vtiger.tap import CLIENT_KEYS, TapVtiger
+from target_vtiger.target import TargetVtiger
+from vtiger_client.session import ClientConfig
+from vtiger_client.settings import CONNECTION_KEYS
+
+TARGET_NOTES = ("max_retries", "backoff_base")  # the target appends a sentence of its own
+
+
+def _settings(connector) -> dict:
+    return connector.config_jsonschema["properties"]
+
+
+def test_every_connection_setting_is_declared_alike_by_tap_and_target():
+    tap, target = _settings(TapVtiger), _settings(TargetVtiger)
+    for key in CONNECTION_KEYS:
+        assert key in tap and key in target, key
+        if key in TARGET_NOTES:
+            assert target[key]["description"].startswith(tap[key]["description"]), key
+            assert {**target[key], "description": ""} == {**tap[key], "description": ""}, key
+        else:
+            assert target[key] == tap[key], key
+
+
+def test_the_access_key_is_secret_in_both():
+    for connector in (TapVtiger, TargetVtiger):
+        assert _settings(connector)["access_key"].get("secret") is True
+        assert "access_key" in connector.config_jsonschema["required"]
+
+
+def test_the_declared_settings_are_exactly_what_the_client_reads():
+    # a ClientConfig field without a setting could not be configured; a setting without a
+    # field would be silently ignored
+    assert set(CLIENT_KEYS) == set(ClientConfig.__dataclass_fields__)
+    assert set(CONNECTION_KEYS) | {"api_budget_percent"} == set(CLIENT_KEYS)
+
+
+def test_the_budget_setting_keeps_its_own_meaning_per_connector():
+    tap, target = _settings(TapVtiger), _settings(TargetVtiger)
+    assert "default" not in tap["api_budget_percent"]  # the tap: no budget unless asked
+    assert target["api_budget_percent"]["default"] == 100  # the target: fail at the quota
