@@ -284,5 +284,12 @@ class TestWebhookMode:
     def test_only_the_listed_streams_use_the_webhook(self, sandbox, hook_config, vt):
         hook_config["webhook_streams"] = ["hooked"]
         sandbox.reset_stats()
-        run_target(hook_config, contacts_msgs(people(2), stream="hooked"))
-        assert sandbox.stats().get("vtap_webhook") == 1
+        run = run_target(hook_config, [*contacts_msgs(people(2), stream="hooked"),
+                                       *contacts_msgs(people(3, start=2), stream="Contacts")])
+        assert counts(run, "hooked")["created"] == 2
+        assert counts(run, "Contacts")["created"] == 3
+        stats = sandbox.stats()
+        assert stats.get("vtap_webhook") == 1  # the listed stream: one bulk request
+        assert stats.get("create") == 3  # the other stream: the core API, one per record
+        assert sorted(r["email"] for r in contacts_in_sandbox(vt)) == [
+            f"p{i}@example.com" for i in range(5)]

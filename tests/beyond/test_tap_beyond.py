@@ -34,6 +34,14 @@ def accounts(sandbox, vt) -> dict[str, str]:
     return {"acme": acme, "solo": solo, "by_field": by_field, "by_link": by_link}
 
 
+def without_field(catalog: dict, stream: str, name: str) -> dict:
+    """``catalog`` with one field of one stream deselected."""
+    entry = next(e for e in catalog["streams"] if e["tap_stream_id"] == stream)
+    md = next(m for m in entry["metadata"] if m["breadcrumb"] == ["properties", name])
+    md["metadata"]["selected"] = False
+    return catalog
+
+
 def links(run) -> set[tuple[str, str, str]]:
     return {(r["source_id"], r["relation_label"], r["related_id"])
             for r in run.records("Accounts_related")}
@@ -199,6 +207,27 @@ class TestTagsStream:
         assert all(r["module"] == "Contacts" for r in run.records("tags"))
         assert b not in {r["record_id"] for r in run.records("tags")}
         assert sandbox.stats().get("tags_retrieve", 0) == 0
+
+    def test_with_the_tags_field_deselected_each_emitted_record_costs_one_tags_retrieve(
+        self, sandbox, vt
+    ):
+        a = create(vt, "Contacts", lastname="A")["id"]
+        b = create(vt, "Contacts", lastname="B")["id"]
+        create(vt, "Contacts", lastname="Untagged")
+        vt.tags_add(a, ["vip", "beta"])
+        vt.tags_add(b, ["gamma"])
+        server_tags = {(r["id"], tag) for r in vt.query("select id from Contacts;")
+                       for tag in vt.tags_retrieve(r["id"])["tags"]}
+        assert server_tags == {(a, "vip"), (a, "beta"), (b, "gamma")}
+        config = sandbox.tap_config()
+        catalog = without_field(select(discover(config), {"Contacts", "tags"}), "Contacts", "tags")
+        sandbox.reset_stats()
+        run = run_tap(config, catalog=catalog)
+        contacts = run.records("Contacts")
+        assert len(contacts) == 3
+        assert all("tags" not in r for r in contacts)  # the field really was deselected
+        assert {(r["record_id"], r["tag"]) for r in run.records("tags")} == server_tags
+        assert sandbox.stats().get("tags_retrieve") == len(contacts)
 
     def test_tags_read_only_the_selected_modules(self, sandbox, vt):
         create(vt, "Contacts", lastname="A")

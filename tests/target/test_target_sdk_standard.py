@@ -1,16 +1,28 @@
-"""The Singer SDK's standard target tests, for the cases that apply to an API target.
+"""The Singer SDK's standard target tests, run against a fresh sandbox.
 
-Most of the SDK's target tests feed made-up streams (``test_array_data``, ``TestCamelcase``...)
-and check that a target can *store* any schema: they are written for SQL/file targets that
-create tables. target-vtiger writes into the fixed modules a Vtiger instance describes, so a
-stream that is not a module is a fatal configuration error, by design. Those tests are skipped
-with the reason and the test of this suite that covers the same concern.
+The SDK's tests feed made-up streams (``test_array_data``, ``TestCamelcase``...) and pass when
+the run ends without an error. To make them exercise the write path of an API target:
+
+- ``module_map`` routes every stream name of the SDK's test files to Contacts;
+- a stream map gives each record a ``lastname`` (Contacts' mandatory field) and drops the SDK's
+  integer ``id`` (not a Vtiger id like ``12x34``: every record would be rejected INVALID_ID);
+- ``unknown_fields: ignore`` drops the other made-up fields (arrays, objects, odd names) with a
+  warning, as a user writing a wide stream into a module would.
+
+``allow_rejects`` stays off, so a single rejected record fails the run and the test: the
+records of these files are created as real Contacts (except the one stream whose test needs its
+key, see ``KEEPS_ITS_KEY``). Two tests expect the SDK's behaviour of stopping the run,
+which target-vtiger replaces by design with a reject of the bad message alone; they are skipped
+with the test of this suite that covers the same input.
 """
 
 from __future__ import annotations
 
+import importlib.resources
+import json
+
 import pytest
-from singer_sdk.testing import get_target_test_class
+from singer_sdk.testing import get_target_test_class, target_test_streams
 from singer_sdk.testing.runners import TargetTestRunner
 
 from target_vtiger.target import TargetVtiger
@@ -19,32 +31,37 @@ pytest.importorskip("vtiger_client.session", reason="vtiger_client not landed ye
 
 _Standard = get_target_test_class(TargetVtiger, config={})
 
-NOT_A_MODULE = "SDK test streams are not Vtiger modules; table-creating targets only. "
+#: its test expects MissingKeyPropertiesError: dropping ``id`` from the key would hide that
+KEEPS_ITS_KEY = "test_record_missing_key_property"
 
+REJECTED_NOT_FATAL = (
+    "rejected, not fatal, by design: tests/reliability/"
+    "test_bad_input.py::test_bad_records_are_rejected_with_reasons_and_the_others_written"
+)
 SKIPPED = {
-    "array_data": NOT_A_MODULE + "multipicklists (Vtiger's arrays): test_target_validation.py",
-    "camelcase": NOT_A_MODULE + "field names come from describe (case-sensitive)",
-    "camelcase_complex_schema": NOT_A_MODULE + "Vtiger has no nested fields",
-    "duplicate_records": NOT_A_MODULE
-    + "in-batch duplicates: test_target_sandbox.py::TestDuplicates",
-    "encoded_string_data": NOT_A_MODULE + "test_target_sandbox.py::TestHostileStrings",
-    "no_primary_keys": NOT_A_MODULE + "records without id: write_mode / match_keys tests",
-    "optional_attributes": NOT_A_MODULE + "partial records: TestUpdate (revise)",
-    "record_missing_required_property": NOT_A_MODULE
-    + "mandatory fields come from describe: TestRejects",
-    "schema_no_properties": NOT_A_MODULE + "Vtiger has no object fields",
-    "schema_updates": NOT_A_MODULE + "the module's describe is the schema",
-    "pk_updates": NOT_A_MODULE + "match_keys are configured, not taken from key_properties",
-    "special_chars_in_attributes": NOT_A_MODULE + "Vtiger field names are [a-z0-9_]",
-    "record_missing_fields": NOT_A_MODULE + "partial records: TestUpdate (revise)",
     # the SDK expects RecordsWithoutSchemaException (the run stops); target-vtiger rejects
     # such a record alone (NO_SCHEMA, into the rejects file) and writes the others
-    "record_before_schema": "rejected, not fatal, by design: tests/reliability/"
-    "test_bad_input.py::test_bad_records_are_rejected_with_reasons_and_the_others_written",
+    "record_before_schema": REJECTED_NOT_FATAL,
     # likewise a SCHEMA without properties: MALFORMED_MESSAGE in the rejects file, run goes on
-    "invalid_schema": "rejected, not fatal, by design: tests/reliability/"
-    "test_bad_input.py::test_bad_records_are_rejected_with_reasons_and_the_others_written",
+    "invalid_schema": REJECTED_NOT_FATAL,
 }
+
+
+def sdk_stream_names() -> set[str]:
+    """Every stream name in the SDK's target test files."""
+    names: set[str] = set()
+    for path in importlib.resources.files(target_test_streams).iterdir():
+        if path.name.endswith(".singer"):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    names.add(json.loads(line).get("stream") or "")
+    names.discard("")
+    return names
+
+
+def as_contact() -> dict:
+    """Stream map: no SDK integer id (and so no key), a lastname for Contacts."""
+    return {"id": "__NULL__", "__key_properties__": [], "lastname": "'SDK test record'"}
 
 
 def _skipper(reason: str):
@@ -60,19 +77,13 @@ class TestTargetVtigerStandard(_Standard):
 
     @pytest.fixture
     def runner(self, sandbox, tmp_path) -> TargetTestRunner:
-        streams = [
-            "test_multiple_state_messages_a",
-            "test_multiple_state_messages_b",
-            "test_record_missing_key_property",
-            "test_record_before_schema",
-            "test_invalid_schema",
-        ]
+        streams = sdk_stream_names()
+        assert KEEPS_ITS_KEY in streams  # the SDK renamed its files: revisit this module
         config = {
             **sandbox.tap_config(),
             "module_map": dict.fromkeys(streams, "Contacts"),
-            # the SDK's records ({"id": 1, "metric": 100}) are not Contacts: every one is
-            # rejected with a reason, which is exactly what these runs should survive
-            "allow_rejects": True,
+            "stream_maps": {name: as_contact() for name in streams - {KEEPS_ITS_KEY}},
+            "unknown_fields": "ignore",
             "rejects_path": str(tmp_path / "rejects.jsonl"),
         }
         return TargetTestRunner(target_class=TargetVtiger, config=config)

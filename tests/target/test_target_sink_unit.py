@@ -36,6 +36,7 @@ class FakeVtiger:
         self.next_id = 1
         self.create_faults: list[str] = []  # "lost-after-write" | "lost-before-write" | "429"
         self.refuse_query_containing: str | None = None
+        self.revised: list[dict] = []  # every element revise received, as sent
 
     def describe(self, module: str) -> dict:
         self.calls["describe"] += 1
@@ -69,6 +70,7 @@ class FakeVtiger:
 
     def revise(self, element: dict) -> dict:
         self.calls["revise"] += 1
+        self.revised.append(dict(element))
         if element["id"] not in self.records:
             raise RecordError("ACCESS_DENIED", "record deleted", 403, "revise")
         self.records[element["id"]].update(element)
@@ -173,3 +175,13 @@ def test_a_module_describe_calls_not_createable_gets_no_create_call(fake, tmp_pa
     assert target.summaries["Contacts"].rejected == 1
     assert rejects(tmp_path)[0]["error_code"] == "NOT_PERMITTED"
     assert fake.calls["create"] == 0
+
+
+def test_a_changed_record_is_revised_with_only_its_id_and_the_changed_fields(fake, tmp_path):
+    full = {"lastname": "A", "firstname": "Ann", "email": "a@x.com", "phone": "123"}
+    run([full], tmp_path)
+    (rid,) = fake.records
+    target = run([{**full, "firstname": "Anna", "phone": "456"}], tmp_path)
+    assert target.summaries["Contacts"].updated == 1
+    assert fake.revised == [{"id": rid, "firstname": "Anna", "phone": "456"}]
+    assert fake.calls["create"] == 1  # the first run's only
