@@ -78,8 +78,9 @@ CORE_SETTINGS = [
         "include_deleted",
         th.BooleanType,
         default=True,
-        description="Emit records deleted in Vtiger as {id, _sdc_deleted_at} (sync only: the "
-        "query fallback cannot see deletions).",
+        description="Emit records deleted in Vtiger as {id, _sdc_deleted_at}. Seen through "
+        "sync only: after runs that fell back to query, the next run that can use sync starts "
+        "where query took over, so the deletions in between still arrive.",
     ),
     th.Property(
         "api_budget_percent",

@@ -81,3 +81,70 @@ def test_a_tie_second_whose_rows_move_while_paged_is_reread_without_duplicates(s
     time.sleep(1.1)
     second = run_tap(cfg, state=first.state())
     assert set(moved) <= set(second.ids("Contacts"))
+
+
+# ------------------------------------------------------------------ deletions across an outage
+
+
+def _seed_whose_first_calls_answer_500(calls: int) -> int:
+    """A fault seed under which the first ``calls`` faulted calls all answer a plain HTTP 500
+    (the injector is deterministic: same seed, same statuses)."""
+    from vtiger_sandbox.faults import FaultInjector
+
+    for seed in range(1000):
+        injector = FaultInjector()
+        statuses = [injector.decide({"seed": seed, "error_rate": 1}, "sync").status
+                    for _ in range(calls)]
+        if statuses == [500] * calls:
+            return seed
+    raise AssertionError("no such seed")
+
+
+def test_deletions_during_a_sync_outage_arrive_once_sync_works_again(sandbox, caplog):
+    ids = contacts(sandbox, 30)
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+
+    # sync answers HTTP 500 on every try: this run reads through query, which sees the
+    # revised record but cannot see the deleted one
+    vt = client_for(sandbox)
+    vt.delete(ids[3])
+    vt.revise({"id": ids[5], "description": "during the outage"})
+    # the deletion, then the change, well before the bookmark this run will reach ("now"
+    # would be past the query's upper bound, the current second)
+    assert sandbox.touch([ids[3]], wire(BASE + 50)) == 1
+    sandbox.touch([ids[5]], wire(BASE + 100))
+    sandbox.configure(faults={"seed": _seed_whose_first_calls_answer_500(2), "error_rate": 1,
+                              "operations": ["sync"]})
+    with caplog.at_level(logging.WARNING):
+        outage = run_tap(cfg, state=first.state())
+    sandbox.configure(faults={})
+    assert "reading through query instead" in caplog.text
+    assert set(outage.ids("Contacts")) == {ids[29], ids[5]}  # + the bookmark second again
+    assert outage.ids("Contacts", deleted=True) == []
+    verdict = outage.state()["bookmarks"]["Contacts"]["vtiger_sync"]
+    assert "mode" not in verdict  # a plain 500 is not trusted as "sync never works"
+    assert verdict["gap_from"] < calendar_seconds(first.records("Contacts")[-1]["modifiedtime"])
+
+    # sync is back: it starts where query took over, so the deletion is not lost
+    after = run_tap(cfg, state=outage.state())
+    assert after.ids("Contacts", deleted=True) == [ids[3]]
+    assert ids[5] in after.ids("Contacts")
+    assert "vtiger_sync" not in after.state()["bookmarks"]["Contacts"]  # the gap is closed
+    assert (after.state()["bookmarks"]["Contacts"]["replication_key_value"]
+            >= outage.state()["bookmarks"]["Contacts"]["replication_key_value"])
+
+    # and the run after that is an ordinary incremental run again: one sync page from the
+    # bookmark's own second (re-read on purpose), not from the gap
+    sandbox.reset_stats()
+    again = run_tap(cfg, state=after.state())
+    assert sandbox.stats().get("sync") == 1
+    bookmark = after.state()["bookmarks"]["Contacts"]["replication_key_value"]
+    assert all(r["modifiedtime"] >= bookmark for r in again.records("Contacts"))
+
+
+def calendar_seconds(text: str) -> int:
+    from vtiger_client import types as vtypes
+
+    return vtypes.datetime_to_unix(text)
