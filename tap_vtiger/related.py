@@ -38,13 +38,13 @@ import typing as t
 from singer_sdk import Stream, metrics
 from singer_sdk import typing as th
 
+from vtiger_client.session import unique_ids
+
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
 
 log = logging.getLogger(__name__)
 
-#: Rows Vtiger returns per query call whatever ``limit`` says.
-PAGE_SIZE = 100
 #: Error codes of a record that no longer exists (deleted, or never visible).
 GONE_CODES = frozenset({"ACCESS_DENIED", "RECORD_NOT_FOUND", "INVALID_ID_ATTRIBUTE"})
 
@@ -389,7 +389,7 @@ class RelatedStream(PerParentStream):
         first: VtigerError | None = None
         if label not in self._via_retrieve:
             try:
-                return query_related_ids(self.client, source_id, label, related_module)
+                return self.client.related_ids(source_id, label, related_module)
             except FatalError:
                 raise
             except VtigerError as exc:
@@ -414,45 +414,7 @@ class RelatedStream(PerParentStream):
             self._via_retrieve.add(label)
             self.logger.info("%s: relation %r read with retrieve_related (%s)", self.name,
                              label, first)
-        return _unique_ids(rows)
-
-
-def query_related_ids(client: t.Any, source_id: str, label: str, related_module: str) -> list[str]:
-    """Ids related to ``source_id`` through ``label``, with ``query_related`` paged by 100.
-
-    Shared with target-vtiger (which reads existing links before writing). ``select id``
-    moves only ids; ``query_related`` wants no trailing ``;``.
-    """
-    if not related_module.isidentifier():  # a module name, never user text in a query
-        msg = f"not a module name: {related_module!r}"
-        raise ValueError(msg)
-    ids: list[str] = []
-    seen: set[str] = set()
-    offset = 0
-    while True:
-        query = f"select id from {related_module}"  # noqa: S608 - identifier checked above
-        if offset:
-            query += f" limit {offset}, {PAGE_SIZE}"
-        rows = client.query_related(query, source_id, label)
-        fresh = [i for i in _unique_ids(rows) if i not in seen]
-        seen.update(fresh)
-        ids.extend(fresh)
-        # a short page is the last; a page adding nothing new means the server ignores
-        # the limit clause (then the first page already held everything it will give)
-        if len(rows) < PAGE_SIZE or not fresh:
-            return ids
-        offset += PAGE_SIZE
-
-
-def _unique_ids(rows: t.Iterable[t.Any]) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for row in rows or []:
-        rid = row.get("id") if isinstance(row, dict) else row
-        if rid and str(rid) not in seen:
-            seen.add(str(rid))
-            out.append(str(rid))
-    return out
+        return unique_ids(rows)
 
 
 def relations_from_relatedtypes(info: t.Mapping[str, t.Any]) -> list[tuple[str, str]]:

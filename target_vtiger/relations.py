@@ -191,9 +191,7 @@ class RelationsSink(BeyondSink):
         return None
 
     def _existing(self, source: str, label: str, module: str) -> set[str]:
-        from tap_vtiger.related import query_related_ids
-
-        return set(query_related_ids(self.client, source, label, module))
+        return set(self.client.related_ids(source, label, module))
 
     def _write(self, record: dict, source: str, label: str, existing: set[str] | None) -> None:
         from vtiger_client.errors import FatalError, VtigerError

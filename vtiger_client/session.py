@@ -168,6 +168,22 @@ def _as_number(value: t.Any, name: str, *, minimum: float, integer: bool = False
     return number
 
 
+#: Rows per ``query_related`` call (Vtiger's cap, like ``query``).
+RELATED_PAGE = 100
+
+
+def unique_ids(rows: t.Iterable[t.Any]) -> list[str]:
+    """Record ids of an answer's rows (dicts with ``id``, or bare ids), first-seen order."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for row in rows or []:
+        rid = row.get("id") if isinstance(row, dict) else row
+        if rid and str(rid) not in seen:
+            seen.add(str(rid))
+            out.append(str(rid))
+    return out
+
+
 @dataclass
 class ClientConfig:
     """How to reach one Vtiger instance. Build it with :meth:`from_mapping` (validates)."""
@@ -729,6 +745,31 @@ class VtigerClient:
     def query_related(self, query: str, record_id: str, label: str) -> list[dict]:
         """VTQL over a relation (no trailing ``;``, upper-case ``WHERE``)."""
         return self.call("query_related", query=query, id=record_id, relatedLabel=label) or []
+
+    def related_ids(self, source_id: str, label: str, related_module: str) -> list[str]:
+        """Ids related to ``source_id`` through ``label``: ``query_related`` paged by 100,
+        ``select id`` only (the tap's link streams and the target's existing-link check both
+        need just the ids).
+        """
+        if not related_module.isidentifier():  # a module name, never user text in a query
+            msg = f"not a module name: {related_module!r}"
+            raise ValueError(msg)
+        ids: list[str] = []
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            query = f"select id from {related_module}"  # noqa: S608 - identifier checked
+            if offset:
+                query += f" limit {offset}, {RELATED_PAGE}"
+            rows = self.query_related(query, source_id, label)
+            fresh = [i for i in unique_ids(rows) if i not in seen]
+            seen.update(fresh)
+            ids.extend(fresh)
+            # a short page is the last; a page adding nothing new means the server ignores
+            # the limit clause (then the first page already held everything it will give)
+            if len(rows) < RELATED_PAGE or not fresh:
+                return ids
+            offset += RELATED_PAGE
 
     def add_related(self, source_id: str, related_id: str, label: str | None = None) -> t.Any:
         """Link two records."""
