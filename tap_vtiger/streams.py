@@ -494,8 +494,34 @@ class ModuleStream(VtigerStream):
     def scope_where(self, where: vtql.Condition) -> vtql.Condition:
         """Hook: narrow every query of this stream (custom query streams AND their own
         ``where`` here; ``vtql`` distributes it over OR terms, VTQL having no parentheses).
+
+        ``sync_type`` holds for the query fallback too: ``user`` reads the calling user's
+        records, ``userandgroup`` those and the group-owned ones (VTQL cannot tell group
+        membership; the groups the user can see stand in for it), as sync would.
         """
-        return where
+        owners = self._owners()
+        return where if owners is None else where & vtql.in_clause("assigned_user_id", owners)
+
+    def _owners(self) -> list[str] | None:
+        """Owner ids ``sync_type`` limits this module to (None: every owner). Asked once per
+        run: ``me`` for ``user``, and ``select id from Groups`` for ``userandgroup``.
+        """
+        sync_type = self.config.get("sync_type") or "application"
+        if sync_type == "application" or "assigned_user_id" not in self.schema.get(
+                "properties", {}):
+            return None
+        tap = self._tap
+        cache: dict[str, list[str]] = tap.__dict__.setdefault("_owner_scope", {})
+        if sync_type not in cache:
+            client = self.client
+            owners = [str(client.me()["id"])]
+            if sync_type == "userandgroup":
+                owners += [str(r["id"]) for r in client.query(
+                    vtql.select("Groups", "id", limit=vtql.ROW_CAP)) or []]
+            cache[sync_type] = owners
+            self.logger.info("%s: query limited to sync_type %s owners %s", self.module,
+                             sync_type, ", ".join(owners))
+        return cache[sync_type]
 
     def _columns(self) -> str | list[str]:
         fields = [n for n in self.selected_fields() if n != DELETED_AT]

@@ -49,6 +49,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "currency_decimals": None,  # None: the caller's no_of_currency_decimals (admin: 8)
     "emoji": "keep",
     "faults": {},
+    # what picklist_dependency answers: [{"module", "sourcefield", "targetfield",
+    # "valuemapping": [{"sourcevalue", "targetvalues": [...]}]}] (checked against describes)
+    "picklist_dependencies": [],
 }
 
 #: Auto-number prefixes of the standard modules (``contact_no`` = CON1, ...).
@@ -369,7 +372,8 @@ class _CoreOperations:
         for k, v in new.items():
             if k not in DEFAULT_SETTINGS:
                 raise VtigerApiError("INVALID_SETTING", f"unknown setting {k}", 400)
-            checked[k] = _check_setting(k, v)
+            checked[k] = (check_picklist_dependencies(self.modules, v)
+                          if k == "picklist_dependencies" else _check_setting(k, v))
         self.settings.update(checked)
         self.store.set_setting("config", self.settings)
         return dict(self.settings)
@@ -989,6 +993,78 @@ def _check_setting(key: str, value: Any) -> Any:
     return value
 
 
+def _picklist_values(m: Module, name: Any) -> list[str] | None:
+    """Values of a (single-select) picklist field, None when it is no such field.
+
+    Vtiger only lets picklists (uitype 15/16) take part in a dependency, not multipicklists.
+    """
+    f = m.fields.get(name) if isinstance(name, str) else None
+    if f is None or f["type"].get("name") != "picklist":
+        return None
+    return [str(p["value"]) for p in f["type"].get("picklistValues") or []]
+
+
+def check_picklist_dependencies(modules: dict[str, Module], value: Any) -> list[dict]:
+    """Validate the ``picklist_dependencies`` setting against the module describes.
+
+    Each entry: ``{"module", "sourcefield", "targetfield", "valuemapping": [{"sourcevalue",
+    "targetvalues": [...]}]}``; both fields picklists of the module, every value one of its
+    field's picklist values, each source value at most once, each (module, target field) with
+    one source field only (Vtiger refuses a second parent for a target field).
+    """
+
+    def bad(why: str) -> VtigerApiError:
+        return VtigerApiError("INVALID_SETTING", f"bad value for picklist_dependencies: {why}",
+                              400)
+
+    if not isinstance(value, list):
+        raise bad("a list of dependencies is expected")
+    out: list[dict] = []
+    parents: dict[tuple[str, str], str] = {}
+    for i, dep in enumerate(value):
+        where = f"[{i}]"
+        if not isinstance(dep, dict) or set(dep) != {"module", "sourcefield", "targetfield",
+                                                     "valuemapping"}:
+            raise bad(f"{where} needs exactly module, sourcefield, targetfield, valuemapping")
+        m = modules.get(dep["module"]) if isinstance(dep["module"], str) else None
+        if m is None:
+            raise bad(f"{where} unknown module {dep['module']!r}")
+        src, dst = dep["sourcefield"], dep["targetfield"]
+        src_values, dst_values = _picklist_values(m, src), _picklist_values(m, dst)
+        if src_values is None or dst_values is None:
+            raise bad(f"{where} {src!r} and {dst!r} must be picklist fields of {m.name}")
+        if src == dst:
+            raise bad(f"{where} a field cannot depend on itself")
+        if parents.setdefault((m.name, dst), src) != src or any(
+            (d["module"], d["sourcefield"], d["targetfield"]) == (m.name, src, dst) for d in out
+        ):
+            raise bad(f"{where} {m.name}.{dst} already depends on {parents[(m.name, dst)]}")
+        mapping = dep["valuemapping"]
+        if not isinstance(mapping, list):
+            raise bad(f"{where} valuemapping must be a list")
+        seen: set[str] = set()
+        rows: list[dict] = []
+        for j, item in enumerate(mapping):
+            at = f"{where}.valuemapping[{j}]"
+            if not isinstance(item, dict) or set(item) != {"sourcevalue", "targetvalues"}:
+                raise bad(f"{at} needs exactly sourcevalue and targetvalues")
+            sv, tvs = item["sourcevalue"], item["targetvalues"]
+            if not isinstance(sv, str) or sv not in src_values:
+                raise bad(f"{at} {sv!r} is not a value of {m.name}.{src}")
+            if sv in seen:
+                raise bad(f"{at} {sv!r} is mapped twice")
+            seen.add(sv)
+            if not isinstance(tvs, list) or not all(isinstance(v, str) for v in tvs):
+                raise bad(f"{at} targetvalues must be a list of strings")
+            unknown = [v for v in tvs if v not in dst_values]
+            if unknown:
+                raise bad(f"{at} {unknown!r} are not values of {m.name}.{dst}")
+            rows.append({"sourcevalue": sv, "targetvalues": list(tvs)})
+        out.append({"module": m.name, "sourcefield": src, "targetfield": dst,
+                    "valuemapping": rows})
+    return out
+
+
 def default_value(f: dict) -> str:
     """What a field holds when create did not set it: '' mostly, zeros for numbers."""
     t = f["type"]["name"]
@@ -1364,13 +1440,24 @@ class ExtraOperations:
         return out
 
     def picklist_dependency(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
-        """Dependencies between picklists: none are configured in the sandbox."""
+        """The value mapping of one (module, source field, target field) dependency.
+
+        Dependencies come from the ``picklist_dependencies`` setting (the demo seed configures
+        some). As Vtiger's ``getPickListDependency`` does, a pair without a configured
+        dependency answers the same shape with an empty ``valuemapping``; the mapping keeps the
+        configured order of source values.
+        """
         m = self.module(params.get("module"))
         src, dst = params.get("sourcefield", ""), params.get("targetfield", "")
         for f in (src, dst):
             if f not in m.fields:
                 raise access_denied(f"Permission to access {f} attribute denied.")
-        return {"sourcefield": src, "targetfield": dst, "valuemapping": []}
+        mapping: list[dict] = []
+        for dep in self.settings.get("picklist_dependencies") or ():
+            if (dep["module"], dep["sourcefield"], dep["targetfield"]) == (m.name, src, dst):
+                mapping = copy.deepcopy(dep["valuemapping"])
+                break
+        return {"sourcefield": src, "targetfield": dst, "valuemapping": mapping}
 
     # ------------------------------------------------------------------ convertlead
     def convertlead(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]

@@ -11,11 +11,12 @@ fixed ``random.Random`` and a fixed clock, so two demo databases are identical (
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
 from .modules import Module
-from .operations import AUTONUM_PREFIX, Operations, default_value
+from .operations import AUTONUM_PREFIX, Operations, check_picklist_dependencies, default_value
 from .store import epoch_to_text
 
 #: 2025-06-01 00:00:00 UTC; demo records are modified from here on, one second apart-ish.
@@ -35,6 +36,25 @@ COMPANY_A = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka",
 COMPANY_B = ["Industries", "Corp", "GmbH", "Ltd", "& Sons", "Systems", "Labs", "Holdings",
              "Partners", "Logistics"]
 TAGS = ["vip", "newsletter", "partner", "churn-risk", "event-2025", "key account"]
+#: Picklist dependencies of the demo CRM (``picklist_dependency``; the
+#: ``picklist_dependencies`` setting): trouble-ticket category -> allowed severities and
+#: priorities. The demo tickets were drawn without them, like records created through the API,
+#: which Vtiger does not check against dependencies.
+DEMO_PICKLIST_DEPENDENCIES: list[dict[str, Any]] = [
+    {"module": "HelpDesk", "sourcefield": "ticketcategories", "targetfield": "ticketseverities",
+     "valuemapping": [
+         {"sourcevalue": "Big Problem", "targetvalues": ["Major", "Critical"]},
+         {"sourcevalue": "Small Problem", "targetvalues": ["Minor", "Feature"]},
+         {"sourcevalue": "Other Problem", "targetvalues": ["Minor", "Major", "Feature",
+                                                           "Critical"]},
+     ]},
+    {"module": "HelpDesk", "sourcefield": "ticketcategories", "targetfield": "ticketpriorities",
+     "valuemapping": [
+         {"sourcevalue": "Big Problem", "targetvalues": ["High", "Urgent"]},
+         {"sourcevalue": "Small Problem", "targetvalues": ["Low", "Normal"]},
+         {"sourcevalue": "Other Problem", "targetvalues": ["Low", "Normal", "High"]},
+     ]},
+]
 
 
 def _picklist(m: Module, name: str) -> list[str]:
@@ -235,7 +255,15 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                     tag_rows.add((int(rid.split("x")[1]), tag))
         st.conn.executemany("INSERT OR IGNORE INTO tags (crmid, tag) VALUES (?, ?)",
                             sorted(tag_rows))
+        # Picklist dependencies, unless the server was started with some (--config).
+        settings = dict(ops.settings)
+        if not settings.get("picklist_dependencies"):
+            settings["picklist_dependencies"] = check_picklist_dependencies(
+                mods, DEMO_PICKLIST_DEPENDENCIES)
+            st.conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('config', ?)",
+                            (json.dumps(settings),))
         st.conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('seeded', 'true')")
+    ops.settings.update(settings)
     return counts
 
 

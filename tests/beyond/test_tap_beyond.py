@@ -259,14 +259,42 @@ class TestMetadataStreams:
         assert sandbox.stats().get("describe") == 2
 
     def test_picklist_dependencies_read_one_call_per_configured_pair(self, sandbox):
+        for name, values in (("cf_tier", ("Tier 1 & 2", "Nível 3")),
+                             ("cf_team", ("Ops & Infra", "Équipe <b>L4</b>", "Desk"))):
+            sandbox.add_field("HelpDesk", name, name, type={
+                "name": "picklist", "picklistValues": [{"label": v, "value": v} for v in values]})
+        sandbox.configure(picklist_dependencies=[
+            {"module": "HelpDesk", "sourcefield": "ticketcategories",
+             "targetfield": "ticketseverities", "valuemapping": [
+                 {"sourcevalue": "Small Problem", "targetvalues": ["Minor", "Feature"]},
+                 {"sourcevalue": "Big Problem", "targetvalues": ["Critical"]},
+                 {"sourcevalue": "Other Problem", "targetvalues": []}]},
+            {"module": "HelpDesk", "sourcefield": "cf_tier", "targetfield": "cf_team",
+             "valuemapping": [
+                 {"sourcevalue": "Nível 3", "targetvalues": ["Équipe <b>L4</b>", "Desk"]},
+                 {"sourcevalue": "Tier 1 & 2", "targetvalues": ["Ops & Infra"]}]}])
         config = {**sandbox.tap_config(), "picklist_dependencies": [
             {"module": "HelpDesk", "source_field": "ticketcategories",
-             "target_field": "ticketseverities"}]}
+             "target_field": "ticketseverities"},
+            {"module": "HelpDesk", "source_field": "cf_tier", "target_field": "cf_team"},
+            # a pair without a dependency: an empty valuemapping, no rows
+            {"module": "Potentials", "source_field": "leadsource",
+             "target_field": "sales_stage"}]}
         sandbox.reset_stats()
         run = run_tap(config, {"picklist_dependencies"})
-        assert sandbox.stats().get("picklist_dependency") == 1
-        for row in run.records("picklist_dependencies"):  # the sandbox configures none
-            assert row["module"] == "HelpDesk"
+        assert sandbox.stats().get("picklist_dependency") == 3
+
+        def row(src: str, dst: str, value: str, targets: list[str]) -> dict:
+            return {"module": "HelpDesk", "source_field": src, "target_field": dst,
+                    "source_value": value, "target_values": targets}
+
+        assert run.records("picklist_dependencies") == [
+            row("ticketcategories", "ticketseverities", "Small Problem", ["Minor", "Feature"]),
+            row("ticketcategories", "ticketseverities", "Big Problem", ["Critical"]),
+            row("ticketcategories", "ticketseverities", "Other Problem", []),
+            row("cf_tier", "cf_team", "Nível 3", ["Équipe <b>L4</b>", "Desk"]),
+            row("cf_tier", "cf_team", "Tier 1 & 2", ["Ops & Infra"]),
+        ]
 
     def test_a_wrong_picklist_dependency_names_the_setting_entry(self, sandbox):
         from vtiger_client.errors import ConfigError

@@ -224,6 +224,30 @@ def test_self_hosted_sync_is_trusted_when_it_returns_other_owners(sandbox_factor
     assert server.stats() == {"getchallenge": 1, "login": 1, "sync": 1}
 
 
+@pytest.mark.parametrize("sync_type", ["user", "userandgroup"])
+def test_sync_type_scopes_the_records_alike_through_sync_and_through_the_query_fallback(
+    sandbox, sync_type
+):
+    bob = sandbox.add_user("bob")["id"]
+    mine = contacts(sandbox, 4)
+    contacts(sandbox, 4, start=BASE + 10, assigned_user_id=bob)
+    grouped = contacts(sandbox, 4, start=BASE + 20, assigned_user_id="20x2")
+    expected = sorted(mine + grouped) if sync_type == "userandgroup" else sorted(mine)
+    cfg = config(sandbox, modules=["Contacts"], sync_type=sync_type)
+    catalog = catalog_for(cfg, "Contacts")
+
+    through_sync = run_tap(cfg, catalog=catalog)
+    sandbox.configure(sync_http_500=True)
+    sandbox.reset_stats()
+    through_query = run_tap(cfg, catalog=catalog)
+
+    assert sorted(through_sync.ids("Contacts")) == expected
+    assert sorted(through_query.ids("Contacts")) == expected
+    stats = sandbox.stats()
+    assert stats.get("me") == 1  # the owner scope is asked once per run
+    assert stats.get("query") == 1 + (sync_type == "userandgroup")  # + the groups
+
+
 def test_sync_http_500_falls_back_to_query(sandbox, caplog):
     ids = contacts(sandbox, 150)
     sandbox.configure(sync_http_500=True)
