@@ -13,11 +13,13 @@ def props(catalog: dict, stream: str) -> dict:
     return entry["schema"]["properties"]
 
 
-def test_discovery_costs_one_call_plus_one_per_module(sandbox):
+@pytest.mark.parametrize("api_style", ["rest", "webservice"])
+def test_discovery_costs_one_call_plus_one_per_module(sandbox, api_style):
     modules = ["Contacts", "Accounts", "Users", "Currency"]
     sandbox.reset_stats()
-    catalog = discover(config(sandbox, modules=modules))
-    assert sandbox.stats() == {"listtypes": 1, "describe": len(modules)}
+    catalog = discover(config(sandbox, modules=modules, api_style=api_style))
+    login = {"getchallenge": 1, "login": 1} if api_style == "webservice" else {}
+    assert sandbox.stats() == {"listtypes": 1, "describe": len(modules), **login}
     assert {s["tap_stream_id"] for s in catalog["streams"]} == set(modules)
 
 
