@@ -1,4 +1,8 @@
-"""Module metadata of the sandbox, loaded from the real describe documents in ``schemas/``.
+"""Module metadata of the sandbox, loaded from the real describe documents.
+
+The describes are package data (``vtiger_sandbox/schemas/*.json``, read with
+:mod:`importlib.resources`), so an installed wheel finds them as well as a checkout does; the
+repository's top-level ``schemas/`` is a symlink to that folder.
 
 Each module is stored in its own SQLite table (``Module.table``) with one TEXT column per field
 (named exactly as the field) plus bookkeeping columns; the VTQL compiler and the store both
@@ -10,9 +14,15 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+#: The describe documents shipped with the package (``_listtypes.json`` + one per module).
+SCHEMAS_DIR: Traversable = files(__package__) / "schemas"
 
 #: Field types whose values compare as numbers in VTQL conditions.
 NUMERIC_TYPES = frozenset({"integer", "double", "currency", "percentage"})
@@ -46,16 +56,16 @@ class Module:
         self.fields[field_describe["name"]] = field_describe
 
 
-def load_modules(schemas_dir: Path = SCHEMAS_DIR) -> dict[str, Module]:
-    """Read every ``schemas/<Module>.json`` describe plus ``_listtypes.json``."""
-    listtypes = json.loads((schemas_dir / "_listtypes.json").read_text())
+def load_modules(schemas_dir: Traversable | Path = SCHEMAS_DIR) -> dict[str, Module]:
+    """Read every ``<Module>.json`` describe listed in ``_listtypes.json`` of ``schemas_dir``."""
+    listtypes = json.loads((schemas_dir / "_listtypes.json").read_text(encoding="utf-8"))
     info = listtypes.get("information", {})
     modules: dict[str, Module] = {}
     for name in listtypes["types"]:
         path = schemas_dir / f"{name}.json"
-        if not path.exists():
+        if not path.is_file():
             continue
-        describe = json.loads(path.read_text())
+        describe = json.loads(path.read_text(encoding="utf-8"))
         meta = info.get(name, {})
         modules[name] = Module(
             name=name,

@@ -18,6 +18,8 @@ FORBIDDEN = {
     "target_vtiger": {"tap_vtiger", "vtiger_sandbox"},
     "vtiger_client": {"tap_vtiger", "target_vtiger", "vtiger_sandbox"},
     "vtiger_sandbox": {"tap_vtiger", "target_vtiger"},
+    # runs inside target-postgres's own environment: nothing of ours but itself
+    "vtiger_warehouse": {"tap_vtiger", "target_vtiger", "vtiger_client", "vtiger_sandbox"},
 }
 
 
