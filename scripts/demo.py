@@ -4,11 +4,16 @@
 1. starts `vtiger-sandbox serve --seed demo` in a temporary directory on a free port;
 2. installs the Meltano plugins if needed (scripts/meltano_plugins.py);
 3. `meltano --environment dev run tap-vtiger target-duckdb` into output/vtiger.duckdb and
-   prints the rows per module;
+   prints the rows per module and the API calls the sandbox served, per operation;
 4. creates, revises and deletes a few records through the Vtiger API;
-5. runs again: Meltano's saved state makes it incremental, and the demo shows that only
-   those records arrived, deletions included;
-6. stops the sandbox. Any failure exits non-zero.
+5. runs again: Meltano's saved state makes it incremental, and the demo checks what arrived:
+   every change with its new value, every deletion flagged in `_sdc_deleted_at`, and no other
+   rows than those of the bookmark's second (which the tap re-reads on purpose);
+6. stops the sandbox. Any failure exits non-zero with a one-line reason.
+
+DEMO_OUTPUT_DIR (default output/) holds the DuckDB file and the Meltano log; Meltano keeps
+the state between the runs in .meltano/meltano.db unless MELTANO_DATABASE_URI says otherwise
+(tests/pipeline/test_demo.py sets both, so a test run leaves the developer's files alone).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -31,12 +37,17 @@ sys.path.insert(0, str(ROOT))
 
 from vtiger_sandbox.testing import SandboxServer  # noqa: E402
 
-OUTPUT = ROOT / "output"
+OUTPUT = Path(os.environ.get("DEMO_OUTPUT_DIR") or ROOT / "output").resolve()
 DUCKDB_FILE = OUTPUT / "vtiger.duckdb"
 LOG_FILE = OUTPUT / "demo-meltano.log"
 STATE_ID = "dev:tap-vtiger-to-target-duckdb"
 MELTANO = str(Path(sys.executable).parent / "meltano")
 T0 = time.monotonic()
+
+
+def shown(path: Path) -> str:
+    """A path relative to the project when it is inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def step(message: str) -> None:
@@ -133,48 +144,124 @@ def print_counts() -> None:
             print(f"  {name:<14}{total:>8,}{total - deleted:>8,}{deleted:>9,}")
 
 
-def arrived_since(since: dt.datetime) -> dict[str, list[tuple]]:
-    """Rows the last run wrote (target-duckdb stamps _sdc_batched_at in local time)."""
+@dataclass
+class Change:
+    """A record the demo changes between the runs, and what run 2 must bring for it."""
+
+    table: str  # the DuckDB table: the module's name in lower case
+    what: str  # e.g. "created Contact Ada Lovelace"
+    values: dict[str, str] | None = None  # columns that must hold these values; None: deleted
+
+
+def rows_since(since: dt.datetime) -> dict[str, dict[str, dict]]:
+    """Rows the last run wrote, by table and id (target-duckdb stamps _sdc_batched_at in local
+    time)."""
     with duckdb.connect(str(DUCKDB_FILE), read_only=True) as conn:
-        out = {}
+        out: dict[str, dict[str, dict]] = {}
         for name in tables(conn):
-            out[name] = conn.execute(
-                f'SELECT id, _sdc_deleted_at IS NOT NULL FROM crm."{name}" '
-                "WHERE _sdc_batched_at >= ? ORDER BY id",
-                [since],
-            ).fetchall()
+            cur = conn.execute(
+                f'SELECT * FROM crm."{name}" WHERE _sdc_batched_at >= ? ORDER BY id', [since]
+            )
+            columns = [c[0] for c in cur.description]
+            rows = [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
+            out[name] = {row["id"]: row for row in rows}
         return out
 
 
-def change_records(api: Api) -> dict[str, str]:
-    """A few creates, revisions and deletions; returns id -> what happened."""
+def bookmark_seconds() -> dict[str, set[str]]:
+    """Per table, the ids of the rows in the newest second loaded so far.
+
+    The tap's bookmark is the highest modifiedtime it emitted (deletions are stamped with their
+    sync page's time), and the next run re-reads that second on purpose, so that a change later
+    within it is never missed: these rows may come again unchanged, and no others may.
+    """
+    with duckdb.connect(str(DUCKDB_FILE), read_only=True) as conn:
+        out: dict[str, set[str]] = {}
+        for name in tables(conn):
+            rows = conn.execute(
+                f'SELECT id FROM crm."{name}" WHERE modifiedtime >= '
+                f"date_trunc('second', (SELECT max(modifiedtime) FROM crm.\"{name}\"))"
+            ).fetchall()
+            out[name] = {record_id for (record_id,) in rows}
+        return out
+
+
+def check_run2(
+    changes: dict[str, Change],
+    arrived: dict[str, dict[str, dict]],
+    at_bookmark: dict[str, set[str]],
+) -> tuple[list[str], dict[str, int]]:
+    """What is wrong with the rows run 2 brought (nothing: an empty list), and per table how
+    many unchanged rows of the bookmark's second came with the changes."""
+    problems: list[str] = []
+    for record_id, change in changes.items():
+        row = arrived.get(change.table, {}).get(record_id)
+        if row is None:
+            problems.append(f"{record_id} ({change.what}) did not arrive")
+        elif change.values is None:
+            if row.get("_sdc_deleted_at") is None:
+                problems.append(f"{record_id} ({change.what}) arrived without _sdc_deleted_at")
+        elif row.get("_sdc_deleted_at") is not None:
+            problems.append(f"{record_id} ({change.what}) arrived flagged as deleted")
+        else:
+            wrong = [
+                f"{column}={row.get(column)!r} instead of {value!r}"
+                for column, value in change.values.items()
+                if row.get(column) != value
+            ]
+            if wrong:
+                problems.append(f"{record_id} ({change.what}) arrived with {', '.join(wrong)}")
+    rereads: dict[str, int] = {}
+    for table, rows in sorted(arrived.items()):
+        others = sorted(set(rows) - {rid for rid, c in changes.items() if c.table == table})
+        unexpected = [rid for rid in others if rid not in at_bookmark.get(table, set())]
+        if unexpected:
+            problems.append(
+                f"{table}: {len(unexpected)} rows arrived that neither changed nor share the "
+                f"bookmark's second ({', '.join(unexpected[:5])}"
+                + (", ..." if len(unexpected) > 5 else "")
+                + ")"
+            )
+        if len(others) > len(unexpected):
+            rereads[table] = len(others) - len(unexpected)
+    return problems, rereads
+
+
+def print_api_calls(sandbox: SandboxServer, label: str) -> dict[str, int]:
+    """The API calls the sandbox served since its counters were last reset, per operation."""
+    calls = sandbox.stats()
+    detail = ", ".join(f"{op} {n}" for op, n in sorted(calls.items()))
+    print(f"  API calls, {label}: {sum(calls.values())} ({detail or 'none'})", flush=True)
+    return calls
+
+
+def change_records(api: Api) -> dict[str, Change]:
+    """A few creates, revisions and deletions; returns id -> the change."""
     owner = api.call("GET", "me")["id"]
-    changed: dict[str, str] = {}
+    changes: dict[str, Change] = {}
     for first, last in (("Ada", "Lovelace"), ("Alan", "Turing")):
+        values = {"firstname": first, "lastname": last, "email": f"{first.lower()}@example.org"}
         rec = api.call(
             "POST", "create", elementType="Contacts",
-            element=json.dumps({"firstname": first, "lastname": last,
-                                "email": f"{first.lower()}@example.org",
-                                "assigned_user_id": owner}),
+            element=json.dumps({**values, "assigned_user_id": owner}),
         )  # fmt: skip
-        changed[rec["id"]] = f"created Contact {first} {last}"
+        changes[rec["id"]] = Change("contacts", f"created Contact {first} {last}", values)
     for acc in api.query("select id, accountname from Accounts limit 2;"):
-        api.call(
-            "POST", "revise",
-            element=json.dumps({"id": acc["id"], "website": "https://example.org/new"}),
-        )  # fmt: skip
-        changed[acc["id"]] = f"revised Account {acc['accountname']} (website)"
+        values = {"website": "https://example.org/new"}
+        api.call("POST", "revise", element=json.dumps({"id": acc["id"], **values}))
+        what = f"revised Account {acc['accountname']} (website)"
+        changes[acc["id"]] = Change("accounts", what, values)
     for lead in api.query("select id, lastname from Leads limit 1;"):
         api.call("POST", "delete", id=lead["id"])
-        changed[lead["id"]] = f"deleted Lead {lead['lastname']}"
+        changes[lead["id"]] = Change("leads", f"deleted Lead {lead['lastname']}")
     for contact in api.query("select id, lastname from Contacts limit 1;"):
         api.call("POST", "delete", id=contact["id"])
-        changed[contact["id"]] = f"deleted Contact {contact['lastname']}"
-    return changed
+        changes[contact["id"]] = Change("contacts", f"deleted Contact {contact['lastname']}")
+    return changes
 
 
 def main() -> int:
-    OUTPUT.mkdir(exist_ok=True)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
     LOG_FILE.write_text("")
     for stale in (DUCKDB_FILE, Path(str(DUCKDB_FILE) + ".wal")):
         stale.unlink(missing_ok=True)
@@ -195,56 +282,63 @@ def main() -> int:
                 TARGET_DUCKDB_FILEPATH=str(DUCKDB_FILE),
                 NO_COLOR="1",
             )
-            # A fresh sandbox: start from no state (Meltano keeps it in .meltano/meltano.db).
+            # A fresh sandbox: start from no state (Meltano keeps it in .meltano/meltano.db,
+            # or wherever MELTANO_DATABASE_URI points).
             subprocess.run(
                 [MELTANO, "--environment", "dev", "state", "clear", "--force", STATE_ID],
                 cwd=ROOT, env=env, capture_output=True, check=False,
             )  # fmt: skip
 
             step("run 1: meltano --environment dev run tap-vtiger target-duckdb")
+            sandbox.reset_stats()
             meltano("run", "tap-vtiger", "target-duckdb", env=env, label="run 1 (full)")
-            print(f"\nRows per module in {DUCKDB_FILE.relative_to(ROOT)}:")
+            print_api_calls(sandbox, "run 1 (full)")
+            print(f"\nRows per module in {shown(DUCKDB_FILE)}:")
             print_counts()
+            at_bookmark = bookmark_seconds()
 
             step("changing records in Vtiger through the API ...")
-            changed = change_records(api)
-            for record_id, what in changed.items():
-                print(f"  {record_id:<10} {what}")
+            changes = change_records(api)
+            for record_id, change in changes.items():
+                print(f"  {record_id:<10} {change.what}")
 
             since = dt.datetime.now()
             step("run 2: the same command; Meltano's state makes it incremental")
+            sandbox.reset_stats()
             meltano("run", "tap-vtiger", "target-duckdb", env=env, label="run 2 (incremental)")
+            print_api_calls(sandbox, "run 2 (incremental)")
 
-            arrived = arrived_since(since)
+            arrived = rows_since(since)
+            problems, rereads = check_run2(changes, arrived, at_bookmark)
             print("\nRows that arrived in run 2:")
             print(f"  {'table':<11}{'id':<10} {'how':<9} change")
-            rereads: dict[str, int] = {}
-            for name, rows in arrived.items():
-                for record_id, deleted in rows:
-                    what = changed.get(record_id)
-                    if what is None:
-                        rereads[name] = rereads.get(name, 0) + 1
-                        continue
-                    flag = "deleted" if deleted else "upserted"
-                    print(f"  {name:<11}{record_id:<10} {flag:<9} {what}")
+            for record_id, change in changes.items():
+                row = arrived.get(change.table, {}).get(record_id)
+                how = (
+                    "missing"
+                    if row is None
+                    else ("deleted" if row.get("_sdc_deleted_at") is not None else "upserted")
+                )
+                print(f"  {change.table:<11}{record_id:<10} {how:<9} {change.what}")
             if rereads:
                 listed = ", ".join(f"{n} {t}" for t, n in sorted(rereads.items()))
                 print(
                     f"  + unchanged rows re-read at the bookmark's second ({listed}):\n"
                     "    the tap re-reads that second, so a change later in it is never missed"
                 )
-            unexpected = sum(rereads.values())
-            missing = set(changed) - {rid for rows in arrived.values() for rid, _ in rows}
-            print(f"\nAfter run 2 in {DUCKDB_FILE.relative_to(ROOT)}:")
+            print(f"\nAfter run 2 in {shown(DUCKDB_FILE)}:")
             print_counts()
             step("stopping the sandbox")
-    if missing:
-        raise SystemExit(f"changes that did not arrive: {sorted(missing)}")
+    if problems:
+        raise SystemExit("run 2 check failed: " + "; ".join(problems))
     total = sum(len(rows) for rows in arrived.values())
+    deleted = sum(1 for change in changes.values() if change.values is None)
+    reread = sum(rereads.values())
     step(
-        f"done: run 2 moved {total} rows for {len(changed)} changes"
-        + (f" (+{unexpected} re-read at the bookmark)" if unexpected else "")
-        + f"; explore with: duckdb {DUCKDB_FILE.relative_to(ROOT)}"
+        f"done: run 2 moved {total} rows: the {len(changes)} changes, verified (new values "
+        f"landed, {deleted} deletions flagged in _sdc_deleted_at)"
+        + (f", + {reread} unchanged rows of the bookmark's second" if reread else "")
+        + f"; explore with: duckdb {shown(DUCKDB_FILE)}"
     )
     return 0
 
