@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 
@@ -84,6 +85,35 @@ def load_dagbag(env: dict[str, str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def state_id(module: str) -> str:
+    return f"dev:tap-vtiger-to-target-postgres:{module}"
+
+
+def assert_extracts_only_its_module(tasks: dict[str, dict], modules: list[str]) -> None:
+    """Each extract_<Module> runs `meltano run --state-id-suffix <Module>` with the tap's
+    select filter and `modules` setting narrowed to that one module."""
+    for module in modules:
+        task = tasks[f"extract_{module}"]
+        words = shlex.split(task["bash_command"])
+        meltano_args = words[words.index("--") + 1 :]  # after scripts/meltano_isolated.py
+        assert meltano_args.count("--state-id-suffix") == 1, task["bash_command"]
+        suffix = meltano_args[meltano_args.index("--state-id-suffix") + 1]
+        assert suffix == module, task["bash_command"]
+        assert meltano_args[-2] == "tap-vtiger", task["bash_command"]
+        env = task["env"] or {}
+        assert json.loads(env["TAP_VTIGER__SELECT_FILTER"]) == [module], env
+        assert json.loads(env["TAP_VTIGER_MODULES"]) == [module], env
+
+
+def assert_each_state_holds_only_its_module(meltano: Meltano, modules: list[str]) -> None:
+    """The state of `<env>:tap-vtiger-to-target-postgres:<Module>` bookmarks that module alone."""
+    for module in modules:
+        state = meltano.state(state_id(module))
+        bookmarks = state["singer_state"]["bookmarks"]
+        assert set(bookmarks) == {module}, (module, state)
+        assert bookmarks[module].get("replication_key_value"), (module, state)
+
+
 def test_dagbag_loads_with_zero_import_errors(airflow_env):
     bag = load_dagbag(dict(airflow_env, VTIGER_ELT_MODULES="Contacts,Accounts,Leads"))
     assert bag["errors"] == {}
@@ -96,6 +126,7 @@ def test_dagbag_loads_with_zero_import_errors(airflow_env):
         assert task["retries"] >= 1
     # every extraction feeds the reverse job
     assert all(task["downstream"] == ["reverse_etl"] for task in extracts.values())
+    assert_extracts_only_its_module(bag["tasks"], ["Contacts", "Accounts", "Leads"])
 
 
 def test_with_duckdb_the_extractions_follow_each_other(airflow_env):
@@ -153,10 +184,11 @@ def test_extract_tasks_started_at_once_do_not_collide(
         for proc, output in zip(running, outputs, strict=True):
             assert proc.returncode == 0, output[-4000:]
         state_ids = Meltano(workdir=tmp_path).state_ids()
+        assert {state_id(m) for m in modules} <= set(state_ids), state_ids
+        assert_each_state_holds_only_its_module(Meltano(workdir=tmp_path), modules)
         api = VtigerREST(sandbox)
         with postgres.connect() as conn:
             for module in modules:
-                assert f"dev:tap-vtiger-to-target-postgres:{module}" in state_ids
                 [(landed,)] = conn.execute(
                     f'SELECT count(*) FROM parallel_elt."{module}" WHERE _sdc_deleted_at IS NULL'
                 ).fetchall()
@@ -201,9 +233,11 @@ def test_dags_test_extracts_each_module_with_its_own_state(
                     f'SELECT count(*) FROM {SCHEMA}."{module}" WHERE _sdc_deleted_at IS NULL'
                 ).fetchall()
                 assert landed == live_before[module], module
-        state_ids = Meltano(workdir=tmp_path, env=sandbox_env(sandbox)).state_ids()
+        meltano = Meltano(workdir=tmp_path, env=sandbox_env(sandbox))
+        state_ids = meltano.state_ids()
         for module in DAG_MODULES:
-            assert f"dev:tap-vtiger-to-target-postgres:{module}" in state_ids
+            assert state_id(module) in state_ids
+        assert_each_state_holds_only_its_module(meltano, DAG_MODULES)
         emails = {r["email"] for r in api.all_records("Contacts").values()}
         assert "airflow@example.org" in emails
         print(f"airflow set-up {airflow_env['_SETUP_SECONDS']}s, dags test {seconds:.1f}s")

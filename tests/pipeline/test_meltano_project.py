@@ -113,3 +113,50 @@ def test_environments_dev_reads_the_sandbox_from_the_environment_and_prod_has_no
 def test_plugins_install_with_uv_and_state_stays_in_the_system_database():
     assert PROJECT["venv"]["backend"] == "uv"
     assert PROJECT["state_backend"]["uri"] == "systemdb"
+
+
+# The generated settings text (README.md's settings section, meltano.yml's connector settings)
+# must match what the connectors' `--about` reports today. Each script's `--check` regenerates in
+# memory and exits 1 when the file differs, 0 when it is up to date (< 1 s each).
+GENERATORS = {
+    "readme_settings.py": "README.md",
+    "meltano_settings.py": "meltano.yml",
+}
+
+
+def run_generator(script: Path, *args: str) -> subprocess.CompletedProcess:
+    # sys.executable: both scripts find tap-vtiger/target-vtiger next to the interpreter
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("script", sorted(GENERATORS))
+def test_generated_settings_text_is_up_to_date(script):
+    proc = run_generator(ROOT / "scripts" / script, "--check")
+    assert proc.returncode == 0, (
+        f"{GENERATORS[script]} drifted from --about: run `python scripts/{script}`\n"
+        f"{proc.stdout}{proc.stderr}"
+    )
+
+
+@pytest.mark.parametrize("script", sorted(GENERATORS))
+def test_the_settings_check_notices_a_stale_file(script, tmp_path):
+    """--check fails on a copy whose generated part was edited by hand (the guard has teeth)."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / script).write_text((ROOT / "scripts" / script).read_text())
+    target = GENERATORS[script]
+    text = (ROOT / target).read_text()
+    if target == "README.md":
+        stale = text.replace("<!-- settings:begin -->", "<!-- settings:begin -->\n| stale |", 1)
+    else:  # the first generated description of tap-vtiger's settings
+        first = next(s for s in PLUGINS["tap-vtiger"]["settings"] if s.get("description"))
+        word = first["description"].split()[0]
+        stale = text.replace(f"description: {word}", "description: Stale", 1)
+    assert stale != text
+    (tmp_path / target).write_text(stale)
+    proc = run_generator(tmp_path / "scripts" / script, "--check")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "out of date" in proc.stdout
+    assert (tmp_path / target).read_text() == stale  # --check never writes
