@@ -13,7 +13,7 @@
 
 DEMO_OUTPUT_DIR (default output/) holds the DuckDB file and the Meltano log; Meltano keeps
 the state between the runs in .meltano/meltano.db unless MELTANO_DATABASE_URI says otherwise
-(tests/pipeline/test_demo.py sets both, so a test run leaves the developer's files alone).
+(tests/pipeline/test_make_demo.py sets both, so a test run leaves the developer's files alone).
 """
 
 from __future__ import annotations
