@@ -111,6 +111,7 @@ def table(figures: list[dict], cases: dict[str, Cases]) -> str:
     expired = sum(f.get("sessions_expired", 0) for f in of("test_faults_session"))
     rematched = sum(f.get("lost_create_answers_rematched", 0) for f in of("test_faults_target"))
     changed = sum(f.get("changed", 0) for f in of("test_faults_changes_while_paging"))
+    unconfirmed = sum(f.get("webhook_unconfirmed_kept", 0) for f in of("test_faults_webhook"))
     limit_runs = sum(f.get("runs", 0) for f in of("test_faults_daily_limit"))
     fault_text = ", ".join(f"{faults.get(k, 0):,} {k}" for k in FAULT_KINDS)
     settings = (_count(cases, "test_bad_input", "test_tap_bad_setting")
@@ -131,6 +132,8 @@ def table(figures: list[dict], cases: dict[str, Cases]) -> str:
          f"killed after {', '.join(map(str, kills_target))} writes"),
         ("kill-and-rerun cases", f"{crash_runs}, each ending with every record exactly once"),
         ("lost create answers re-matched instead of created twice", f"{rematched}"),
+        ("webhook requests whose answer was lost: kept as WEBHOOK_UNCONFIRMED, never re-sent",
+         f"{unconfirmed}"),
         ("records changed between two pages, delivered by the next run", f"{changed}"),
         ("webservice sessions expired mid-run, renewed", f"{expired}"),
         ("daily API limit exhausted mid-run: clean stop, resumed", f"{limit_runs} runs"),

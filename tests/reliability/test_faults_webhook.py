@@ -84,6 +84,7 @@ def test_a_create_webhook_whose_answer_is_lost_keeps_the_record_and_never_sends_
     kept = {r["record"]["email"] for r in rejects}
     assert {r["email"] for r in records} == set(per_email) | kept  # nothing lost
     figures.records_compared += len(records)
+    figures.notes["webhook_unconfirmed_kept"] = counts["rejected"]
 
 
 @pytest.mark.slow
