@@ -69,9 +69,11 @@ variable ``VTIGER_SANDBOX_API_DESIGNER``, ``<database file>.apidesigner.xml`` be
 sandbox's database, the bundled ``apidesigner_demo.xml``. The file is re-read when it changes
 (tests may write it while the server runs). An invalid file makes every endpoint answer HTTP 500
 ``API_DEFINITION_INVALID`` naming the problem. Calls are counted in ``/_sandbox/stats`` as
-``vtap_api`` / ``vtap_webhook``; rate limits do not apply here, and injected faults only when
-the faults setting names these routes in its ``operations`` list (``["vtap_webhook"]``), so
-that the core API's fault tests keep their call numbering.
+``vtap_api`` / ``vtap_webhook``. They count against the same per-minute and daily limits as
+the core REST API (Vtiger Cloud meters every REST call): the same ``X-FloodControl-*`` /
+``X-RateLimit-*`` headers, HTTP 429 past a limit. Injected faults apply only when the faults
+setting names these routes in its ``operations`` list (``["vtap_webhook"]``), so that the core
+API's fault tests keep their call numbering.
 """
 
 from __future__ import annotations
@@ -467,12 +469,13 @@ class APIDesigner:
     """The two route handlers and what they share."""
 
     def __init__(self, ops: Any, definitions_path: str | os.PathLike | None = None,
-                 apply_fault: Any = None, truncate: Any = None) -> None:
+                 apply_fault: Any = None, truncate: Any = None, limiter: Any = None) -> None:
         self.ops = ops
         self.definitions = _Definitions(ops, definitions_path)
         self.runner = _Runner(ops)
-        #: The server's fault injection (``SandboxApp._apply_fault`` / ``_truncate``).
-        self.apply_fault, self.truncate = apply_fault, truncate
+        #: The server's fault injection (``SandboxApp._apply_fault`` / ``_truncate``) and its
+        #: rate limiter (``ratelimit.RateLimiter``), shared with the core REST API.
+        self.apply_fault, self.truncate, self.limiter = apply_fault, truncate, limiter
 
     async def _fault(self, kind: str) -> tuple[Any, Response | None]:
         """The injected fault for this call, when the faults setting names the route."""
@@ -526,12 +529,25 @@ class APIDesigner:
             return Response(b"<html><body><h1>Not Found</h1></body></html>", 404,
                             media_type="text/html")
         ops.store.stats[f"vtap_{kind}"] += 1
+        headers: dict[str, str] = {}
+        if self.limiter is not None:
+            from .app import error_response
+
+            rate = self.limiter.hit()
+            headers = rate.headers
+            if not rate.allowed:
+                err = VtigerApiError("TOO_MANY_REQUESTS", "Too many requests", 429)
+                return error_response(err, True, headers)
         fault, early = await self._fault(kind)
-        if early is not None:
-            return early
-        response = await self._answer(request, kind)
-        if fault is not None and fault.kind == "truncate":
-            response = self.truncate(response)
+        if early is None:
+            response = await self._answer(request, kind)
+            if fault is not None and fault.kind == "truncate":
+                response = self.truncate(response)
+        else:
+            response = early
+        for name, value in headers.items():
+            if name.lower() != "retry-after" or response.status_code == 429:
+                response.headers.setdefault(name, value)
         return response
 
     async def _answer(self, request: Request, kind: str) -> Response:
@@ -592,11 +608,11 @@ class APIDesigner:
 
 
 def mount(operations: Any, definitions_path: str | os.PathLike | None = None, *,
-          apply_fault: Any = None, truncate: Any = None) -> Mount:
+          apply_fault: Any = None, truncate: Any = None, limiter: Any = None) -> Mount:
     """The ``/restapi/vtap`` routes serving API Designer definitions over ``operations``
-    (with the server's fault injection when ``apply_fault`` / ``truncate`` are given).
+    (with the server's fault injection and rate limiter when given).
     """
-    designer = APIDesigner(operations, definitions_path, apply_fault, truncate)
+    designer = APIDesigner(operations, definitions_path, apply_fault, truncate, limiter)
     methods = ["GET", "POST", "PUT", "DELETE"]
     return Mount("/restapi/vtap", routes=[
         Route("/api/{path:path}", designer.api, methods=methods),

@@ -235,7 +235,7 @@ class SandboxApp:
             return []
         if hasattr(apidesigner, "mount"):
             got = apidesigner.mount(self.ops, apply_fault=self._apply_fault,
-                                    truncate=self._truncate)
+                                    truncate=self._truncate, limiter=self.limiter)
         elif hasattr(apidesigner, "routes"):
             got = apidesigner.routes(self.ops)
         else:

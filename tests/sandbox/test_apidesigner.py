@@ -331,3 +331,24 @@ def test_filter_values_reach_vtql_unchanged(ops, value: str) -> None:
                 "lastname": decoy, "department": run, "assigned_user_id": "19x1"}})
     rows = _Runner(ops).select(admin, action, {"name": value, "run": run})
     assert [r["id"] for r in rows] == [made["id"]]
+
+
+def test_api_designer_calls_share_the_rest_rate_limits_and_headers(designer: Designer) -> None:
+    # Vtiger Cloud meters every REST call, API Designer's included: the same headers, the same
+    # per-minute budget as the core API, and a 429 past it that writes nothing.
+    rest = Rest(designer.server)
+    for _attempt in range(2):  # the minute window may roll over mid-test: then try again
+        designer.server.configure(minute_limit=3)  # (re)setting a limit restarts the counts
+        resps = [rest.get("me"), designer.api("GET", "contacts"),
+                 designer.webhook("contacts_upsert", {"lastname": "Lim", "email": "lim@x.io"}),
+                 designer.webhook("contacts_upsert", {"lastname": "Over", "email": "o@x.io"})]
+        if len({r.headers["X-FloodControl-Reset"] for r in resps}) == 1:
+            break
+    assert [int(r.headers["X-FloodControl-Remaining"]) for r in resps[:3]] == [2, 1, 0]
+    assert all("X-RateLimit-DailyLimit" in r.headers for r in resps)
+    assert "Retry-After" not in resps[2].headers
+    over = resps[3]
+    assert over.status_code == 429 and 1 <= int(over.headers["Retry-After"]) <= 60
+    assert over.json()["success"] is False
+    designer.server.configure(minute_limit=100000)
+    assert designer.count() == 1  # "Lim" only: the refused call wrote nothing
