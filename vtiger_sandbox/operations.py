@@ -52,6 +52,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # what picklist_dependency answers: [{"module", "sourcefield", "targetfield",
     # "valuemapping": [{"sourcevalue", "targetvalues": [...]}]}] (checked against describes)
     "picklist_dependencies": [],
+    # modules an operation refuses with ACCESS_DENIED, as Vtiger does for modules the API
+    # cannot serve that way: {"sync": ["Faq"], "query": ["Currency"]}
+    "refused_modules": {},
 }
 
 #: Auto-number prefixes of the standard modules (``contact_no`` = CON1, ...).
@@ -721,6 +724,8 @@ class _CoreOperations:
             raise access_denied("Permission to perform the operation is denied for query")
         cap = int(self.settings.get("query_row_cap", 100))
         compiled = vtql.compile_query(text, self.modules, row_cap=cap)
+        if self._refuses("query", compiled.module):
+            raise access_denied("Permission to perform the operation is denied for query")
         with self.store.lock:
             cur = self.store.conn.execute(compiled.sql, compiled.params)
             names = [d[0] for d in cur.description]
@@ -734,6 +739,10 @@ class _CoreOperations:
             names = [names[i] for i in keep]
             rows = [tuple(r[i] for i in keep) for r in rows]
         return rows_to_records(names, rows)
+
+    def _refuses(self, operation: str, m: Module) -> bool:
+        """Whether the ``refused_modules`` setting makes ``operation`` refuse module ``m``."""
+        return m.name in ((self.settings.get("refused_modules") or {}).get(operation) or ())
 
     # ========================================================================== sync
     def sync(self, user: User, params: dict) -> dict:
@@ -754,7 +763,7 @@ class _CoreOperations:
         m = self.module(name)
         if m.name == "Users":
             return {"updated": [], "deleted": [], "lastModifiedTime": str(since), "more": False}
-        if not m.is_entity:
+        if not m.is_entity or self._refuses("sync", m):
             raise access_denied()
         st = self.store
         mt = st.tables[m.name]
@@ -986,6 +995,12 @@ def _check_setting(key: str, value: Any) -> Any:
         ops = value.get("operations")
         if ops is not None and not (isinstance(ops, list) and all(isinstance(o, str) for o in ops)):
             raise bad
+    if key == "refused_modules" and not (
+        isinstance(value, dict) and all(
+            k in ("sync", "query") and isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for k, v in value.items())
+    ):
+        raise bad
     if key == "crash_operations" and not (
         isinstance(value, list) and all(isinstance(x, str) for x in value)
     ):

@@ -163,7 +163,25 @@ def test_bad_setting_values_are_refused(shared_sandbox: SandboxServer) -> None:
     for bad in ({"sync_page_limit": "many"}, {"flavor": "saas"}, {"faults": [1]},
                 {"currency_decimals": 12}, {"minute_limit": -1},
                 {"faults": {"error_rate": "often"}}, {"faults": {"burst_429": [3]}},
-                {"faults": {"operations": "sync"}}):
+                {"faults": {"operations": "sync"}}, {"refused_modules": ["sync"]},
+                {"refused_modules": {"update": ["Contacts"]}},
+                {"refused_modules": {"sync": "Contacts"}}):
         resp = requests.post(f"{shared_sandbox.url}/_sandbox/config", json=bad, timeout=10,
                              auth=(shared_sandbox.username, shared_sandbox.access_key))
         assert resp.status_code == 400, bad
+
+
+def test_refused_modules_answer_access_denied_for_that_operation_only(
+        sandbox: SandboxServer) -> None:
+    rest = Rest(sandbox)
+    sandbox.configure(refused_modules={"sync": ["Contacts"], "query": ["Currency"]})
+    refused = rest.get("sync", elementType="Contacts", modifiedTime=1)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "ACCESS_DENIED"
+    assert rest.get("query", query="select * from Currency;").json()["error"]["code"] == (
+        "ACCESS_DENIED")
+    # the other operation and the other modules still answer
+    assert rest.ok("GET", "query", query="select count(*) from Contacts;")
+    assert rest.ok("GET", "sync", elementType="Accounts", modifiedTime=1)["more"] is False
+    sandbox.configure(refused_modules={})
+    assert rest.get("sync", elementType="Contacts", modifiedTime=1).status_code == 200

@@ -148,3 +148,33 @@ def calendar_seconds(text: str) -> int:
     from vtiger_client import types as vtypes
 
     return vtypes.datetime_to_unix(text)
+
+
+# ------------------------------------------------------------------ modules the API refuses
+
+
+def test_a_module_sync_refuses_is_read_through_query_and_the_verdict_is_kept(sandbox, caplog):
+    ids = contacts(sandbox, 120)
+    sandbox.configure(refused_modules={"sync": ["Contacts"]})
+    cfg = config(sandbox, modules=["Contacts"])
+    with caplog.at_level(logging.WARNING):
+        first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+    assert "sync is not available (sync: ACCESS_DENIED" in caplog.text
+    verdict = first.state()["bookmarks"]["Contacts"]["vtiger_sync"]
+    assert verdict["mode"] == "query" and "ACCESS_DENIED" in verdict["reason"]
+
+    sandbox.reset_stats()
+    run_tap(cfg, state=first.state())
+    assert sandbox.stats().get("sync", 0) == 0  # trusted for a day: no call spent on sync
+
+
+def test_a_full_table_module_the_api_cannot_query_is_skipped_with_a_warning(sandbox, caplog):
+    ids = contacts(sandbox, 3)
+    sandbox.configure(refused_modules={"query": ["Currency"]})
+    cfg = config(sandbox, modules=["Contacts", "Currency"])
+    with caplog.at_level(logging.WARNING):
+        run = run_tap(cfg)
+    assert run.records("Currency") == []
+    assert "Currency: cannot be read through query" in caplog.text
+    assert sorted(run.ids("Contacts")) == sorted(ids)  # the other streams are unaffected
