@@ -515,9 +515,15 @@ class ModuleStream(VtigerStream):
         if sync_type not in cache:
             client = self.client
             owners = [str(client.me()["id"])]
-            if sync_type == "userandgroup":
-                owners += [str(r["id"]) for r in client.query(
-                    vtql.select("Groups", "id", limit=vtql.ROW_CAP)) or []]
+            offset = 0
+            while sync_type == "userandgroup":  # every group, 100 a page (no "order by":
+                # non-entity modules may refuse it; a group seen twice does no harm)
+                page = client.query(vtql.select("Groups", "id", limit=vtql.ROW_CAP,
+                                                offset=offset)) or []
+                owners += [str(r["id"]) for r in page if str(r["id"]) not in owners]
+                if len(page) < vtql.ROW_CAP:
+                    break
+                offset += vtql.ROW_CAP
             cache[sync_type] = owners
             self.logger.info("%s: query limited to sync_type %s owners %s", self.module,
                              sync_type, ", ".join(owners))
