@@ -23,6 +23,18 @@ import requests
 _STOPPING: list[subprocess.Popen] = []
 
 
+def terminate(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM (the server's clean shutdown), SIGKILL after ``timeout``; the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def reap(timeout: float = 10.0) -> None:
     """Wait for servers stopped with ``wait=False``; kill any that hang."""
     while _STOPPING:
@@ -133,14 +145,7 @@ class SandboxServer:
                 _STOPPING.append(self.proc)
             self.proc = None
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        code = self.proc.returncode
+        code = terminate(self.proc, timeout)
         self.proc = None
         return code
 

@@ -8,12 +8,13 @@ built wheel need the command line, the working directory and the environment in 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+
+from vtiger_sandbox.testing import terminate
 
 
 def console_script() -> list[str]:
@@ -85,14 +86,7 @@ class ServeProcess:
         """SIGTERM and wait; the exit code (0 = clean shutdown)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        code = self.proc.returncode
+        code = terminate(self.proc, timeout)
         self.proc = None
         return code
 
