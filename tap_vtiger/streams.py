@@ -241,7 +241,12 @@ class VtigerStream(Stream):
         if self._fast_path():
             self._last_record = latest_record
             return
-        super()._increment_stream_state(latest_record, context=context)
+        if not self._keeps_bookmark(latest_record):
+            super()._increment_stream_state(latest_record, context=context)
+
+    def _keeps_bookmark(self, record: dict) -> bool:
+        """Hook: True for a record that must not move the bookmark (see ModuleStream)."""
+        return False
 
     def _process_record(self, record: dict, child_context: t.Any = None,
                         partition_context: t.Any = None) -> None:
@@ -258,7 +263,8 @@ class VtigerStream(Stream):
             FastSingerWriter.write_records(self.name, self._pending, self._time_extracted)
             self._pending = []
         if self._last_record is not None:
-            super()._increment_stream_state(self._last_record, context=self.context)
+            if not self._keeps_bookmark(self._last_record):
+                super()._increment_stream_state(self._last_record, context=self.context)
             self._last_record = None
 
     def _prefetch(self, fn: t.Callable[..., t.Any], *args: t.Any) -> concurrent.futures.Future:
@@ -300,15 +306,20 @@ class ModuleStream(VtigerStream):
 
     replication_key = "modifiedtime"
     is_sorted = True
-    #: True while sync re-reads a gap left by query runs: those records are older than the
-    #: bookmark, which the SDK would take for unsorted output (the bookmark follows them and
-    #: is past the old one again when the run ends).
+    #: True while sync re-reads a gap left by query runs (see :meth:`_keeps_bookmark`).
     rereading_gap = False
 
-    @property
-    def check_sorted(self) -> bool:
-        """The SDK's sort check, off only while a gap is re-read (see ``rereading_gap``)."""
-        return not self.rereading_gap
+    def _keeps_bookmark(self, record: dict) -> bool:
+        """While a gap is re-read, records older than the bookmark leave it where it is: the
+        SDK would take them for unsorted output, and a resumed run re-reads from ``gap_from``
+        (still in state until sync has covered the gap) anyway.
+        """
+        if not self.rereading_gap:
+            return False
+        bookmark = self.get_context_state(self.context).get("replication_key_value")
+        value = record.get(self.replication_key or "")
+        return bool(bookmark and value) and (
+            vtypes.datetime_to_unix(str(value)) < vtypes.datetime_to_unix(str(bookmark)))
 
     # ------------------------------------------------------------------ start point
 

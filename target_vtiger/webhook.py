@@ -288,9 +288,10 @@ class WebhookSink(BeyondSink):
             code, message = err.code, f"the webhook kept refusing ({err.code}): not written"
         else:
             code = "WEBHOOK_UNCONFIRMED"
+            advice = ("the retries ran out" if self.idempotent else "set webhook_idempotent "
+                      "for an <upsert> webhook to resend it")
             message = (f"the answer to the webhook request was lost ({err.code}): Vtiger may or "
-                       "may not hold the record; check before re-sending it (set "
-                       "webhook_idempotent for an <upsert> webhook to resend it)")
+                       f"may not hold the record; check before re-sending it ({advice})")
         for record in chunk:
             self.reject(record, code, self.scrub(message))
 

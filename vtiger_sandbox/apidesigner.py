@@ -546,8 +546,7 @@ class APIDesigner:
         else:
             response = early
         for name, value in headers.items():
-            if name.lower() != "retry-after" or response.status_code == 429:
-                response.headers.setdefault(name, value)
+            response.headers.setdefault(name, value)
         return response
 
     async def _answer(self, request: Request, kind: str) -> Response:

@@ -20,6 +20,7 @@ import pytest
 from faults_helpers import FAST_RETRIES, client_for, faults_on
 from target_helpers import (
     all_contacts,
+    all_records,
     read_rejects,
     record_message,
     run_target,
@@ -37,16 +38,6 @@ def leads(n: int) -> list[dict]:
             for i in range(n)]
 
 
-def all_leads(crm) -> list[dict]:
-    rows, offset = [], 0
-    while True:
-        page = crm.query(f"select id, email from Leads order by id limit {offset}, 100;")
-        rows += page
-        if len(page) < 100:
-            return rows
-        offset += 100
-
-
 @pytest.mark.slow
 def test_a_create_webhook_whose_answer_is_lost_keeps_the_record_and_never_sends_it_twice(
         sandbox, figures, tmp_path):
@@ -57,7 +48,7 @@ def test_a_create_webhook_whose_answer_is_lost_keeps_the_record_and_never_sends_
            "webhook_token_placement": "query"}
     text = singer_lines([schema_message("Leads", LEAD_PROPS),
                          *(record_message(r, "Leads") for r in records)])
-    before = {r["email"] for r in all_leads(client_for(sandbox))}
+    before = {r["email"] for r in all_records(client_for(sandbox), "Leads")}
     with faults_on(sandbox, figures, seed=11, truncate_rate=0.08,
                    burst_429={"every": 30, "length": 1, "retry_after": 1},
                    operations=["vtap_webhook"]):
@@ -78,7 +69,7 @@ def test_a_create_webhook_whose_answer_is_lost_keeps_the_record_and_never_sends_
     assert len(records) < requests <= len(records) + figures.faults["429"] + figures.faults[
         "error"]
 
-    per_email = Counter(r["email"] for r in all_leads(client_for(sandbox))
+    per_email = Counter(r["email"] for r in all_records(client_for(sandbox), "Leads")
                         if r["email"] not in before)
     assert max(per_email.values()) == 1, "a lead was created twice"
     kept = {r["record"]["email"] for r in rejects}

@@ -144,10 +144,15 @@ def read_rejects(config: dict) -> list[dict]:
 
 def all_contacts(vtiger) -> list[dict]:
     """Every Contact in the sandbox (paged by id)."""
+    return all_records(vtiger, "Contacts")
+
+
+def all_records(vtiger, module: str) -> list[dict]:
+    """Every record of ``module`` in the sandbox (paged by id)."""
     rows: list[dict] = []
     offset = 0
     while True:
-        page = vtiger.query(f"select * from Contacts order by id limit {offset}, 100;")
+        page = vtiger.query(f"select * from {module} order by id limit {offset}, 100;")
         rows.extend(page)
         if len(page) < 100:
             return rows
