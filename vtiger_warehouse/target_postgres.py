@@ -1,4 +1,5 @@
-"""MeltanoLabs target-postgres, with date-times landing as ``timestamptz``.
+"""MeltanoLabs target-postgres, with date-times landing as ``timestamptz`` and the target
+schema safe to create from parallel loads.
 
 Vtiger's date-times are instants (the tap emits them in UTC with an offset), but
 target-postgres 0.8 creates ``timestamp without time zone`` columns, which drop the offset and
@@ -40,10 +41,36 @@ def timestamptz_mapping(connector_class: t.Any) -> None:
     connector_class.jsonschema_to_sql = patched
 
 
+def concurrent_schema_creation(connector_class: t.Any) -> None:
+    """Let several loads create the target schema at the same moment (one Airflow task per
+    module, first run): the SDK's ``prepare_schema`` checks, then creates, so all but one of
+    them failed with a duplicate schema. A creation that fails while the schema now exists
+    is taken as done; idempotent.
+    """
+    import sqlalchemy
+
+    prepare = connector_class.prepare_schema
+    if getattr(prepare, "vtiger_concurrent", False):
+        return
+
+    def prepare_schema(self: t.Any, schema_name: str) -> None:
+        try:
+            prepare(self, schema_name)
+        except sqlalchemy.exc.DBAPIError:
+            if not self.schema_exists(schema_name):
+                raise
+
+    prepare_schema.vtiger_concurrent = True  # type: ignore[attr-defined]
+    connector_class.prepare_schema = prepare_schema
+
+
 def main() -> None:
-    """``target-postgres-vtiger``: target-postgres's CLI with the timestamptz mapping."""
+    """``target-postgres-vtiger``: target-postgres's CLI with the timestamptz mapping and
+    concurrent schema creation.
+    """
     from target_postgres.connector import PostgresConnector
     from target_postgres.target import TargetPostgres
 
     timestamptz_mapping(PostgresConnector)
+    concurrent_schema_creation(PostgresConnector)
     TargetPostgres.cli()

@@ -213,3 +213,52 @@ def test_timestamptz_columns_keep_their_type_across_loads(first_load: Load,
         assert "modifiedtime" in datetimes
         assert {second_load.types[module][n] for n in datetimes} == {"timestamp with time zone"}
         assert second_load.types[module]["_sdc_batched_at"] == "timestamp with time zone"
+
+
+RACE = """
+import sys, threading
+from target_postgres.connector import PostgresConnector
+from vtiger_warehouse.target_postgres import concurrent_schema_creation
+
+config = {"sqlalchemy_url":
+          f"postgresql+psycopg://{sys.argv[3]}@{sys.argv[1]}:{sys.argv[2]}/{sys.argv[4]}"}
+schema, patched = sys.argv[5], sys.argv[6]
+if patched == "patched":
+    concurrent_schema_creation(PostgresConnector)
+connectors = [PostgresConnector(config=config) for _ in range(8)]
+for c in connectors:
+    c.schema_exists(schema)  # connect first: the threads then race on the DDL alone
+barrier, errors = threading.Barrier(len(connectors)), []
+
+def load(connector):
+    barrier.wait()
+    try:
+        connector.prepare_schema(schema)
+    except Exception as exc:
+        errors.append(type(exc).__name__)
+
+threads = [threading.Thread(target=load, args=(c,)) for c in connectors]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+print(len(errors))
+"""
+
+
+def test_parallel_loads_may_create_the_target_schema_at_the_same_moment(postgres):
+    # One Airflow task per module: on the first run every task creates the schema. The SDK
+    # checks, then creates, so plain target-postgres lost all but one of them.
+    import subprocess
+    from pathlib import Path
+
+    venv = Path(__file__).resolve().parents[2] / ".meltano/loaders/target-postgres/venv"
+    args = [postgres.host, str(postgres.port), postgres.user, postgres.database]
+    failures = {}
+    for n, mode in enumerate(("plain", "patched", "plain", "patched")):
+        proc = subprocess.run([str(venv / "bin/python"), "-c", RACE, *args, f"race_{n}", mode],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        failures.setdefault(mode, []).append(int(proc.stdout.strip()))
+    assert failures["patched"] == [0, 0]
+    assert max(failures["plain"]) > 0  # the race is real (and this test can see it)
