@@ -41,6 +41,7 @@ from tap_vtiger.writer import FastSingerWriter
 from vtiger_client.errors import (
     BudgetExhaustedError,
     ConfigError,
+    OperationUnavailableError,
     UnknownModuleError,
     VtigerError,
     settings_error,
@@ -381,7 +382,9 @@ class TapVtiger(Tap):
 
 
     def _stop_cleanly_on_budget(self, stream: Stream) -> None:
-        """Make every stream end cleanly when the daily API limit (or api_budget_percent) is
+        """Make a stream end cleanly when it needs an operation the server does not offer
+        (Cloud-only operations on self-hosted Vtiger: the client warned once), and make every
+        stream end cleanly when the daily API limit (or api_budget_percent) is
         spent, and the streams after it skip: module streams do so themselves, but metadata,
         API Designer and custom query streams let BudgetExhaustedError escape, so a run that
         reached the limit in one of them exited 1 after "stopping cleanly" was promised.
@@ -396,6 +399,9 @@ class TapVtiger(Tap):
                 return
             try:
                 yield from inner(context)
+            except OperationUnavailableError as exc:
+                # the client warned once; this stream emits nothing more, the run goes on
+                stream.logger.info("%s: skipped: %s", stream.name, exc)
             except BudgetExhaustedError as exc:
                 self.budget_exhausted = str(exc)
                 stream.logger.info("%s: %s; stopping", stream.name, exc)

@@ -51,6 +51,18 @@ class RejectedRecordsError(Exception):
     """Raised at the end of a run that rejected records while ``allow_rejects`` is off."""
 
 
+#: Sinks that need an operation some servers lack: sink -> (operation, setting naming it).
+CLOUD_ONLY_FEATURES: dict[type, tuple[str, str]] = {
+    TagsSink: ("tags_retrieve", "tag_streams"),
+    ConvertLeadSink: ("convertlead", "convertlead_streams"),
+}
+#: Parameters of a probe call that cannot change anything (no such record / no lead id).
+CLOUD_ONLY_PROBES: dict[str, dict[str, t.Any]] = {
+    "tags_retrieve": {"id": "19x0"},
+    "convertlead": {"element": {}},
+}
+
+
 class TargetConfigError(Exception):
     """A setting that makes the run impossible; reported in one line, exit code 1."""
 
@@ -234,6 +246,8 @@ class TargetVtiger(Target):
         self._specs: dict[str, ModuleSpec] = {}
         self._describes: dict[str, dict] = {}
         self._default_owner: str | None = None
+        #: operation -> whether the server offers it (probed once, when a feature needs it)
+        self._offered: dict[str, bool] = {}
         self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
         self.summaries: dict[str, StreamSummary] = {}
@@ -369,6 +383,13 @@ class TargetVtiger(Target):
         to that sink; without those lists, the schema decides (tap-vtiger's ``*_related``
         streams carry source_id/related_id/relation_label, its ``tags`` stream record_id/tag).
         """
+        sink = self._sink_class(stream_name)
+        needed = CLOUD_ONLY_FEATURES.get(sink)
+        if needed:
+            self.require_operation(needed[0], needed[1], stream_name)
+        return sink
+
+    def _sink_class(self, stream_name: str) -> type:
         schema = self._schemas.get(stream_name)
         if stream_name in (self.config.get("convertlead_streams") or {}):
             return ConvertLeadSink
@@ -503,8 +524,34 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ end of run
 
+    def require_operation(self, operation: str, feature: str, stream: str | None = None) -> None:
+        """Refuse (one line, exit 1) a feature the server cannot serve: self-hosted Vtiger
+        lacks Cloud-only operations (tags) and stock 8.2 on PHP 8 crashes on convertlead.
+        One probe call per operation and run (:meth:`VtigerClient.offers`), which changes
+        nothing on the server.
+        """
+        with self._lock:
+            if operation not in self._offered:
+                probe = CLOUD_ONLY_PROBES[operation]
+                self._offered[operation] = self.client.offers(operation, **probe)
+            if self._offered[operation]:
+                return
+        where = f"stream {stream!r}: " if stream else ""
+        msg = (f"{where}{feature} needs the {operation} operation, which this Vtiger server "
+               "does not offer (HTTP 500 with an empty body: Vtiger Cloud only, or a build "
+               f"that crashes on it); remove the stream from the input or from {feature}")
+        raise TargetConfigError(msg)
+
+    def _require_configured_features(self) -> None:
+        """Check the features named in the settings before the first input line is read."""
+        for stream in self.config.get("tag_streams") or []:
+            self.require_operation("tags_retrieve", "tag_streams", stream)
+        for stream in self.config.get("convertlead_streams") or {}:
+            self.require_operation("convertlead", "convertlead_streams", stream)
+
     def listen(self, file_input: t.IO[str] | None = None) -> None:
         """Process the input; when the run stops early, still say what it did before."""
+        self._require_configured_features()
         try:
             super().listen(file_input)
         except VtigerError:

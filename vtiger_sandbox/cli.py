@@ -19,7 +19,7 @@ import uvicorn
 
 from .app import REST_PREFIX, build_app
 from .modules import load_modules
-from .operations import DEFAULT_SETTINGS, Operations
+from .operations import DEFAULT_SETTINGS, FLAVOR_ALIASES, FLAVORS, Operations
 from .seed import apply_seed
 from .store import Store
 
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", default="empty", help="demo | empty | N (N Contacts)")
     s.add_argument("--username", default="admin")
     s.add_argument("--access-key", default=None, help="generated (and kept in the db) if unset")
-    s.add_argument("--flavor", choices=["cloud", "self-hosted"], default=None)
+    s.add_argument("--flavor", choices=[*FLAVORS, *FLAVOR_ALIASES], default=None,
+                   help="cloud | self-hosted-sync (alias self-hosted) | self-hosted-stock")
     s.add_argument("--config", default=None, help="JSON file with settings (see /_sandbox/config)")
     s.add_argument("--log-level", default="warning")
     # TLS (tests of verify_ssl/ca_bundle): uvicorn's own options; the banner then says https
