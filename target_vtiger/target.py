@@ -528,8 +528,11 @@ class TargetVtiger(Target):
         """Refuse (one line, exit 1) a feature the server cannot serve: self-hosted Vtiger
         lacks Cloud-only operations (tags) and stock 8.2 on PHP 8 crashes on convertlead.
         One probe call per operation and run (:meth:`VtigerClient.offers`), which changes
-        nothing on the server.
+        nothing on the server; none with ``api_style: rest``, which only Vtiger Cloud serves
+        (the open-source edition has no REST API) and Cloud offers them all.
         """
+        if self._client_config().api_style == "rest":
+            return
         with self._lock:
             if operation not in self._offered:
                 probe = CLOUD_ONLY_PROBES[operation]

@@ -363,6 +363,10 @@ class VtigerClient:
         self.user_id: str | None = None
         #: operations this server turned out not to offer (name -> why), for the whole run
         self.unavailable: dict[str, str] = {}
+        #: called with the operation name when the client finds one missing (the tap keeps
+        #: it in its state so later runs do not spend calls finding out again)
+        self.on_unavailable: t.Callable[[str], None] | None = None
+        self._warned_unavailable: set[str] = set()
         self._sleep = sleep
         self._clock = clock
         self._session_name: str | None = None
@@ -455,6 +459,7 @@ class VtigerClient:
         if method == "GET" and operation in OPERATION_METHODS:
             method = OPERATION_METHODS[operation]
         if operation in self.unavailable:
+            self._warn_unavailable(operation)
             raise OperationUnavailableError("UNAVAILABLE", self.unavailable[operation],
                                             operation=operation)
         wire = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in params.items()}
@@ -510,9 +515,21 @@ class VtigerClient:
                "only Vtiger Cloud has, or one this Vtiger build crashes on); skipped")
         if operation not in self.unavailable:
             self.unavailable[operation] = why
-            if operation != "me":  # me has a complete fallback (the login's user record)
-                log.warning("%s: %s", operation, why)
+            self._warn_unavailable(operation)
+            if self.on_unavailable is not None:
+                self.on_unavailable(operation)
         return OperationUnavailableError("UNAVAILABLE", why, operation=operation)
+
+    def assume_unavailable(self, operation: str, why: str) -> None:
+        """Treat ``operation`` as missing without asking (found so by an earlier run)."""
+        self.unavailable.setdefault(operation, why)
+
+    def _warn_unavailable(self, operation: str) -> None:
+        """One warning per operation and run, when something first needs it."""
+        if operation in self._warned_unavailable or operation == "me":
+            return  # me has a complete fallback (the login's user record): nothing is lost
+        self._warned_unavailable.add(operation)
+        log.warning("%s: %s", operation, self.unavailable[operation])
 
     def offers(self, operation: str, **probe: t.Any) -> bool:
         """Whether the server offers ``operation``: one harmless call (``probe`` parameters

@@ -102,3 +102,36 @@ def test_cloud_only_me_falls_back_to_the_login_user_without_a_warning(sandbox_fa
         assert client.me()["user_name"] == server.username
     assert caplog.records == []
     assert server.stats().get("me") == 1  # one crash is enough; later calls go to retrieve
+
+
+def test_a_missing_operation_is_remembered_in_state_and_asked_again_after_a_day(
+        sandbox_factory, caplog):
+    server = sandbox_factory(flavor="self-hosted-sync")
+    multi_owner_crm(server)
+    cfg = {**default_config(server), "modules": ["Accounts"]}
+    first = run_tap(cfg, streams={"Accounts", "account_hierarchy"})
+    found_at = first.state()["vtiger_unavailable"]["get_account_hierarchy"]
+    assert server.stats()["get_account_hierarchy"] == 2
+
+    server.bulk_create("Accounts", 2)  # changed Accounts: the hierarchy would be asked for
+    server.reset_stats()
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        second = run_tap(cfg, streams={"Accounts", "account_hierarchy"}, state=first.state())
+    assert len(second.records("Accounts")) >= 2
+    assert "get_account_hierarchy" not in server.stats()  # not asked again
+    assert len(warnings(caplog, "get_account_hierarchy: not offered")) == 1  # still said once
+    assert second.state()["vtiger_unavailable"]["get_account_hierarchy"] == found_at
+
+    stale = {**second.state(), "vtiger_unavailable": {"get_account_hierarchy": found_at - 86400}}
+    server.reset_stats()
+    run_tap(cfg, streams={"Accounts", "account_hierarchy"}, state=stale)
+    assert server.stats()["get_account_hierarchy"] == 2  # a day later: asked again
+
+
+def test_a_server_offering_everything_leaves_no_trace_in_state(sandbox_factory):
+    server = sandbox_factory(flavor="cloud")
+    multi_owner_crm(server)
+    run = run_tap({**default_config(server), "modules": ["Accounts"]},
+                  streams={"Accounts", "account_hierarchy"})
+    assert "vtiger_unavailable" not in run.state()
