@@ -35,7 +35,7 @@ from vtiger_client.vtql import (
     select,
 )
 from vtiger_sandbox.modules import load_modules
-from vtiger_sandbox.vtql import compile_query
+from vtiger_sandbox.vtql import compile_query, install_collation
 
 MODULES = load_modules()
 CONTACTS = MODULES["Contacts"]
@@ -135,6 +135,7 @@ def test_conditions_combine_without_parentheses() -> None:
 def make_contacts(values: list[str]) -> sqlite3.Connection:
     """A Contacts table in the sandbox's storage layout, one record per value (lastname)."""
     conn = sqlite3.connect(":memory:")
+    install_collation(conn)
     cols = [n for n in CONTACTS.fields if n not in ("id", "deleted")]
     conn.execute(f"CREATE TABLE {CONTACTS.table} (crmid INTEGER PRIMARY KEY, id TEXT, "
                  "deleted INTEGER DEFAULT 0, modified_epoch INTEGER DEFAULT 0, "
