@@ -59,6 +59,8 @@ from singer_sdk.singerlib import SchemaMessage
 
 from tap_vtiger.deletions import STATE_KEY as DELETIONS_KEY
 from tap_vtiger.deletions import DeletionTracker
+from tap_vtiger.emitted import BookmarkSecond, TableDigests
+from tap_vtiger.schema_drift import SchemaDrift
 from tap_vtiger.writer import FastSingerWriter
 from vtiger_client import types as vtypes
 from vtiger_client import vtql
@@ -322,6 +324,10 @@ class ModuleStream(VtigerStream):
     deletion_tracker: DeletionTracker | None = None
     #: Whether a bookmark ahead of the server's clock was reported in this run.
     _future_warned = False
+    #: The records of the bookmark second emitted so far (this run and the previous one).
+    _emitted: BookmarkSecond | None = None
+    #: Fields found in records that the schema lacked (tap_vtiger.schema_drift).
+    _drift: SchemaDrift | None = None
 
     def _keeps_bookmark(self, record: dict) -> bool:
         """While a gap is re-read, records older than the bookmark leave it where it is: the
@@ -417,15 +423,6 @@ class ModuleStream(VtigerStream):
         except StopIteration as stop:
             return stop.value
 
-    def _page_done(self) -> None:
-        """As for every stream, but large deletion-check states are written every few pages."""
-        tracker = self.deletion_tracker
-        if tracker is None or tracker.state_due():
-            super()._page_done()
-            return
-        self._flush_records()
-        self._time_extracted = _utc_now_text()
-
     def _write_state_message(self) -> None:
         """The delivered ids go into the state with the bookmark they belong to."""
         if self.deletion_tracker is not None:
@@ -473,16 +470,17 @@ class ModuleStream(VtigerStream):
         self.deletion_tracker = None
         if DELETIONS_KEY in state or self._needs_id_check(state):
             self._start_tracking(state, fresh=fresh)
+        emitted = self._emitted = BookmarkSecond(state, self.replication_key or "modifiedtime")
         try:
             resume: int | None = since
             if self._sync_usable(state):
-                resume = yield from self._tracked(self._sync_pages(state, since))
+                resume = yield from self._tracked(emitted.filter(self._sync_pages(state, since)))
             elif self.config.get("include_deleted", True):
                 self._note_gap(state, since)
             if resume is not None:
                 # sync cannot serve (any more): query cannot see deletions, the check can
                 self._start_tracking(state, fresh=fresh and resume == since)
-                yield from self._tracked(self._query_pages(resume))
+                yield from self._tracked(emitted.filter(self._query_pages(resume)))
             tracker = self.deletion_tracker
             if tracker is not None and not self._needs_id_check(state):
                 state.pop(DELETIONS_KEY, None)  # sync proved it lists every deletion
@@ -498,6 +496,38 @@ class ModuleStream(VtigerStream):
             self._finish()
             if state.get("vtiger_sync") == {}:
                 del state["vtiger_sync"]
+            if emitted.skipped:
+                self.logger.info("%s: %d records of the bookmark second skipped (emitted "
+                                 "unchanged by the previous run)", self.module, emitted.skipped)
+            self._emitted = None
+
+    def _fields_checked(
+        self, wires: list[dict], parse: t.Callable[[t.Mapping[str, t.Any]], dict]
+    ) -> t.Callable[[t.Mapping[str, t.Any]], dict]:
+        """The parser for a page: a new one (after a new SCHEMA message) when the page's
+        records carry fields the schema lacks that describe declares (tap_vtiger.schema_drift).
+        """
+        if self._drift is None:
+            self._drift = SchemaDrift()
+        new = self._drift.undeclared(self, wires)
+        if not new or not self._drift.adopt(self, new):
+            return parse
+        self._parser = None
+        self._write_schema_message()
+        return self.parser
+
+    def _page_done(self) -> None:
+        """Remember the page's last-second records in the state before its STATE message;
+        large deletion-check states are written every few pages only.
+        """
+        if self._emitted is not None:
+            self._emitted.remember()
+        tracker = self.deletion_tracker
+        if tracker is None or tracker.state_due():
+            super()._page_done()
+            return
+        self._flush_records()
+        self._time_extracted = _utc_now_text()
 
     def _sync_pages(
         self, state: dict[str, t.Any], since: int
@@ -548,6 +578,7 @@ class ModuleStream(VtigerStream):
                 more and last > since) else None
             updated = page.get("updated") or []
             if updated:
+                parse = self._fields_checked(updated, parse)
                 updated.sort(key=lambda r: r.get("modifiedtime") or "")
                 for wire in updated:
                     yield parse(wire)
@@ -680,6 +711,8 @@ class ModuleStream(VtigerStream):
             if len(rows) >= QUERY_PAGE:
                 last = rows[-1]
                 ahead = self._prefetch(fetch, (last.get(key) or "", last.get("id")))
+            if rows and columns == "*":
+                parse = self._fields_checked(rows, parse)
             for wire in rows:
                 yield parse(wire)
             self._page_done()
@@ -706,13 +739,18 @@ class FullTableStream(VtigerStream):
             self.logger.info("%s: skipped, API budget used up", self.module)
             return
         parse = self.parser
+        table = self._unchanged_rows(context)
         try:
             rows = self.client.query(vtql.select(self.module, limit=QUERY_PAGE))
             if len(rows) < QUERY_PAGE:
-                for wire in rows:
-                    yield parse(wire)
+                records: t.Iterator[dict] = (parse(wire) for wire in rows)
             else:
-                yield from self._paged(parse)
+                records = self._paged(parse)
+            for record in records:
+                if table is None or table.changed(record):
+                    yield record
+            if table is not None:
+                table.remember()
         except (QuerySyntaxError, UnknownModuleError) as exc:
             self.logger.warning("%s: cannot be read through query (%s); skipped", self.module,
                                 exc)
@@ -729,6 +767,15 @@ class FullTableStream(VtigerStream):
         finally:
             self._finish()
         self._page_done()
+
+    def _unchanged_rows(self, context: t.Mapping[str, t.Any] | None) -> TableDigests | None:
+        """Digests of the rows the previous run emitted: unchanged rows are not emitted again.
+        None (every row, every run) when ACTIVATE_VERSION messages are on: a target replacing
+        the table with each version needs them all.
+        """
+        if self.config.get("emit_activate_version_messages"):
+            return None
+        return TableDigests(self.get_context_state(context))
 
     def _paged(self, parse: t.Callable[[t.Mapping[str, t.Any]], dict]) -> t.Iterator[dict]:
         seen: set[str] = set()
