@@ -107,6 +107,9 @@ def test_the_demo_exits_0_and_reports_each_step(demo: DemoRun):
         "run 2: the same command; Meltano's state makes it incremental",
         "run 2 (incremental) done in ",
         "stopping the sandbox",
+        "self-hosted: starting vtiger-sandbox --flavor self-hosted-sync, three owners",
+        "self-hosted run 1 done in ",
+        "self-hosted run 2 done in ",
         "done: run 2 moved ",
     ]
     assert len(steps) == len(expected), steps
@@ -114,6 +117,14 @@ def test_the_demo_exits_0_and_reports_each_step(demo: DemoRun):
         assert line.startswith(start), (line, start)
     assert "run 1 (full) done in" in demo.proc.stdout
     assert re.search(r"run 1 \(full\) done in [\d.]+s: 4,000 records extracted", demo.proc.stdout)
+
+
+def test_a_deletion_arrives_from_a_multi_owner_self_hosted_server(demo: DemoRun):
+    """Contacts of another user and of a group, deleted: self-hosted sync never lists them."""
+    flagged = [ln for ln in demo.lines if ln.startswith("  contacts ") and "flagged in" in ln]
+    assert len(flagged) == 2, demo.proc.stdout[-3000:]
+    assert all(" deleted " in ln for ln in flagged), flagged
+    assert sum("sync never lists it" in ln for ln in demo.lines) == 2
 
 
 def test_rows_per_module_before_and_after_the_changes(demo: DemoRun):

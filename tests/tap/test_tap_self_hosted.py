@@ -48,16 +48,18 @@ def test_a_default_run_succeeds_and_reads_every_owner(sandbox_factory, tmp_path,
                if m["type"] == "RECORD" and m["stream"] == module]
         assert sorted(got) == sorted(expected), module
     assert "Traceback" not in proc.stderr
-    # the Cloud-only hierarchy call is tried once (crash + one retry), never per account
-    assert server.stats().get("get_account_hierarchy") == 2
-    assert proc.stderr.count("get_account_hierarchy: not offered by this server") == 1
+    # a default run asks for nothing only Vtiger Cloud has
+    assert not {"me", "get_account_hierarchy", "tags_retrieve", "picklist_dependency"} & set(
+        server.stats())
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_a_stream_needing_a_cloud_only_operation_emits_nothing(sandbox_factory, caplog, flavor):
+    """account_hierarchy (opt-in) needs get_account_hierarchy: tried once (crash + one retry),
+    never per account; one warning; the run goes on."""
     server = sandbox_factory(flavor=flavor)
     multi_owner_crm(server)
-    cfg = {**default_config(server), "modules": ["Accounts"]}
+    cfg = {**default_config(server), "modules": ["Accounts"], "include_account_hierarchy": True}
     with caplog.at_level(logging.INFO):
         run = run_tap(cfg, streams={"Accounts", "account_hierarchy"})
     assert len(run.records("Accounts")) == 6
@@ -69,7 +71,7 @@ def test_a_stream_needing_a_cloud_only_operation_emits_nothing(sandbox_factory, 
 def test_the_same_stream_is_read_on_vtiger_cloud(sandbox_factory):
     server = sandbox_factory(flavor="cloud")
     multi_owner_crm(server)
-    cfg = {**default_config(server), "modules": ["Accounts"]}
+    cfg = {**default_config(server), "modules": ["Accounts"], "include_account_hierarchy": True}
     run = run_tap(cfg, streams={"Accounts", "account_hierarchy"})
     assert len(run.records("account_hierarchy")) == 6
     assert run.tap.client.unavailable == {}
@@ -108,12 +110,12 @@ def test_a_missing_operation_is_remembered_in_state_and_asked_again_after_a_day(
         sandbox_factory, caplog):
     server = sandbox_factory(flavor="self-hosted-sync")
     multi_owner_crm(server)
-    cfg = {**default_config(server), "modules": ["Accounts"]}
+    cfg = {**default_config(server), "modules": ["Accounts"], "include_account_hierarchy": True}
     first = run_tap(cfg, streams={"Accounts", "account_hierarchy"})
     found_at = first.state()["vtiger_unavailable"]["get_account_hierarchy"]
     assert server.stats()["get_account_hierarchy"] == 2
 
-    server.bulk_create("Accounts", 2)  # changed Accounts: the hierarchy would be asked for
+    server.bulk_create("Accounts", 2, modifiedtime="2026-01-02 10:00:00")  # new Accounts
     server.reset_stats()
     caplog.clear()
     with caplog.at_level(logging.INFO):
@@ -124,6 +126,7 @@ def test_a_missing_operation_is_remembered_in_state_and_asked_again_after_a_day(
     assert second.state()["vtiger_unavailable"]["get_account_hierarchy"] == found_at
 
     stale = {**second.state(), "vtiger_unavailable": {"get_account_hierarchy": found_at - 86400}}
+    server.bulk_create("Accounts", 1, modifiedtime="2026-01-03 10:00:00")
     server.reset_stats()
     run_tap(cfg, streams={"Accounts", "account_hierarchy"}, state=stale)
     assert server.stats()["get_account_hierarchy"] == 2  # a day later: asked again
@@ -132,6 +135,6 @@ def test_a_missing_operation_is_remembered_in_state_and_asked_again_after_a_day(
 def test_a_server_offering_everything_leaves_no_trace_in_state(sandbox_factory):
     server = sandbox_factory(flavor="cloud")
     multi_owner_crm(server)
-    run = run_tap({**default_config(server), "modules": ["Accounts"]},
-                  streams={"Accounts", "account_hierarchy"})
+    cfg = {**default_config(server), "modules": ["Accounts"], "include_account_hierarchy": True}
+    run = run_tap(cfg, streams={"Accounts", "account_hierarchy"})
     assert "vtiger_unavailable" not in run.state()
