@@ -97,11 +97,14 @@
 {% macro vt_multipicklist(cols, name) -%}
   {{ return(adapter.dispatch('vt_multipicklist', 'vtiger')(cols, name)) }}
 {%- endmacro %}
+{#- no value (an empty array as loaded) is NULL, as for every other field -#}
 {% macro default__vt_multipicklist(cols, name) -%}
-  cast({{ vt_column(cols, name) }} as text[])
+  case when cardinality(cast({{ vt_column(cols, name) }} as text[])) > 0
+    then cast({{ vt_column(cols, name) }} as text[]) end
 {%- endmacro %}
 {% macro duckdb__vt_multipicklist(cols, name) -%}
-  cast(cast({{ vt_column(cols, name) }} as json) as varchar[])
+  case when len(cast(cast({{ vt_column(cols, name) }} as json) as varchar[])) > 0
+    then cast(cast({{ vt_column(cols, name) }} as json) as varchar[]) end
 {%- endmacro %}
 
 {% macro vt_deleted_at(cols) -%}
@@ -122,7 +125,7 @@
   {%- for name in known -%}{%- do known_keys.append(vtiger_column_key(name)) -%}{%- endfor -%}
   {%- for key, column in cols.items() | sort -%}
     {%- if (column.name | lower).startswith('cf_') and key not in known_keys -%}
-      {%- if column.dtype | upper == 'JSON' %},
+      {%- if (column.dtype | upper) in ('JSON', 'ARRAY') or (column.dtype | upper).endswith('[]') %},
     {{ vt_multipicklist(cols, column.name) }} as {{ adapter.quote(column.name | lower) }}
       {%- else %},
     {{ adapter.quote(column.name) }} as {{ adapter.quote(column.name | lower) }}
