@@ -679,6 +679,10 @@ class ModuleStream(VtigerStream):
                              sync_type, ", ".join(owners))
         return cache[sync_type]
 
+    def query_columns(self) -> str | list[str]:
+        """The columns queries of this stream ask for (``*`` when every field is selected)."""
+        return self._columns()
+
     def _columns(self) -> str | list[str]:
         fields = [n for n in self.selected_fields() if n != DELETED_AT]
         props = self.effective_schema.get("properties", {})
