@@ -466,7 +466,7 @@ class ModuleStream(VtigerStream):
             return
         state = self.get_context_state(context)
         since = self.start_seconds(context)
-        fresh = self.get_starting_replication_key_value(context) is None
+        fresh = not state.get("replication_key_value")  # nothing delivered before this run
         self.deletion_tracker = None
         if DELETIONS_KEY in state or self._needs_id_check(state):
             self._start_tracking(state, fresh=fresh)

@@ -242,3 +242,20 @@ def test_a_record_reported_deleted_that_exists_again_is_emitted_live_again(sandb
     vt.delete(ids[4])  # deleted again: reported again
     fourth = run_tap(cfg, state=third.state())
     assert fourth.ids("Contacts", deleted=True) == [ids[4]]
+
+
+def test_a_first_run_from_start_date_keeps_only_what_it_delivered(sandbox_factory):
+    server = sandbox_factory()
+    old = contacts(server, 5)
+    new = contacts(server, 5, start=BASE + 86400)
+    server.configure(sync_http_500=True)
+    cfg = config(server, modules=["Contacts"], start_date="2026-01-02T00:00:00Z")
+    queries: list[str] = []
+    first = run_tap(cfg, prepare=recording(queries))
+    assert sorted(first.ids("Contacts")) == sorted(new)
+    assert id_checks(queries) == 0  # complete already: no check on the first run
+    box = first.state()["bookmarks"]["Contacts"][STATE_KEY]
+    assert idset.decode(box["known"]) == sorted(idset.crmid(i) for i in new)
+    client_for(server).delete(old[0])  # never delivered: nothing to flag
+    second = run_tap({**cfg, "deletion_check_hours": 0}, state=first.state())
+    assert second.ids("Contacts", deleted=True) == []
