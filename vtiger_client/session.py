@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import email.utils
 import hashlib
 import ipaddress
 import json
@@ -344,6 +345,9 @@ class VtigerClient:
         self.rejected: collections.Counter[str] = collections.Counter()
         self.rate = RateInfo()
         self.user_id: str | None = None
+        #: server clock - local clock (s), the largest seen in a ``Date`` header or a
+        #: getchallenge ``serverTime`` (None before the first answer); see :meth:`server_now`.
+        self.server_offset: float | None = None
         self._sleep = sleep
         self._clock = clock
         self._session_name: str | None = None
@@ -559,6 +563,7 @@ class VtigerClient:
         """Map one HTTP response (and its body, when read already) to a result or an exception."""
         headers = response.headers
         self._read_rate_headers(headers)
+        self._read_server_clock(headers.get("Date"))
         status = response.status_code
         if body is None:
             body = response.content
@@ -596,6 +601,31 @@ class VtigerClient:
             "empty body" if not body.strip() else "truncated or invalid JSON")
         raise RetryableError("BAD_RESPONSE", f"{kind} instead of a JSON answer (HTTP {status})",
                              status, operation)
+
+    def _read_server_clock(self, value: t.Any) -> None:
+        """Note the server's clock from a ``Date`` header (an HTTP date) or a ``serverTime``
+        (unix seconds). Both are whole seconds stamped before the answer travelled, so each
+        reading is at most the true offset; the largest one seen is kept.
+        """
+        if value is None:
+            return
+        try:
+            if isinstance(value, (int, float)) or str(value).isdigit():
+                server = float(value)
+            else:
+                server = email.utils.parsedate_to_datetime(str(value)).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return
+        offset = server - self._clock()
+        if self.server_offset is None or offset > self.server_offset:
+            self.server_offset = offset
+
+    def server_now(self) -> float:
+        """The server's current time (unix seconds) as far as its answers tell; the local
+        clock before the first answer. The estimate lags the truth by up to a second (HTTP
+        dates are whole seconds), never leads it when the answers' clocks are right.
+        """
+        return self._clock() + (self.server_offset or 0.0)
 
     @staticmethod
     def _raise(exc: VtigerError) -> t.NoReturn:
@@ -636,6 +666,7 @@ class VtigerClient:
                                        {"operation": "getchallenge",
                                         "username": self.config.username})
                 token = str((challenge or {}).get("token", ""))
+                self._read_server_clock((challenge or {}).get("serverTime"))
                 digest = hashlib.md5((token + self.config.access_key).encode()).hexdigest()  # noqa: S324 - Vtiger's protocol
                 try:
                     result = self._send("login", "POST", self.webservice_url,

@@ -106,7 +106,7 @@ def test_second_run_extracts_only_changes_and_deletions(sandbox):
 
 def test_a_change_later_in_the_bookmark_second_is_not_missed(sandbox):
     """Vtiger's sync asks for strictly newer records: the tap re-reads the last second."""
-    ids = contacts(sandbox, 5)
+    contacts(sandbox, 5)
     cfg = config(sandbox, modules=["Contacts"])
     first = run_tap(cfg)
     late = sandbox.bulk_create("Contacts", 1, modifiedtime=wire(BASE + 4))  # same second
