@@ -31,6 +31,7 @@ from target_vtiger.rejects import (
 )
 from target_vtiger.relations import RELATION_SETTINGS, RelationsSink, is_relation_schema
 from target_vtiger.sinks import VtigerSink
+from target_vtiger.storedform import UserPreferences
 from target_vtiger.tags import TAG_SETTINGS, TagsSink, is_tag_schema
 from target_vtiger.validation import ModuleSpec
 from target_vtiger.webhook import (
@@ -248,6 +249,8 @@ class TargetVtiger(Target):
         self._specs: dict[str, ModuleSpec] = {}
         self._describes: dict[str, dict] = {}
         self._default_owner: str | None = None
+        self._api_user: dict[str, t.Any] | None = None
+        self._preferences: UserPreferences | None = None
         self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
         self.summaries: dict[str, StreamSummary] = {}
@@ -467,13 +470,33 @@ class TargetVtiger(Target):
         return (f"{where}: unknown module {module!r} (names are case-sensitive; map the stream "
                 f"in module_map{hint})")
 
+    def api_user(self) -> dict[str, t.Any]:
+        """The API user's record (``me``, or ``retrieve`` of the login's user), read once."""
+        with self._lock:
+            if self._api_user is None:
+                self._api_user = self.client.me()
+            return self._api_user
+
     def default_owner(self) -> str:
         """``assigned_user_id`` for new records without one: setting, else the API user."""
         with self._lock:
             if self._default_owner is None:
                 configured = self.config.get("default_owner")
-                self._default_owner = configured or str(self.client.me()["id"])
+                self._default_owner = configured or str(self.api_user()["id"])
             return self._default_owner
+
+    def user_preferences(self) -> UserPreferences:
+        """How the server stores this user's values (currency decimals), read at most once
+        per run and only when a value needs them (see target_vtiger.storedform): ``me`` plus,
+        where ``me`` leaves the preferences out (Cloud), one ``retrieve`` of the user.
+        """
+        with self._lock:
+            if self._preferences is None:
+                user = self.api_user()
+                if "no_of_currency_decimals" not in user and user.get("id"):
+                    user = self.client.retrieve(str(user["id"]))
+                self._preferences = UserPreferences.from_user_record(user)
+            return self._preferences
 
     def summary_for(self, stream_name: str, module: str) -> StreamSummary:
         """Counters of one stream, kept across schema changes (a new sink per SCHEMA)."""
