@@ -40,7 +40,7 @@ from target_vtiger.webhook import (
     check_webhook_settings,
     uses_webhook,
 )
-from vtiger_client.errors import FatalError, VtigerError, settings_error
+from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
 from vtiger_client.settings import connection_properties
 
@@ -208,6 +208,8 @@ class TargetVtiger(Target):
     """Singer target that keeps Vtiger CRM modules in step with a warehouse."""
 
     name = "target-vtiger"
+    #: the distribution that ships it (tap, target and sandbox are one package): its version
+    package_name = "tap-vtiger"
     default_sink_class = VtigerSink
     #: the SDK's reader, but an unreadable line is rejected instead of ending the run
     message_reader_class = TolerantSingerReader
@@ -445,10 +447,28 @@ class TargetVtiger(Target):
         """The module's ``describe``, read once per run (UnknownModuleError is fatal)."""
         with self._lock:
             if module not in self._specs:
-                describe = self.client.describe(module)
+                try:
+                    describe = self.client.describe(module)
+                except UnknownModuleError:
+                    raise TargetConfigError(self._unknown_module_message(module)) from None
                 self._describes[module] = describe
                 self._specs[module] = ModuleSpec.from_describe(describe)
             return self._specs[module]
+
+    def _unknown_module_message(self, module: str) -> str:
+        """One line naming the setting to fix: Vtiger answers a describe of a module it does
+        not know (or the user may not see) with a bare ACCESS_DENIED.
+        """
+        streams = sorted(s for s, m in (self.config.get("module_map") or {}).items()
+                         if m == module)  # fmt: skip
+        where = f"module_map.{streams[0]}" if streams else f"stream {module!r} (no module_map)"
+        try:
+            available = sorted((self.client.listtypes() or {}).get("types") or [])
+        except VtigerError:
+            available = []
+        hint = f"; available: {', '.join(available)}" if available else ""
+        return (f"{where}: unknown module {module!r} (names are case-sensitive; map the stream "
+                f"in module_map{hint})")
 
     def api_user(self) -> dict[str, t.Any]:
         """The API user's record (``me``, or ``retrieve`` of the login's user), read once."""
