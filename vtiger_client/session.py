@@ -353,6 +353,9 @@ class VtigerClient:
         self._session_name: str | None = None
         self._login_lock = threading.RLock()
         self._count_lock = threading.Lock()  # prefetch threads and child streams count too
+        #: whether any request of this client got an HTTP answer (a refused first connection
+        #: is a wrong api_url, not a hiccup worth retrying)
+        self.reached = False
         self.http = session or _Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.http.mount("http://", adapter)
@@ -463,8 +466,8 @@ class VtigerClient:
                 if attempt > max_retries or crashes > 1:
                     raise
                 wait = self._backoff(attempt)
-                log.warning("%s: %s; retrying in %.1f s (retry %d/%d)", operation, exc, wait,
-                            attempt, max_retries)
+                log.warning("%s: %s; retrying in %.1f s (retry %d/%d)", operation, exc.detail(),
+                            wait, attempt, max_retries)
                 self._sleep(wait)
             except AuthenticationError as exc:
                 if (
@@ -543,8 +546,16 @@ class VtigerClient:
             requests.exceptions.ChunkedEncodingError,
             requests.exceptions.ContentDecodingError,
         ) as exc:
-            raise RetryableError("CONNECTION", f"connection failed ({type(exc).__name__})",
-                                 operation=operation) from None
+            where = _host_port(url)
+            if _refused(exc):
+                message = f"connection to {where} refused: nothing listens there"
+                if not self.reached:
+                    raise FatalError("CONNECTION_REFUSED", f"{message}; check api_url",
+                                     operation=operation) from None
+                raise RetryableError("CONNECTION_REFUSED", message, operation=operation) from None
+            raise RetryableError("CONNECTION", f"connection to {where} failed "
+                                 f"({type(exc).__name__})", operation=operation) from None
+        self.reached = True
         return self._result(operation, response, body)
 
     def _result(self, operation: str, response: requests.Response,
@@ -917,3 +928,26 @@ class VtigerClient:
                 wait = (exc.retry_after if isinstance(exc, RateLimitError) and exc.retry_after
                         is not None else self._backoff(attempt))
                 self._sleep(wait)
+
+
+def _host_port(url: str) -> str:
+    """``host:port`` of a URL, for error lines (never the path, query or credentials)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error is a refused TCP connection (nothing listens there)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ConnectionRefusedError):
+            return True
+        todo += [err.__cause__, err.__context__, getattr(err, "reason", None)]
+        todo += [a for a in err.args if isinstance(a, BaseException)]
+    return False
