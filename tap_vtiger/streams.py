@@ -162,6 +162,7 @@ class VtigerStream(Stream):
         self._pending: list[dict[str, t.Any]] = []
         self._last_record: dict[str, t.Any] | None = None
         self._children_active: bool | None = None
+        self._child_filters: list[t.Callable[[dict], bool]] | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -252,11 +253,18 @@ class VtigerStream(Stream):
 
     def _process_record(self, record: dict, child_context: t.Any = None,
                         partition_context: t.Any = None) -> None:
-        """Skip the SDK's per-record child-context work when no child stream will sync."""
+        """Skip the SDK's per-record child-context work when no child stream will sync, or
+        when every active child says it has nothing to read for this record
+        (``wants_parent(record)``: e.g. tags, for a record whose ``tags`` field is empty): a
+        stream that emits nothing costs nothing per record.
+        """
         if self._children_active is None:
-            self._children_active = any(c.selected or c.has_selected_descendents
-                                        for c in self.child_streams)
-        if self._children_active:
+            active = [c for c in self.child_streams if c.selected or c.has_selected_descendents]
+            self._children_active = bool(active)
+            filters = [getattr(c, "wants_parent", None) for c in active]
+            self._child_filters = None if None in filters else filters
+        if self._children_active and (self._child_filters is None
+                                      or any(f(record) for f in self._child_filters)):
             super()._process_record(record, child_context, partition_context)
 
     def _flush_records(self) -> None:

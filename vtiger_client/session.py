@@ -406,6 +406,8 @@ class VtigerClient:
             ("daily_reset", "X-RateLimit-Reset"),
         ):
             value = _int_header(headers, name)
+            if value is not None and attr.endswith("_reset"):
+                value = float(headers[name])  # a fraction of a second counts when pacing
             if value is not None:
                 setattr(rate, attr, value)
 
