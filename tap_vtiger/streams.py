@@ -57,6 +57,8 @@ from singer_sdk.helpers._typing import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import SchemaMessage
 
+from tap_vtiger.emitted import BookmarkSecond, TableDigests
+from tap_vtiger.schema_drift import SchemaDrift
 from tap_vtiger.writer import FastSingerWriter
 from vtiger_client import types as vtypes
 from vtiger_client import vtql
@@ -315,6 +317,10 @@ class ModuleStream(VtigerStream):
     is_sorted = True
     #: True while sync re-reads a gap left by query runs (see :meth:`_keeps_bookmark`).
     rereading_gap = False
+    #: The records of the bookmark second emitted so far (this run and the previous one).
+    _emitted: BookmarkSecond | None = None
+    #: Fields found in records that the schema lacked (tap_vtiger.schema_drift).
+    _drift: SchemaDrift | None = None
 
     def _keeps_bookmark(self, record: dict) -> bool:
         """While a gap is re-read, records older than the bookmark leave it where it is: the
@@ -379,15 +385,16 @@ class ModuleStream(VtigerStream):
             return
         state = self.get_context_state(context)
         since = self.start_seconds(context)
+        emitted = self._emitted = BookmarkSecond(state, self.replication_key or "modifiedtime")
         try:
             if self._sync_usable(state):
-                resume = yield from self._sync_pages(state, since)
+                resume = yield from emitted.filter(self._sync_pages(state, since))
                 if resume is None:
                     return
                 since = resume
             elif self.config.get("include_deleted", True):
                 self._note_gap(state, since)
-            yield from self._query_pages(since)
+            yield from emitted.filter(self._query_pages(since))
         except FatalError as exc:
             if type(exc).__name__ == "BudgetExhaustedError":
                 self.budget_stopped(exc)
@@ -397,6 +404,31 @@ class ModuleStream(VtigerStream):
             self._finish()
             if state.get("vtiger_sync") == {}:
                 del state["vtiger_sync"]
+            if emitted.skipped:
+                self.logger.info("%s: %d records of the bookmark second skipped (emitted "
+                                 "unchanged by the previous run)", self.module, emitted.skipped)
+            self._emitted = None
+
+    def _fields_checked(
+        self, wires: list[dict], parse: t.Callable[[t.Mapping[str, t.Any]], dict]
+    ) -> t.Callable[[t.Mapping[str, t.Any]], dict]:
+        """The parser for a page: a new one (after a new SCHEMA message) when the page's
+        records carry fields the schema lacks that describe declares (tap_vtiger.schema_drift).
+        """
+        if self._drift is None:
+            self._drift = SchemaDrift()
+        new = self._drift.undeclared(self, wires)
+        if not new or not self._drift.adopt(self, new):
+            return parse
+        self._parser = None
+        self._write_schema_message()
+        return self.parser
+
+    def _page_done(self) -> None:
+        """Remember the page's last-second records in the state before its STATE message."""
+        if self._emitted is not None:
+            self._emitted.remember()
+        super()._page_done()
 
     def _sync_pages(
         self, state: dict[str, t.Any], since: int
@@ -447,6 +479,7 @@ class ModuleStream(VtigerStream):
                 more and last > since) else None
             updated = page.get("updated") or []
             if updated:
+                parse = self._fields_checked(updated, parse)
                 updated.sort(key=lambda r: r.get("modifiedtime") or "")
                 for wire in updated:
                     yield parse(wire)
@@ -582,6 +615,8 @@ class ModuleStream(VtigerStream):
             if len(rows) >= QUERY_PAGE:
                 last = rows[-1]
                 ahead = self._prefetch(fetch, (last.get(key) or "", last.get("id")))
+            if rows and columns == "*":
+                parse = self._fields_checked(rows, parse)
             for wire in rows:
                 yield parse(wire)
             self._page_done()
@@ -608,13 +643,18 @@ class FullTableStream(VtigerStream):
             self.logger.info("%s: skipped, API budget used up", self.module)
             return
         parse = self.parser
+        table = self._unchanged_rows(context)
         try:
             rows = self.client.query(vtql.select(self.module, limit=QUERY_PAGE))
             if len(rows) < QUERY_PAGE:
-                for wire in rows:
-                    yield parse(wire)
+                records: t.Iterator[dict] = (parse(wire) for wire in rows)
             else:
-                yield from self._paged(parse)
+                records = self._paged(parse)
+            for record in records:
+                if table is None or table.changed(record):
+                    yield record
+            if table is not None:
+                table.remember()
         except (QuerySyntaxError, UnknownModuleError) as exc:
             self.logger.warning("%s: cannot be read through query (%s); skipped", self.module,
                                 exc)
@@ -631,6 +671,15 @@ class FullTableStream(VtigerStream):
         finally:
             self._finish()
         self._page_done()
+
+    def _unchanged_rows(self, context: t.Mapping[str, t.Any] | None) -> TableDigests | None:
+        """Digests of the rows the previous run emitted: unchanged rows are not emitted again.
+        None (every row, every run) when ACTIVATE_VERSION messages are on: a target replacing
+        the table with each version needs them all.
+        """
+        if self.config.get("emit_activate_version_messages"):
+            return None
+        return TableDigests(self.get_context_state(context))
 
     def _paged(self, parse: t.Callable[[t.Mapping[str, t.Any]], dict]) -> t.Iterator[dict]:
         seen: set[str] = set()

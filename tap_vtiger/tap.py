@@ -48,6 +48,7 @@ from vtiger_client.errors import (
 from vtiger_client.settings import CONNECTION_KEYS, connection_properties
 
 if t.TYPE_CHECKING:
+    from tap_vtiger.discovery_cache import DiscoveryCache
     from vtiger_client.session import VtigerClient
 
 SYNC_TYPES = ("application", "user", "userandgroup")
@@ -100,7 +101,8 @@ def _beyond_settings() -> list[th.Property]:
                          ("tap_vtiger.tags", "TAG_SETTINGS"),
                          ("tap_vtiger.metadata", "METADATA_SETTINGS"),
                          ("tap_vtiger.api_designer", "API_DESIGNER_SETTINGS"),
-                         ("tap_vtiger.custom_queries", "CUSTOM_QUERY_SETTINGS")):
+                         ("tap_vtiger.custom_queries", "CUSTOM_QUERY_SETTINGS"),
+                         ("tap_vtiger.discovery_cache", "DISCOVERY_CACHE_SETTINGS")):
         try:
             mod = __import__(module, fromlist=[name])
         except ImportError:  # pragma: no cover - optional parts
@@ -137,6 +139,7 @@ class TapVtiger(Tap):
         self._client_lock = threading.Lock()
         self._describes: dict[str, dict] = {}
         self._listtypes: dict | None = None
+        self._discovery_cache: DiscoveryCache | None = None
         #: set (to the reason) when api_budget_percent stopped the run
         self.budget_exhausted: str | None = None
         super().__init__(*args, catalog=catalog, **kwargs)
@@ -179,17 +182,40 @@ class TapVtiger(Tap):
                 self._client = VtigerClient(ClientConfig.from_mapping(mapping))
             return self._client
 
+    @property
+    def discovery_cache(self) -> DiscoveryCache:
+        """listtypes/describe answers kept between runs (``discovery_cache`` setting)."""
+        if self._discovery_cache is None:
+            from tap_vtiger.discovery_cache import DiscoveryCache
+
+            self._discovery_cache = DiscoveryCache.from_config(self.config,
+                                                               self.client.base_url)
+        return self._discovery_cache
+
     def listtypes(self) -> dict:
-        """``listtypes``, once per run."""
+        """``listtypes``, once per run, and not at all while the discovery cache is fresh."""
         if self._listtypes is None:
-            self._listtypes = self.client.listtypes()
+            cache = self.discovery_cache
+            cached = cache.listtypes()
+            self._listtypes = cached if cached is not None else cache.put_listtypes(
+                self.client.listtypes())
         return self._listtypes
 
     def describe(self, module: str) -> dict:
-        """``describe``, once per module and run (metadata streams share this cache)."""
+        """``describe``, once per module and run (metadata streams share this cache), and not
+        at all while the discovery cache holds a fresh one.
+        """
         if module not in self._describes:
-            self._describes[module] = self.client.describe(module)
+            cached = self.discovery_cache.describe(module)
+            self._describes[module] = cached if cached is not None else self.fresh_describe(
+                module)
         return self._describes[module]
+
+    def fresh_describe(self, module: str) -> dict:
+        """One ``describe`` call whatever the caches hold (the schema changed); kept."""
+        answer = self.discovery_cache.put_describe(module, self.client.describe(module))
+        self._describes[module] = answer
+        return answer
 
     # ------------------------------------------------------------------ discovery
 

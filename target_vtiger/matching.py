@@ -4,9 +4,11 @@ The whole batch is looked up at once: one ``select * from M where k in (...)`` p
 values (VTQL's row cap and the target's call budget), instead of one query per record. Values
 are quoted by :func:`vtiger_client.vtql.literal`, never pasted.
 
-Matching is case-insensitive and ignores surrounding blanks, as the real server's MariaDB
-collation does for ``in (...)``: if Python compared exactly, a row the server found as
-``Bob@X.com`` for ``bob@x.com`` would be missed and a duplicate created.
+Text keys are compared by one rule, the server's (:func:`vtiger_client.collation.text_key`:
+case-insensitive, trailing blanks ignored, leading blanks and tabs significant, ``ß`` is not
+``ss``), in the in-batch dedupe, in the lookup query (the server applies it) and in the
+comparison of the rows that come back. Any other rule either misses a row the server found
+(a duplicate is created) or merges two keys the server keeps apart (a record is dropped).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from target_vtiger.validation import NUMERIC_TYPES, ModuleSpec
+from vtiger_client.collation import text_key
 
 #: Most values in one ``in (...)`` list, and most rows one query returns.
 LOOKUP_CHUNK = 100
@@ -33,7 +36,7 @@ def normalize_key_value(ftype: str, value: str) -> str:
             return str(Decimal(value.strip()).normalize())
         except InvalidOperation:
             return value.strip()
-    return value.strip().casefold()
+    return text_key(value)
 
 
 def record_key(module: ModuleSpec, keys: Sequence[str], wire: dict[str, str]) -> Key | None:
@@ -45,7 +48,7 @@ def record_key(module: ModuleSpec, keys: Sequence[str], wire: dict[str, str]) ->
     parts = []
     for name in keys:
         value = wire.get(name)
-        if value is None or value.strip() == "":
+        if value is None or text_key(value) == "":
             return None
         parts.append(normalize_key_value(module.field_type(name), value))
     return tuple(parts)

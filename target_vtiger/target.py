@@ -55,6 +55,10 @@ class TargetConfigError(Exception):
     """A setting that makes the run impossible; reported in one line, exit code 1."""
 
 
+class MissingInputError(Exception):
+    """A stream of ``required_streams`` delivered no record; one line, exit code 1."""
+
+
 CONNECTION_PROPERTIES = [
     *connection_properties(
         max_retries_note="Creates are never re-sent blindly: the target first checks whether "
@@ -158,6 +162,14 @@ TARGET_PROPERTIES = [
         allowed_values=["reject", "ignore"],
         description="A record naming a field the module does not have: reject it, or ignore "
         "the field with a warning.",
+    ),
+    th.Property(
+        "required_streams",
+        th.ArrayType(th.StringType),
+        default=[],
+        description="Streams that must deliver at least one record: a run where one of them "
+        "delivers none (e.g. its warehouse table is missing or empty) fails with exit code 1. "
+        "[] accepts empty runs.",
     ),
     th.Property(
         "api_designer_upsert",
@@ -527,11 +539,32 @@ class TargetVtiger(Target):
             ", ".join(f"{op}={n}" for op, n in sorted(calls.items())) or "none",
             sum(calls.values()),
         )
+        self._check_required_streams()
         rejected = sum(s.rejected for s in self.summaries.values())
         if rejected and not self.config.get("allow_rejects", False):
             where = f" (see {self.rejects.path})" if self.rejects.path else ""
             msg = f"{rejected} record(s) rejected{where}; set allow_rejects to exit 0 anyway"
             raise RejectedRecordsError(msg)
+
+    def _check_required_streams(self) -> None:
+        """Fail a run in which a ``required_streams`` stream brought no record at all.
+
+        A reverse job whose source table is missing or empty writes nothing, and exit 0 would
+        turn a broken upstream into a silently green task.
+        """
+        for stream in self.config.get("required_streams") or []:
+            summary = self.summaries.get(stream)
+            arrived = summary and sum(
+                getattr(summary, name)
+                for name in ("created", "updated", "unchanged", "deleted", "skipped", "rejected")
+            )
+            if not arrived:
+                msg = (
+                    f"stream {stream!r} delivered no records: its source (e.g. the warehouse "
+                    "table) is missing or empty; fix the source, or remove the stream from "
+                    "required_streams to accept empty runs"
+                )
+                raise MissingInputError(msg)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
@@ -545,7 +578,7 @@ class TargetVtiger(Target):
         except RejectedRecordsError as exc:
             cls.logger.error("%s", exc)
             sys.exit(2)
-        except (FatalError, TargetConfigError) as exc:
+        except (FatalError, TargetConfigError, MissingInputError) as exc:
             cls.logger.error("target-vtiger stopped: %s", exc)
             sys.exit(1)
         except VtigerError as exc:

@@ -1,0 +1,98 @@
+"""Issue 14/19 on the sandbox: no duplicate, no stale overwrite, no silent drop, no rewrite loop.
+
+Each test is one case a reverse-ETL user fears, run end to end over HTTP against the sandbox,
+whose VTQL compares text the way the real server's collation does.
+"""
+
+from __future__ import annotations
+
+import pytest
+from target_helpers import (
+    all_contacts,
+    contacts_input,
+    read_rejects,
+    run_target,
+    target_config,
+    vtiger,
+)
+
+__all__ = ["target_config", "vtiger"]  # fixtures used by name
+
+
+def keyed(config: dict, *keys: str) -> dict:
+    return {**config, "match_keys": {"Contacts": list(keys or ["email"])}, "allow_rejects": True}
+
+
+def emails_in_vtiger(vtiger) -> list[str]:
+    return sorted(r["email"] for r in all_contacts(vtiger) if r.get("email"))
+
+
+# ------------------------------------------------------------------ 1. one rule for "same key"
+@pytest.mark.parametrize("incoming", ["bob@x.com ", "Bob@X.com", "BOB@X.COM   "])
+def test_a_key_the_server_calls_equal_updates_the_existing_record(
+    sandbox, target_config, vtiger, incoming
+):
+    vtiger.create("Contacts", {"lastname": "Old", "email": "bob@x.com",
+                               "assigned_user_id": "19x1"})
+    run = run_target(keyed(target_config), contacts_input(
+        [{"lastname": "New", "email": incoming}]))
+    assert run.counts()["created"] == 0
+    assert run.counts()["updated"] == 1
+    assert [r["lastname"] for r in all_contacts(vtiger)] == ["New"]
+
+
+def test_a_leading_blank_is_another_key_for_the_server_and_for_the_target(
+    sandbox, target_config, vtiger
+):
+    vtiger.create("Contacts", {"lastname": "Old", "email": "bob@x.com",
+                               "assigned_user_id": "19x1"})
+    run = run_target(keyed(target_config), contacts_input(
+        [{"lastname": "Tab", "email": "\tbob@x.com"}]))
+    assert run.counts()["created"] == 1
+    assert sorted(r["lastname"] for r in all_contacts(vtiger)) == ["Old", "Tab"]
+
+
+def test_spellings_of_one_key_in_one_batch_write_the_last_value_once(
+    sandbox, target_config, vtiger
+):
+    run = run_target(keyed(target_config), contacts_input([
+        {"lastname": "First", "email": "Bob@X.com"},
+        {"lastname": "Second", "email": "bob@x.com  "},
+        {"lastname": "Last", "email": "BOB@x.com"},
+    ]))
+    assert run.counts()["created"] == 1
+    assert [r["lastname"] for r in all_contacts(vtiger)] == ["Last"]
+
+
+# ------------------------------------------------------------------ 2. ß is not ss
+def test_keys_python_casefolds_alike_are_two_records(sandbox, target_config, vtiger):
+    run = run_target(keyed(target_config), contacts_input([
+        {"lastname": "Strasse", "email": "strasse@x.com"},
+        {"lastname": "Strasze", "email": "straße@x.com"},
+    ]))
+    assert run.counts()["created"] == 2
+    assert run.counts()["skipped"] == 0
+    assert emails_in_vtiger(vtiger) == ["strasse@x.com", "straße@x.com"]
+    again = run_target(keyed(target_config), contacts_input([
+        {"lastname": "Strasse", "email": "STRASSE@x.com"},
+        {"lastname": "Strasze", "email": "STRAßE@x.com"},
+    ]))
+    assert again.counts()["created"] == 0
+    assert again.counts()["updated"] == 2  # the new spelling is the last value: it is stored
+    assert emails_in_vtiger(vtiger) == ["STRASSE@x.com", "STRAßE@x.com"]
+
+
+def test_two_existing_records_under_one_key_are_rejected_naming_both(
+    sandbox, target_config, vtiger
+):
+    a = vtiger.create("Contacts", {"lastname": "A", "email": "dup@x.com",
+                                   "assigned_user_id": "19x1"})
+    b = vtiger.create("Contacts", {"lastname": "B", "email": "DUP@x.com ",
+                                   "assigned_user_id": "19x1"})
+    run = run_target(keyed(target_config),
+                     contacts_input([{"lastname": "C", "email": "dup@x.com"}]))
+    assert run.counts()["rejected"] == 1
+    (reject,) = read_rejects(target_config)
+    assert reject["error_code"] == "AMBIGUOUS_MATCH"
+    assert a["id"] in reject["message"] and b["id"] in reject["message"]
+    assert len(all_contacts(vtiger)) == 2
