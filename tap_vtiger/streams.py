@@ -53,10 +53,12 @@ import time
 import typing as t
 
 from singer_sdk import Stream
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import SchemaMessage
 
+from tap_vtiger.deletions import STATE_KEY as DELETIONS_KEY
+from tap_vtiger.deletions import DeletionTracker
 from tap_vtiger.emitted import BookmarkSecond, TableDigests
 from tap_vtiger.schema_drift import SchemaDrift
 from tap_vtiger.writer import FastSingerWriter
@@ -85,6 +87,9 @@ SECRET_FIELDS = {"Users": frozenset({"user_password", "confirm_password", "acces
 DELETED_AT = "_sdc_deleted_at"
 #: Schema keyword of a property the server sends although its describe does not list it.
 UNDECLARED = "x-vtiger-undeclared"
+#: A bookmark may lead the server's clock estimate by this much (HTTP dates are whole
+#: seconds) before it counts as in the future.
+CLOCK_SLACK = 2
 
 _JSON_TO_VTIGER = {"integer": "integer", "number": "double", "boolean": "boolean",
                    "array": "multipicklist"}
@@ -252,10 +257,14 @@ class VtigerStream(Stream):
             return
         if not self._keeps_bookmark(latest_record):
             super()._increment_stream_state(latest_record, context=context)
+            self._bookmark_moved()
 
     def _keeps_bookmark(self, record: dict) -> bool:
         """Hook: True for a record that must not move the bookmark (see ModuleStream)."""
         return False
+
+    def _bookmark_moved(self) -> None:
+        """Hook: the bookmark has just been moved (ModuleStream keeps it at server time)."""
 
     def _process_record(self, record: dict, child_context: t.Any = None,
                         partition_context: t.Any = None) -> None:
@@ -274,6 +283,7 @@ class VtigerStream(Stream):
         if self._last_record is not None:
             if not self._keeps_bookmark(self._last_record):
                 super()._increment_stream_state(self._last_record, context=self.context)
+                self._bookmark_moved()
             self._last_record = None
 
     def _prefetch(self, fn: t.Callable[..., t.Any], *args: t.Any) -> concurrent.futures.Future:
@@ -317,6 +327,10 @@ class ModuleStream(VtigerStream):
     is_sorted = True
     #: True while sync re-reads a gap left by query runs (see :meth:`_keeps_bookmark`).
     rereading_gap = False
+    #: The deletion check of this run (None where sync lists every deletion).
+    deletion_tracker: DeletionTracker | None = None
+    #: Whether a bookmark ahead of the server's clock was reported in this run.
+    _future_warned = False
     #: The records of the bookmark second emitted so far (this run and the previous one).
     _emitted: BookmarkSecond | None = None
     #: Fields found in records that the schema lacked (tap_vtiger.schema_drift).
@@ -325,8 +339,11 @@ class ModuleStream(VtigerStream):
     def _keeps_bookmark(self, record: dict) -> bool:
         """While a gap is re-read, records older than the bookmark leave it where it is: the
         SDK would take them for unsorted output, and a resumed run re-reads from ``gap_from``
-        (still in state until sync has covered the gap) anyway.
+        (still in state until sync has covered the gap) anyway. Deletions found by the id
+        check never move it (stamped with the check's time, later than records not read yet).
         """
+        if self.deletion_tracker is not None and self.deletion_tracker.checking:
+            return True
         if not self.rereading_gap:
             return False
         bookmark = self.get_context_state(self.context).get("replication_key_value")
@@ -342,11 +359,82 @@ class ModuleStream(VtigerStream):
         """
         value = self.get_starting_replication_key_value(context)
         if value:
-            return max(0, vtypes.datetime_to_unix(str(value)) - 1)
+            seconds = vtypes.datetime_to_unix(str(value))
+            now = int(self.client.server_now())
+            if seconds > now + CLOCK_SLACK:
+                self._warn_future(str(value), now, "the state's bookmark")
+                seconds = now
+                self.get_context_state(context)["replication_key_value"] = (
+                    vtypes.unix_to_datetime(now))
+            return max(0, seconds - 1)
         start = self.config.get("start_date")
         if start:
             return max(0, vtypes.datetime_to_unix(str(start)) - 1)
         return 0
+
+    def _bookmark_moved(self) -> None:
+        """Keep the bookmark at or before the server's clock: a record stamped in the future
+        (clock skew, imports) would otherwise make every later run skip the changes made
+        until then. The next run re-reads from the server's time (that record comes again).
+        """
+        state = self.get_context_state(self.context)
+        value = state.get("replication_key_value")
+        if not value:
+            return
+        now = int(self.client.server_now())
+        if vtypes.datetime_to_unix(str(value)) > now + CLOCK_SLACK:
+            state["replication_key_value"] = vtypes.unix_to_datetime(now)
+            self._warn_future(str(value), now, "a record's modifiedtime")
+
+    def _warn_future(self, value: str, now: int, what: str) -> None:
+        if not self._future_warned:
+            self._future_warned = True
+            self.logger.warning("%s: %s %s is later than the server's time %s; the bookmark "
+                                "is kept at the server's time so that later changes are not "
+                                "skipped", self.module, what, value, vtypes.unix_to_datetime(now))
+
+    # ------------------------------------------------------------------ deletion check
+
+    def _start_tracking(self, state: dict[str, t.Any], *, fresh: bool) -> None:
+        """Keep the delivered ids for the deletion check where sync cannot list every
+        deletion (see :mod:`tap_vtiger.deletions`); drop them where it can.
+        """
+        hours = self.config.get("deletion_check_hours", 24)
+        allowed = (self.config.get("include_deleted", True) and hours is not None
+                   and float(hours) >= 0
+                   and type(self).scope_where is ModuleStream.scope_where)
+        if not allowed:
+            state.pop(DELETIONS_KEY, None)
+            return
+        if self.deletion_tracker is None:
+            self.deletion_tracker = DeletionTracker(self, state, fresh=fresh)
+
+    def _needs_id_check(self, state: dict[str, t.Any]) -> bool:
+        """Whether sync may miss deletions of this module (see the module docstring)."""
+        verdict = state.get("vtiger_sync") or {}
+        if verdict.get("mode") == "query":
+            return True
+        return self.client.config.api_style == "webservice" and verdict.get("complete") is not True
+
+    def _tracked(self, records: t.Generator[dict, None, t.Any]) -> t.Generator[dict, None, t.Any]:
+        """The records of ``records`` (and its return value), noted by the deletion check."""
+        tracker = self.deletion_tracker
+        if tracker is None:
+            return (yield from records)
+        try:
+            record = next(records)
+            while True:
+                tracker.note(record)
+                yield record
+                record = next(records)
+        except StopIteration as stop:
+            return stop.value
+
+    def _write_state_message(self) -> None:
+        """The delivered ids go into the state with the bookmark they belong to."""
+        if self.deletion_tracker is not None:
+            self.deletion_tracker.save()
+        super()._write_state_message()
 
     def _verdict(self, state: dict[str, t.Any]) -> dict[str, t.Any]:
         """How this module was read last time (kept in its state between runs)."""
@@ -385,16 +473,27 @@ class ModuleStream(VtigerStream):
             return
         state = self.get_context_state(context)
         since = self.start_seconds(context)
+        fresh = self.get_starting_replication_key_value(context) is None
+        self.deletion_tracker = None
+        if DELETIONS_KEY in state or self._needs_id_check(state):
+            self._start_tracking(state, fresh=fresh)
         emitted = self._emitted = BookmarkSecond(state, self.replication_key or "modifiedtime")
         try:
+            resume: int | None = since
             if self._sync_usable(state):
-                resume = yield from emitted.filter(self._sync_pages(state, since))
-                if resume is None:
-                    return
-                since = resume
+                resume = yield from self._tracked(emitted.filter(self._sync_pages(state, since)))
             elif self.config.get("include_deleted", True):
                 self._note_gap(state, since)
-            yield from emitted.filter(self._query_pages(since))
+            if resume is not None:
+                # sync cannot serve (any more): query cannot see deletions, the check can
+                self._start_tracking(state, fresh=fresh and resume == since)
+                yield from self._tracked(emitted.filter(self._query_pages(resume)))
+            tracker = self.deletion_tracker
+            if tracker is not None and not self._needs_id_check(state):
+                state.pop(DELETIONS_KEY, None)  # sync proved it lists every deletion
+                self.deletion_tracker = None
+            elif tracker is not None and tracker.due():
+                yield from tracker.check()
         except FatalError as exc:
             if type(exc).__name__ == "BudgetExhaustedError":
                 self.budget_stopped(exc)
@@ -425,10 +524,17 @@ class ModuleStream(VtigerStream):
         return self.parser
 
     def _page_done(self) -> None:
-        """Remember the page's last-second records in the state before its STATE message."""
+        """Remember the page's last-second records in the state before its STATE message;
+        large deletion-check states are written every few pages only.
+        """
         if self._emitted is not None:
             self._emitted.remember()
-        super()._page_done()
+        tracker = self.deletion_tracker
+        if tracker is None or tracker.state_due():
+            super()._page_done()
+            return
+        self._flush_records()
+        self._time_extracted = _utc_now_text()
 
     def _sync_pages(
         self, state: dict[str, t.Any], since: int

@@ -12,6 +12,9 @@ unchanged module costs 1 call. Constant: 0 with REST and a catalog (no discovery
 ``api_style: webservice``: + getchallenge + login per run, + 1 ``count(*)`` per module and run
 while the server has not proven that its sync returns every owner's records. Full-table
 modules (Users, Groups, Currency...): 1 query each below 100 rows. Discovery: 1 + modules.
+Where sync cannot list every deletion (webservice.php servers, modules read through query):
++ ceil(N / 100) ``select id`` calls per module of N records once every
+``deletion_check_hours`` (default 24; tap_vtiger/deletions.py).
 
 Errors that end a run (bad credentials, unknown module, invalid setting, TLS) are reported as
 one line on stderr with exit code 1: no traceback, and never the access key.
@@ -30,6 +33,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._state import reset_state_progress_markers
 
+from tap_vtiger.deletions import DELETION_SETTINGS
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
     FullTableStream,
@@ -80,9 +84,12 @@ CORE_SETTINGS = [
         th.BooleanType,
         default=True,
         description="Emit records deleted in Vtiger as {id, _sdc_deleted_at}. Seen through "
-        "sync only: after runs that fell back to query, the next run that can use sync starts "
-        "where query took over, so the deletions in between still arrive.",
+        "sync; after runs that fell back to query, the next run that can use sync starts "
+        "where query took over, so the deletions in between still arrive. Where sync cannot "
+        "list them all (self-hosted Vtiger, modules read through query), the id check of "
+        "deletion_check_hours finds them.",
     ),
+    *DELETION_SETTINGS,
     th.Property(
         "api_budget_percent",
         th.NumberType,
@@ -249,7 +256,7 @@ class TapVtiger(Tap):
         unknown = [m for m in wanted if m not in available]
         if unknown:
             msg = (f"setting modules: unknown module(s) {', '.join(map(repr, unknown))} "
-                   f"(names are case-sensitive; available: {', '.join(available)})")
+                   f"(names are case-sensitive; available: {', '.join(sorted(available))})")
             raise ConfigError("CONFIG", msg)
         return list(dict.fromkeys(wanted))
 

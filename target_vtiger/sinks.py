@@ -30,16 +30,18 @@ from target_vtiger.matching import (
     QUERY_ROW_CAP,
     Key,
     chunked,
+    key_variants,
     lookup,
     normalize_key_value,
     record_key,
     row_key,
+    stored_spellings,
 )
+from target_vtiger.storedform import changed_fields_as_stored
 from target_vtiger.validation import (
     SDC_PREFIX,
     ConvertedRecord,
     altered_fields,
-    changed_fields,
     convert_record,
     missing_mandatory,
 )
@@ -380,7 +382,11 @@ class VtigerSink(BatchSink):
                     # no owner in the source means "keep it": a Vtiger record always has one
                     del wire["assigned_user_id"]
                 plan.changes = (
-                    changed_fields(self.module, wire, plan.existing) if skip_unchanged else wire
+                    changed_fields_as_stored(
+                        self.module, wire, plan.existing, self._target.user_preferences
+                    )
+                    if skip_unchanged
+                    else wire
                 )
                 plan.action = "revise" if plan.changes else "unchanged"
             elif self.write_mode == "update":
@@ -544,8 +550,10 @@ class VtigerSink(BatchSink):
         return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
     def _find_by_key(self, plan: Planned) -> dict[str, t.Any] | None:
-        rows = self._query_in(self.module_name, self.match_keys[0], [plan.key_raw[0]], {})
-        matches = [r for r in rows if row_key(self.module, self.match_keys, r) == plan.identity[1]]  # type: ignore[index]
+        variants = key_variants(self.module, self.match_keys, plan.key_raw)
+        probes = [s[0] for s in stored_spellings(self.module, self.match_keys, plan.key_raw)]
+        rows = self._query_in(self.module_name, self.match_keys[0], probes, {})
+        matches = [r for r in rows if row_key(self.module, self.match_keys, r) in variants]
         return matches[0] if len(matches) == 1 else None
 
     def _revise(self, plan: Planned) -> None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from html.entities import codepoint2name
 from typing import Any
 
@@ -46,8 +46,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "challenge_ttl": 300,
     "minute_limit": 100000,
     "daily_limit": 10000000,
-    "currency_decimals": None,  # None: the caller's no_of_currency_decimals (admin: 8)
-    "emoji": "keep",
+    # None: the caller's no_of_currency_decimals, which users get from FRESH_CURRENCY_DECIMALS
+    "currency_decimals": None,
+    # characters outside the BMP: "keep", or "replace" by "?" (a default MariaDB utf8 set-up);
+    # None: by flavor, "replace" on any self-hosted flavor (a fresh install), "keep" on Cloud
+    "emoji": None,
     "faults": {},
     # what picklist_dependency answers: [{"module", "sourcefield", "targetfield",
     # "valuemapping": [{"sourcevalue", "targetvalues": [...]}]}] (checked against describes)
@@ -119,6 +122,11 @@ ADMIN_TEMPLATE: dict[str, str] = {
     "defaultactivitytype": "Call", "defaultcalendarview": "MyCalendar",
     "defaultlandingpage": "Home", "userlabel": "Admin Administrator",
 }
+
+#: ``no_of_currency_decimals`` of the users a sandbox creates: a fresh self-hosted install
+#: says 0 (``1000.50`` is stored as ``1001.00000000``, create_Potentials.json); on Cloud the
+#: sandbox keeps 8, so values round-trip unless a test sets a preference.
+FRESH_CURRENCY_DECIMALS = {"self-hosted": "0", "cloud": "8"}
 
 GROUPS = [
     ("Team Selling", "Group Related to Sales"),
@@ -205,7 +213,8 @@ class _CoreOperations:
         with st.transaction() as c:
             row = c.execute(f"SELECT crmid FROM {users.table} WHERE crmid = 1").fetchone()
             if row is None:
-                rec = dict(ADMIN_TEMPLATE, user_name=username)
+                rec = dict(ADMIN_TEMPLATE, user_name=username,
+                           no_of_currency_decimals=self._fresh_currency_decimals())
                 self._insert_user_row(rec, 1)
             else:
                 c.execute(f"UPDATE {users.table} SET user_name = ? WHERE crmid = 1", (username,))
@@ -263,6 +272,7 @@ class _CoreOperations:
                 raise VtigerApiError("DUPLICATE_USER", f"user {user_name} exists", 400)
             crmid = max(5, c.execute(f"SELECT MAX(crmid) FROM {users.table}").fetchone()[0] + 1)
             rec = dict(ADMIN_TEMPLATE, user_name=user_name, is_admin="off", is_owner="0",
+                       no_of_currency_decimals=self._fresh_currency_decimals(),
                        first_name=first_name, last_name=last_name or user_name,
                        email1=email or f"{user_name}@example.com",
                        userlabel=f"{first_name} {last_name or user_name}".strip())
@@ -400,10 +410,6 @@ class _CoreOperations:
         return dict(self.settings)
 
     # ========================================================================= helpers
-    def self_hosted(self) -> bool:
-        """Whether the sandbox plays a self-hosted (open-source) server."""
-        return str(self.settings.get("flavor", "cloud")).startswith("self-hosted")
-
     def module(self, name: Any, message: str | None = None) -> Module:
         """A module by exact (case-sensitive) name, else ACCESS_DENIED."""
         m = self.modules.get(name) if isinstance(name, str) else None
@@ -480,9 +486,17 @@ class _CoreOperations:
         text = value if isinstance(value, str) else str(value)
         if "\x00" in text:
             text = text.replace("\x00", "")
-        if self.settings.get("emoji") == "replace":
+        emoji = self.settings.get("emoji") or ("replace" if self.self_hosted() else "keep")
+        if emoji == "replace":
             text = "".join("?" if ord(ch) > 0xFFFF else ch for ch in text)
         return text
+
+    def self_hosted(self) -> bool:
+        """Any self-hosted flavor (stored forms follow a fresh self-hosted install)."""
+        return str(self.settings.get("flavor", "cloud")).startswith("self-hosted")
+
+    def _fresh_currency_decimals(self) -> str:
+        return FRESH_CURRENCY_DECIMALS["self-hosted" if self.self_hosted() else "cloud"]
 
     def normalize(self, m: Module, name: str, value: Any) -> str:
         """Client value -> stored wire string, the way Vtiger coerces it on write."""
@@ -538,7 +552,7 @@ class _CoreOperations:
             if not d.is_finite():
                 return ""
             places = max(0, min(8, self._currency_places()))
-            d = d.quantize(Decimal(1).scaleb(-places))
+            d = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)  # PHP round()
             return f"{d:.8f}"
         except (InvalidOperation, ValueError):
             return ""
@@ -1065,7 +1079,7 @@ def _check_setting(key: str, value: Any) -> Any:
         isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 8
     ):
         raise bad
-    if key == "emoji" and value not in ("keep", "replace"):
+    if key == "emoji" and value not in (None, "keep", "replace"):
         raise bad
     if key == "faults":
         if not isinstance(value, dict):

@@ -9,12 +9,19 @@ from __future__ import annotations
 import pytest
 from target_helpers import (
     all_contacts,
+    all_records,
     contacts_input,
     read_rejects,
+    record_message,
     run_target,
+    schema_message,
+    singer_lines,
     target_config,
     vtiger,
+    write_calls,
 )
+
+from vtiger_client.session import ClientConfig, VtigerClient
 
 __all__ = ["target_config", "vtiger"]  # fixtures used by name
 
@@ -96,3 +103,65 @@ def test_two_existing_records_under_one_key_are_rejected_naming_both(
     assert reject["error_code"] == "AMBIGUOUS_MATCH"
     assert a["id"] in reject["message"] and b["id"] in reject["message"]
     assert len(all_contacts(vtiger)) == 2
+
+
+# ------------------------------------------------------------------ issue 19: stored forms
+def _stream(stream: str, records: list[dict]) -> list[dict]:
+    props = {k: {} for r in records for k in r}
+    return [schema_message(stream, props), *(record_message(r, stream) for r in records)]
+
+
+ALTERED_INPUT = [
+    *_stream("Accounts", [{
+        "accountname": "Rocket 🚀 Corp  ",   # emoji -> "?", trailing blanks
+        "annual_revenue": 1234.56,           # currency: rounded to 0 decimals
+        "employees": "42", "website": "https://x.example", "email1": "Ops@X.example",
+        "phone": "+1 555", "industry": "Technology", "emailoptout": True,
+        "description": "line 1\nline 2 😀",
+    }]),
+    *_stream("Potentials", [{
+        "potentialname": f"Deal {n} 🎯", "amount": "1000.50", "probability": 25.5,
+        "closingdate": "2026-12-31", "sales_stage": "Prospecting", "leadsource": "Web Site",
+        "nextstep": "call back   ", "forecast_amount": 10.5,
+    } for n in range(3)]),
+]
+
+
+def test_unchanged_input_twice_on_a_fresh_self_hosted_server_spends_no_write_on_run_2(
+    sandbox_factory, tmp_path
+):
+    server = sandbox_factory(flavor="self-hosted")
+    config = {**server.tap_config(), "api_style": "webservice",
+              "rejects_path": str(tmp_path / "rejects.jsonl"),
+              "allow_rejects": True,
+              "match_keys": {"Accounts": ["accountname"], "Potentials": ["potentialname"]}}
+    text = singer_lines(ALTERED_INPUT)
+    first = run_target(config, text)
+    assert first.counts("Accounts")["created"] == 1
+    assert first.counts("Potentials")["created"] == 3
+    assert first.counts("Accounts")["altered"] == 1
+    assert first.counts("Potentials")["altered"] == 3
+    server.reset_stats()
+    second = run_target(config, text)
+    assert write_calls(server.stats()) == 0
+    assert second.counts("Accounts")["unchanged"] == 1
+    assert second.counts("Potentials")["unchanged"] == 3
+    assert second.counts("Potentials")["altered"] == 0
+    assert second.counts("Potentials")["created"] == 0  # the altered keys still match
+
+
+def test_a_real_change_to_an_altered_value_is_still_written(sandbox_factory, tmp_path):
+    server = sandbox_factory(flavor="self-hosted")
+    config = {**server.tap_config(), "api_style": "webservice",
+              "rejects_path": str(tmp_path / "rejects.jsonl"),
+              "match_keys": {"Potentials": ["potentialname"]}}
+    deal = {"potentialname": "Deal 🎯", "amount": "1000.50", "closingdate": "2026-12-31",
+            "sales_stage": "Prospecting"}
+    run_target(config, singer_lines(_stream("Potentials", [deal])))
+    second = run_target(config, singer_lines(_stream("Potentials", [{**deal, "amount": "1002.4"}])))
+    assert second.counts("Potentials")["updated"] == 1
+    (row,) = all_records(VtigerClient(ClientConfig.from_mapping({**server.tap_config(),
+                                                             "api_style": "webservice"})),
+                         "Potentials")
+    assert row["amount"] == "1002.00000000"
+    assert row["potentialname"] == "Deal ?"
