@@ -33,12 +33,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
                "tags_add", "tags_retrieve")
 }
 
-#: Recordings whose stored values differ yet, each with its reason.
-_DECIMALS = "a fresh install rounds currency to 0 decimals (issue 14, stored forms)"
-KNOWN_VALUE_DIFFERENCES: dict[str, str] = {
-    "create_Accounts": _DECIMALS, "create_Potentials": _DECIMALS, "create_Products": _DECIMALS,
-}
-
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (REPLAY / "replay.py").is_file(),
@@ -82,8 +76,7 @@ def test_every_answer_has_the_shape_of_the_real_one(replayed) -> None:
 
 def test_values_sent_are_stored_as_the_real_server_stores_them(replayed) -> None:
     results, _ = replayed
-    differ = {r["file"]: r["value_diffs"] for r in results if r["value_diffs"]}
-    assert sorted(differ) == sorted(KNOWN_VALUE_DIFFERENCES), differ
+    assert {r["file"]: r["value_diffs"] for r in results if r["value_diffs"]} == {}
 
 
 def test_error_messages_are_worded_as_the_real_servers(replayed) -> None:

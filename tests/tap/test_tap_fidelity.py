@@ -69,3 +69,14 @@ def test_a_number_where_the_wire_has_strings_is_typed_like_the_strings() -> None
     assert got == {"unit_price": Decimal("10.00000000"), "currency1": Decimal(10),
                    "qtyinstock": 3, "discontinued": True, "currency_id": "21x1"}
     assert parse({"currency1": 0, "discontinued": 0})["currency1"] == Decimal(0)
+
+
+def test_the_tags_stream_emits_the_demo_tags_from_the_records_tags_field(demo_sandbox) -> None:
+    before = demo_sandbox.stats().get("tags_retrieve", 0)  # a shared, read-only sandbox
+    run = run_tap(config(demo_sandbox, include_tags=True), streams={"Accounts", "tags"})
+    rows = run.records("tags")
+    tagged = {r["id"]: r["tags"] for r in run.records("Accounts") if r.get("tags")}
+    assert rows and tagged
+    assert {(r["record_id"], r["tag"]) for r in rows} == {
+        (rid, tag) for rid, tags in tagged.items() for tag in tags.split(",")}
+    assert demo_sandbox.stats().get("tags_retrieve", 0) == before  # the field is enough
