@@ -473,7 +473,7 @@ class ModuleStream(VtigerStream):
             return
         state = self.get_context_state(context)
         since = self.start_seconds(context)
-        fresh = self.get_starting_replication_key_value(context) is None
+        fresh = not state.get("replication_key_value")  # nothing delivered before this run
         self.deletion_tracker = None
         if DELETIONS_KEY in state or self._needs_id_check(state):
             self._start_tracking(state, fresh=fresh)
@@ -685,6 +685,10 @@ class ModuleStream(VtigerStream):
             self.logger.info("%s: query limited to sync_type %s owners %s", self.module,
                              sync_type, ", ".join(owners))
         return cache[sync_type]
+
+    def query_columns(self) -> str | list[str]:
+        """The columns queries of this stream ask for (``*`` when every field is selected)."""
+        return self._columns()
 
     def _columns(self) -> str | list[str]:
         fields = [n for n in self.selected_fields() if n != DELETED_AT]

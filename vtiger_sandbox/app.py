@@ -316,6 +316,17 @@ class SandboxApp:
         return Response(cut, status_code=resp.status_code, headers=headers,
                         media_type="application/json")
 
+    async def _hold(self, operation: str) -> None:
+        """The ``hold_create_s`` fault: a create is held that long before it is written, and
+        then written even if the client gave up waiting (a slow real server does the same).
+        """
+        if operation != "create":
+            return
+        hold = float((self.ops.settings.get("faults") or {}).get("hold_create_s", 0) or 0)
+        if hold > 0:
+            self.faults.injected["hold_create"] += 1
+            await asyncio.sleep(hold)
+
     def _run(self, fn: Callable[[User, dict], Any], user: User, params: dict) -> Any:
         """Run an operation (synchronously: SQLite work is short and serialized anyway)."""
         return fn(user, params)
@@ -354,6 +365,7 @@ class SandboxApp:
             return error_response(VtigerApiError("REQUEST_TOO_LARGE", str(exc), 413), True,
                                   headers)
         params = {**query, **body}
+        await self._hold(operation)
         try:
             result = self._run(fn, user, params)
             resp = json_response({"success": True, "result": result}, 200, headers)
@@ -410,6 +422,7 @@ class SandboxApp:
                     raise VtigerApiError("UNKNOWN_OPERATION", "Unknown operation", 400)
                 else:
                     user = ops.session_user(session_name)
+                    await self._hold(operation)
                     result = self._run(fn, user, params)
             resp = json_response({"success": True, "result": result})
         except VtigerApiError as err:

@@ -1086,7 +1086,8 @@ def _check_setting(key: str, value: Any) -> Any:
             raise bad
         try:
             int(value.get("seed", 0))
-            for k in ("latency_ms", "error_rate", "drop_rate", "html_rate", "truncate_rate"):
+            for k in ("latency_ms", "error_rate", "drop_rate", "html_rate", "truncate_rate",
+                      "hold_create_s"):
                 if float(value.get(k, 0) or 0) < 0:
                     raise bad
             burst = value.get("burst_429") or {}
