@@ -54,7 +54,8 @@ class Warehouse:
 
 
 def change_between_runs(api: VtigerREST, truth: dict[str, dict[str, dict]]):
-    """Revise one Contact and one Potential, delete one Contact and one ticket."""
+    """Revise one Contact and one Potential, delete one Contact (not one of the three with
+    interests) and one ticket."""
     contacts, deals = sorted(truth["Contacts"]), sorted(truth["Potentials"])
     revised = {
         "Contacts": (contacts[1], "title", "Chief Data Officer"),
@@ -62,7 +63,7 @@ def change_between_runs(api: VtigerREST, truth: dict[str, dict[str, dict]]):
     }
     for record_id, column, value in revised.values():
         api.revise({"id": record_id, column: value})
-    deleted = {"Contacts": contacts[2], "HelpDesk": sorted(truth["HelpDesk"])[0]}
+    deleted = {"Contacts": contacts[3], "HelpDesk": sorted(truth["HelpDesk"])[0]}
     for record_id in deleted.values():
         api.delete(record_id)
     return revised, deleted
