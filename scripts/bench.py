@@ -401,6 +401,18 @@ def bench_target_writes(tmp: Path, n: int) -> None:
 # ---------------------------------------------------------------- main
 
 
+def bench_run_cost(tmp: Path, n: int, repeat: int) -> None:
+    """Issue 16: calls of a first and an unchanged run, CPU of default settings, throughput
+    at each Vtiger Cloud edition's limit (scripts/bench_cost.py).
+    """
+    import bench_cost
+
+    print("== 6. What a scheduled run costs", file=sys.stderr)
+    bench_cost.calls_rows(row)
+    bench_cost.cpu_rows(row, tmp, n, repeat)
+    bench_cost.throughput_rows(row, tmp, ["one-growth", "one-professional", "one-enterprise"])
+
+
 def print_table(args: argparse.Namespace, started: float) -> None:
     head = ("measure", "value", "target", "result")
     widths = [max(len(r[i]) for r in [head, *ROWS]) for i in range(4)]
@@ -501,7 +513,7 @@ def main() -> int:
     parser.add_argument("--latency-records", type=int, help="records at 50 ms/call (10,000)")
     parser.add_argument("--target-records", type=int, help="records per target batch (1,000)")
     parser.add_argument("--repeat", type=int, default=3, help="CPU repetitions (median)")
-    parser.add_argument("--only", default="cpu,calls,latency,memory,target,deletions",
+    parser.add_argument("--only", default="cpu,calls,latency,memory,target,deletions,cost",
                         help="comma-separated sections")
     parser.add_argument("--profile", help="write a pyinstrument HTML profile of one tap run")
     parser.add_argument("--json", help="also write the rows as JSON to this file")
@@ -528,6 +540,8 @@ def main() -> int:
             bench_target_writes(tmp, tgt)
         if "deletions" in only:
             bench_deletions(tmp, 1_000 if quick else 10_000)
+        if "cost" in only:
+            bench_run_cost(tmp, 20_000 if quick else 100_000, 1 if quick else args.repeat)
     print_table(args, started)
     if args.json:
         keys = ("measure", "value", "target", "result")

@@ -174,6 +174,7 @@ class VtigerStream(Stream):
         self._pending: list[dict[str, t.Any]] = []
         self._last_record: dict[str, t.Any] | None = None
         self._children_active: bool | None = None
+        self._child_filters: list[t.Callable[[dict], bool]] | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -268,11 +269,18 @@ class VtigerStream(Stream):
 
     def _process_record(self, record: dict, child_context: t.Any = None,
                         partition_context: t.Any = None) -> None:
-        """Skip the SDK's per-record child-context work when no child stream will sync."""
+        """Skip the SDK's per-record child-context work when no child stream will sync, or
+        when every active child says it has nothing to read for this record
+        (``wants_parent(record)``: e.g. tags, for a record whose ``tags`` field is empty): a
+        stream that emits nothing costs nothing per record.
+        """
         if self._children_active is None:
-            self._children_active = any(c.selected or c.has_selected_descendents
-                                        for c in self.child_streams)
-        if self._children_active:
+            active = [c for c in self.child_streams if c.selected or c.has_selected_descendents]
+            self._children_active = bool(active)
+            filters = [getattr(c, "wants_parent", None) for c in active]
+            self._child_filters = None if None in filters else filters
+        if self._children_active and (self._child_filters is None
+                                      or any(f(record) for f in self._child_filters)):
             super()._process_record(record, child_context, partition_context)
 
     def _flush_records(self) -> None:
@@ -361,6 +369,8 @@ class ModuleStream(VtigerStream):
         if value:
             seconds = vtypes.datetime_to_unix(str(value))
             now = int(self.client.server_now())
+            if seconds > now + CLOCK_SLACK:  # ahead of our clock: ask the server's
+                now = int(self.client.server_now(ask=True))
             if seconds > now + CLOCK_SLACK:
                 self._warn_future(str(value), now, "the state's bookmark")
                 seconds = now

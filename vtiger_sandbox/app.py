@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from .errors import VtigerApiError
 from .faults import Fault, FaultInjector
 from .operations import OPERATION_METHODS, Operations, ServerCrash, User
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, edition_limits
 
 try:  # msgspec ships with singer-sdk[msgspec]; it encodes pages ~5x faster than json.
     import msgspec
@@ -226,8 +226,10 @@ class SandboxApp:
     def __init__(self, ops: Operations) -> None:
         self.ops = ops
         self.limiter = RateLimiter(
-            minute_limit=lambda: int(ops.settings.get("minute_limit", 100000)),
-            daily_limit=lambda: int(ops.settings.get("daily_limit", 10000000)),
+            minute_limit=lambda: edition_limits(ops.settings)[0],
+            hourly_limit=lambda: edition_limits(ops.settings)[1],
+            daily_limit=lambda: edition_limits(ops.settings)[2],
+            time_scale=lambda: float(ops.settings.get("time_scale") or 1.0),
         )
         self.faults = FaultInjector()
         routes: list[BaseRoute] = [
@@ -491,7 +493,7 @@ class SandboxApp:
             out = ops.configure(p)
             if "faults" in p:
                 self.faults.reset()
-            if "minute_limit" in p or "daily_limit" in p:
+            if {"minute_limit", "daily_limit", "hourly_limit", "edition", "time_scale"} & set(p):
                 self.limiter.reset()
             return out
 

@@ -44,8 +44,15 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "session_idle_ttl": 1800,
     "session_max_ttl": 86400,
     "challenge_ttl": 300,
-    "minute_limit": 100000,
-    "daily_limit": 10000000,
+    # Vtiger Cloud edition whose API limits apply (ratelimit.EDITIONS): one-growth,
+    # one-professional, one-enterprise (default), or unlimited (tests and benchmarks); the
+    # explicit limits below, when set, win over the edition's
+    "edition": "one-enterprise",
+    "minute_limit": None,
+    "hourly_limit": None,
+    "daily_limit": None,
+    # >= 1: the rate limiter's clock runs this much faster than real time (benchmarks)
+    "time_scale": 1.0,
     # None: the caller's no_of_currency_decimals, which users get from FRESH_CURRENCY_DECIMALS
     "currency_decimals": None,
     # characters outside the BMP: "keep", or "replace" by "?" (a default MariaDB utf8 set-up);
@@ -915,7 +922,9 @@ class _CoreOperations:
     def edition_limits(self, user: User, params: dict) -> dict:
         """``editionLimits``: a fixed, plausible answer per service name."""
         name = params.get("serviceName", "")
-        limits = {"WEBSERVICE_LIMIT": str(self.settings.get("daily_limit")),
+        from .ratelimit import edition_limits
+
+        limits = {"WEBSERVICE_LIMIT": str(edition_limits(self.settings)[2]),
                   "DOCUMENT_UPLOAD_FILE_LIMIT": "50MB", "CUSTOM_FIELD_LIMIT": "100"}
         if not name:
             return {"limits": limits}
@@ -1060,8 +1069,20 @@ DOUBLE_ZERO = {"qty_per_unit": "0.00", "hours": "0.00000000", "days": "0.0000000
 def _check_setting(key: str, value: Any) -> Any:
     """Validate one setting so that a bad value fails here, not inside a later API call."""
     bad = VtigerApiError("INVALID_SETTING", f"bad value for {key}: {value!r}", 400)
-    ints = ("sync_page_limit", "query_row_cap", "minute_limit", "daily_limit")
+    ints = ("sync_page_limit", "query_row_cap", "minute_limit", "daily_limit", "hourly_limit")
     floats = ("session_idle_ttl", "session_max_ttl", "challenge_ttl")
+    if key == "edition":
+        from .ratelimit import EDITIONS
+
+        if value not in EDITIONS:
+            raise bad
+        return value
+    if key == "time_scale":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+            raise bad
+        return float(value)
+    if key in ("minute_limit", "daily_limit", "hourly_limit") and value is None:
+        return None
     try:
         if key in ints:
             if isinstance(value, bool) or int(value) < 0:

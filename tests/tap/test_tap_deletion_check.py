@@ -54,10 +54,13 @@ def self_hosted(sandbox_factory):
     return server, mine, theirs, grouped
 
 
-@pytest.fixture(params=["self-hosted webservice", "stock (no sync) rest"])
+@pytest.fixture(params=["self-hosted webservice", "stock (sync crashes) webservice",
+                        "stock (no sync) rest"])
 def server_kind(request, sandbox_factory):
-    if request.param.startswith("self-hosted"):
+    if "webservice" in request.param:
         server, mine, theirs, grouped = self_hosted(sandbox_factory)
+        if request.param.startswith("stock"):
+            server.configure(crash_operations=["sync", "logout"])
         cfg = config(server, modules=["Contacts"], api_style="webservice")
         return server, cfg, mine + theirs + grouped
     server = sandbox_factory()
