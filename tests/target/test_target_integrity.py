@@ -6,6 +6,8 @@ whose VTQL compares text the way the real server's collation does.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from target_helpers import (
     all_contacts,
@@ -165,3 +167,42 @@ def test_a_real_change_to_an_altered_value_is_still_written(sandbox_factory, tmp
                          "Potentials")
     assert row["amount"] == "1002.00000000"
     assert row["potentialname"] == "Deal ?"
+
+
+# ------------------------------------------------------------------ 4. slow creates
+def _emails_count(vtiger) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in all_contacts(vtiger):
+        counts[row["email"]] = counts.get(row["email"], 0) + 1
+    return counts
+
+
+def test_a_create_the_server_finishes_after_the_client_gave_up_is_found_not_repeated(
+    sandbox, target_config, vtiger
+):
+    sandbox.configure(faults={"hold_create_s": 1.5})
+    config = {**keyed(target_config), "request_timeout": 1, "backoff_base": 0.05}
+    run = run_target(config, contacts_input(
+        [{"lastname": f"Slow{n}", "email": f"slow{n}@x.com"} for n in range(3)]))
+    sandbox.configure(faults={})
+    assert _emails_count(vtiger) == {f"slow{n}@x.com": 1 for n in range(3)}
+    assert run.counts()["created"] == 3
+    assert read_rejects(target_config) == []
+
+
+def test_a_create_still_unfinished_after_waiting_is_rejected_unconfirmed_never_sent_twice(
+    sandbox, target_config, vtiger
+):
+    sandbox.configure(faults={"hold_create_s": 3})
+    config = {**keyed(target_config), "request_timeout": 1, "backoff_base": 0.05}
+    run = run_target(config, contacts_input([{"lastname": "Slow", "email": "slow@x.com"}]))
+    assert run.counts()["rejected"] == 1
+    (reject,) = read_rejects(target_config)
+    assert reject["error_code"] == "CREATE_UNCONFIRMED"
+    assert "request_timeout" in reject["message"]
+    time.sleep(2.5)  # the held create lands
+    sandbox.configure(faults={})
+    assert _emails_count(vtiger) == {"slow@x.com": 1}
+    again = run_target(config, contacts_input([{"lastname": "Slow", "email": "slow@x.com"}]))
+    assert again.counts()["unchanged"] == 1
+    assert _emails_count(vtiger) == {"slow@x.com": 1}
