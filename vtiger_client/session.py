@@ -38,6 +38,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import threading
 import time
 import typing as t
@@ -96,6 +97,10 @@ logging.getLogger("urllib3.connectionpool").addFilter(_ScrubSecrets())
 
 REST_PATH = "/restapi/v1/vtiger/default"
 WEBSERVICE_PATH = "/webservice.php"
+#: The login form of Vtiger's web UI (what a self-hosted server shows on ``/restapi/...``).
+SELF_HOSTED_LOGIN_PAGE = re.compile(
+    rb"""name=["']module["'] value=["']Users["']/?>\s*<input[^>]*name=["']action["'] """
+    rb"""value=["']Login["']""")
 
 #: Vtiger's declared HTTP method per operation (webservice.php reads parameters only from the
 #: source that method implies: GET ops from the query string, POST ops from the form).
@@ -413,6 +418,8 @@ class VtigerClient:
             ("daily_reset", "X-RateLimit-Reset"),
         ):
             value = _int_header(headers, name)
+            if value is not None and attr.endswith("_reset"):
+                value = float(headers[name])  # a fraction of a second counts when pacing
             if value is not None:
                 setattr(rate, attr, value)
 
@@ -597,6 +604,12 @@ class VtigerClient:
                                                   status, operation))
             return self._raise(error_from_payload(None if status >= 500 else code, message,
                                                   status, operation))
+        if self.config.api_style == "rest" and SELF_HOSTED_LOGIN_PAGE.search(body[:65536]):
+            # a self-hosted server hands unknown paths to index.php: its login page, HTTP 200
+            raise FatalError("HTTP_200_LOGIN_PAGE",
+                             "the Vtiger login page instead of a REST answer (no REST API at "
+                             "this URL: self-hosted Vtiger needs api_style webservice)",
+                             status, operation)
         kind = "HTML page" if body.lstrip()[:1] == b"<" else (
             "empty body" if not body.strip() else "truncated or invalid JSON")
         raise RetryableError("BAD_RESPONSE", f"{kind} instead of a JSON answer (HTTP {status})",
@@ -620,11 +633,19 @@ class VtigerClient:
         if self.server_offset is None or offset > self.server_offset:
             self.server_offset = offset
 
-    def server_now(self) -> float:
+    def server_now(self, *, ask: bool = False) -> float:
         """The server's current time (unix seconds) as far as its answers tell; the local
-        clock before the first answer. The estimate lags the truth by up to a second (HTTP
-        dates are whole seconds), never leads it when the answers' clocks are right.
+        clock before the first answer, unless ``ask``: then one answer is fetched first (the
+        session login with webservice.php, due anyway; one ``me`` call with REST). The
+        estimate lags the truth by up to a second (HTTP dates are whole seconds), never leads
+        it when the answers' clocks are right.
         """
+        if ask and self.server_offset is None:
+            with contextlib.suppress(RetryableError):
+                if self.config.api_style == "webservice":
+                    self._ensure_session()
+                else:
+                    self.call("me")
         return self._clock() + (self.server_offset or 0.0)
 
     @staticmethod
