@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv plugins airflow demo test test-quick lint bench reliability mutation clean
+.PHONY: venv plugins airflow demo test test-quick lint bench reliability mutation clean pg-start pg-stop
 
 venv: $(STAMP)
 
@@ -35,6 +35,14 @@ test: venv lint plugins
 
 test-quick: venv
 	$(BIN)/python -m pytest -q -m "not slow" -x $(PYTEST_ARGS)
+
+# The local PostgreSQL of the dev environment (127.0.0.1:5432, user postgres, database
+# warehouse; data in .meltano/postgres/). VTIGER_PG_PORT picks another port.
+pg-start: venv
+	$(BIN)/python scripts/local_postgres.py start
+
+pg-stop: venv
+	$(BIN)/python scripts/local_postgres.py stop
 
 demo: venv
 	$(BIN)/python -u scripts/demo.py

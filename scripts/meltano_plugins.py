@@ -49,9 +49,47 @@ def definitions_hash() -> str:
         },
         "venv": meltano_yml.get("venv", {}),
         "pyproject": (ROOT / "pyproject.toml").read_text(),
+        "sources": sources_hash() if packaged_project(meltano_yml) else None,
         "python": sys.version_info[:2],
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+#: The project's packages (what a non-editable install of the project copies).
+PACKAGES = ("tap_vtiger", "target_vtiger", "vtiger_client", "vtiger_sandbox", "vtiger_warehouse")
+
+
+def packaged_project(meltano_yml: dict) -> bool:
+    """Whether a plugin installs this project as a package (not ``-e``): then its venv holds
+    a copy, which a change of the sources makes stale.
+    """
+    for plugins in (meltano_yml.get("plugins") or {}).values():
+        for plugin in plugins:
+            words = str(plugin.get("pip_url") or "").split()
+            if "${MELTANO_PROJECT_ROOT}" in words and "-e" not in words[:words.index(
+                    "${MELTANO_PROJECT_ROOT}")][-1:]:
+                return True
+    return False
+
+
+def sources_hash() -> str:
+    """Hash of the project's package files (names and contents)."""
+    digest = hashlib.sha256()
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def clear_catalog_caches() -> None:
+    """Forget Meltano's cached catalogs: the plugins just installed may discover differently
+    (Meltano's cache key covers the settings only, not the plugin's code).
+    """
+    for key in (sys_dir() / "run").glob("*/*.cache_key"):
+        with contextlib.suppress(OSError):
+            key.unlink()
 
 
 def plugin_executables() -> list[Path]:
@@ -95,6 +133,7 @@ def ensure(force: bool = False, quiet: bool = False) -> float:
             if quiet and proc.stdout:
                 sys.stderr.write(proc.stdout[-5000:])
             raise SystemExit(f"meltano install failed (exit {proc.returncode})")
+        clear_catalog_caches()
         (sys_dir() / ".plugins-installed").write_text(definitions_hash() + "\n")
         with contextlib.suppress(OSError):
             os.chmod(sys_dir() / ".plugins-installed", 0o644)

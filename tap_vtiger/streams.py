@@ -53,10 +53,14 @@ import time
 import typing as t
 
 from singer_sdk import Stream
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import SchemaMessage
 
+from tap_vtiger.deletions import STATE_KEY as DELETIONS_KEY
+from tap_vtiger.deletions import DeletionTracker
+from tap_vtiger.emitted import BookmarkSecond, TableDigests
+from tap_vtiger.schema_drift import SchemaDrift
 from tap_vtiger.writer import FastSingerWriter
 from vtiger_client import types as vtypes
 from vtiger_client import vtql
@@ -81,6 +85,11 @@ NON_SYNC_MODULES = frozenset({"Users"})
 SECRET_FIELDS = {"Users": frozenset({"user_password", "confirm_password", "accesskey"})}
 
 DELETED_AT = "_sdc_deleted_at"
+#: Schema keyword of a property the server sends although its describe does not list it.
+UNDECLARED = "x-vtiger-undeclared"
+#: A bookmark may lead the server's clock estimate by this much (HTTP dates are whole
+#: seconds) before it counts as in the future.
+CLOCK_SLACK = 2
 
 _JSON_TO_VTIGER = {"integer": "integer", "number": "double", "boolean": "boolean",
                    "array": "multipicklist"}
@@ -110,7 +119,12 @@ def module_schema(describe: t.Mapping[str, t.Any], *, deletions: bool = True) ->
     References also say what they point at in their ``description`` (a standard keyword that
     survives catalog round trips, unlike ``x-refersTo``).
     """
-    schema = vtypes.module_json_schema(describe)
+    extra = vtypes.undeclared_fields(describe)
+    schema = vtypes.module_json_schema(
+        {**describe, "fields": [*(describe.get("fields") or []), *extra]})
+    for field in extra:
+        # not in the describe, so not selectable by name in VTQL: only `select *` returns it
+        schema["properties"][field["name"]][UNDECLARED] = True
     secret = SECRET_FIELDS.get(str(describe.get("name")), frozenset())
     props = {k: v for k, v in schema["properties"].items() if k not in secret
              and v.get("x-vtiger-type") != "password"}
@@ -160,6 +174,7 @@ class VtigerStream(Stream):
         self._pending: list[dict[str, t.Any]] = []
         self._last_record: dict[str, t.Any] | None = None
         self._children_active: bool | None = None
+        self._child_filters: list[t.Callable[[dict], bool]] | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -243,18 +258,29 @@ class VtigerStream(Stream):
             return
         if not self._keeps_bookmark(latest_record):
             super()._increment_stream_state(latest_record, context=context)
+            self._bookmark_moved()
 
     def _keeps_bookmark(self, record: dict) -> bool:
         """Hook: True for a record that must not move the bookmark (see ModuleStream)."""
         return False
 
+    def _bookmark_moved(self) -> None:
+        """Hook: the bookmark has just been moved (ModuleStream keeps it at server time)."""
+
     def _process_record(self, record: dict, child_context: t.Any = None,
                         partition_context: t.Any = None) -> None:
-        """Skip the SDK's per-record child-context work when no child stream will sync."""
+        """Skip the SDK's per-record child-context work when no child stream will sync, or
+        when every active child says it has nothing to read for this record
+        (``wants_parent(record)``: e.g. tags, for a record whose ``tags`` field is empty): a
+        stream that emits nothing costs nothing per record.
+        """
         if self._children_active is None:
-            self._children_active = any(c.selected or c.has_selected_descendents
-                                        for c in self.child_streams)
-        if self._children_active:
+            active = [c for c in self.child_streams if c.selected or c.has_selected_descendents]
+            self._children_active = bool(active)
+            filters = [getattr(c, "wants_parent", None) for c in active]
+            self._child_filters = None if None in filters else filters
+        if self._children_active and (self._child_filters is None
+                                      or any(f(record) for f in self._child_filters)):
             super()._process_record(record, child_context, partition_context)
 
     def _flush_records(self) -> None:
@@ -265,6 +291,7 @@ class VtigerStream(Stream):
         if self._last_record is not None:
             if not self._keeps_bookmark(self._last_record):
                 super()._increment_stream_state(self._last_record, context=self.context)
+                self._bookmark_moved()
             self._last_record = None
 
     def _prefetch(self, fn: t.Callable[..., t.Any], *args: t.Any) -> concurrent.futures.Future:
@@ -308,12 +335,23 @@ class ModuleStream(VtigerStream):
     is_sorted = True
     #: True while sync re-reads a gap left by query runs (see :meth:`_keeps_bookmark`).
     rereading_gap = False
+    #: The deletion check of this run (None where sync lists every deletion).
+    deletion_tracker: DeletionTracker | None = None
+    #: Whether a bookmark ahead of the server's clock was reported in this run.
+    _future_warned = False
+    #: The records of the bookmark second emitted so far (this run and the previous one).
+    _emitted: BookmarkSecond | None = None
+    #: Fields found in records that the schema lacked (tap_vtiger.schema_drift).
+    _drift: SchemaDrift | None = None
 
     def _keeps_bookmark(self, record: dict) -> bool:
         """While a gap is re-read, records older than the bookmark leave it where it is: the
         SDK would take them for unsorted output, and a resumed run re-reads from ``gap_from``
-        (still in state until sync has covered the gap) anyway.
+        (still in state until sync has covered the gap) anyway. Deletions found by the id
+        check never move it (stamped with the check's time, later than records not read yet).
         """
+        if self.deletion_tracker is not None and self.deletion_tracker.checking:
+            return True
         if not self.rereading_gap:
             return False
         bookmark = self.get_context_state(self.context).get("replication_key_value")
@@ -329,11 +367,84 @@ class ModuleStream(VtigerStream):
         """
         value = self.get_starting_replication_key_value(context)
         if value:
-            return max(0, vtypes.datetime_to_unix(str(value)) - 1)
+            seconds = vtypes.datetime_to_unix(str(value))
+            now = int(self.client.server_now())
+            if seconds > now + CLOCK_SLACK:  # ahead of our clock: ask the server's
+                now = int(self.client.server_now(ask=True))
+            if seconds > now + CLOCK_SLACK:
+                self._warn_future(str(value), now, "the state's bookmark")
+                seconds = now
+                self.get_context_state(context)["replication_key_value"] = (
+                    vtypes.unix_to_datetime(now))
+            return max(0, seconds - 1)
         start = self.config.get("start_date")
         if start:
             return max(0, vtypes.datetime_to_unix(str(start)) - 1)
         return 0
+
+    def _bookmark_moved(self) -> None:
+        """Keep the bookmark at or before the server's clock: a record stamped in the future
+        (clock skew, imports) would otherwise make every later run skip the changes made
+        until then. The next run re-reads from the server's time (that record comes again).
+        """
+        state = self.get_context_state(self.context)
+        value = state.get("replication_key_value")
+        if not value:
+            return
+        now = int(self.client.server_now())
+        if vtypes.datetime_to_unix(str(value)) > now + CLOCK_SLACK:
+            state["replication_key_value"] = vtypes.unix_to_datetime(now)
+            self._warn_future(str(value), now, "a record's modifiedtime")
+
+    def _warn_future(self, value: str, now: int, what: str) -> None:
+        if not self._future_warned:
+            self._future_warned = True
+            self.logger.warning("%s: %s %s is later than the server's time %s; the bookmark "
+                                "is kept at the server's time so that later changes are not "
+                                "skipped", self.module, what, value, vtypes.unix_to_datetime(now))
+
+    # ------------------------------------------------------------------ deletion check
+
+    def _start_tracking(self, state: dict[str, t.Any], *, fresh: bool) -> None:
+        """Keep the delivered ids for the deletion check where sync cannot list every
+        deletion (see :mod:`tap_vtiger.deletions`); drop them where it can.
+        """
+        hours = self.config.get("deletion_check_hours", 24)
+        allowed = (self.config.get("include_deleted", True) and hours is not None
+                   and float(hours) >= 0
+                   and type(self).scope_where is ModuleStream.scope_where)
+        if not allowed:
+            state.pop(DELETIONS_KEY, None)
+            return
+        if self.deletion_tracker is None:
+            self.deletion_tracker = DeletionTracker(self, state, fresh=fresh)
+
+    def _needs_id_check(self, state: dict[str, t.Any]) -> bool:
+        """Whether sync may miss deletions of this module (see the module docstring)."""
+        verdict = state.get("vtiger_sync") or {}
+        if verdict.get("mode") == "query":
+            return True
+        return self.client.config.api_style == "webservice" and verdict.get("complete") is not True
+
+    def _tracked(self, records: t.Generator[dict, None, t.Any]) -> t.Generator[dict, None, t.Any]:
+        """The records of ``records`` (and its return value), noted by the deletion check."""
+        tracker = self.deletion_tracker
+        if tracker is None:
+            return (yield from records)
+        try:
+            record = next(records)
+            while True:
+                tracker.note(record)
+                yield record
+                record = next(records)
+        except StopIteration as stop:
+            return stop.value
+
+    def _write_state_message(self) -> None:
+        """The delivered ids go into the state with the bookmark they belong to."""
+        if self.deletion_tracker is not None:
+            self.deletion_tracker.save()
+        super()._write_state_message()
 
     def _verdict(self, state: dict[str, t.Any]) -> dict[str, t.Any]:
         """How this module was read last time (kept in its state between runs)."""
@@ -372,15 +483,27 @@ class ModuleStream(VtigerStream):
             return
         state = self.get_context_state(context)
         since = self.start_seconds(context)
+        fresh = not state.get("replication_key_value")  # nothing delivered before this run
+        self.deletion_tracker = None
+        if DELETIONS_KEY in state or self._needs_id_check(state):
+            self._start_tracking(state, fresh=fresh)
+        emitted = self._emitted = BookmarkSecond(state, self.replication_key or "modifiedtime")
         try:
+            resume: int | None = since
             if self._sync_usable(state):
-                resume = yield from self._sync_pages(state, since)
-                if resume is None:
-                    return
-                since = resume
+                resume = yield from self._tracked(emitted.filter(self._sync_pages(state, since)))
             elif self.config.get("include_deleted", True):
                 self._note_gap(state, since)
-            yield from self._query_pages(since)
+            if resume is not None:
+                # sync cannot serve (any more): query cannot see deletions, the check can
+                self._start_tracking(state, fresh=fresh and resume == since)
+                yield from self._tracked(emitted.filter(self._query_pages(resume)))
+            tracker = self.deletion_tracker
+            if tracker is not None and not self._needs_id_check(state):
+                state.pop(DELETIONS_KEY, None)  # sync proved it lists every deletion
+                self.deletion_tracker = None
+            elif tracker is not None and tracker.due():
+                yield from tracker.check()
         except FatalError as exc:
             if type(exc).__name__ == "BudgetExhaustedError":
                 self.budget_stopped(exc)
@@ -390,6 +513,38 @@ class ModuleStream(VtigerStream):
             self._finish()
             if state.get("vtiger_sync") == {}:
                 del state["vtiger_sync"]
+            if emitted.skipped:
+                self.logger.info("%s: %d records of the bookmark second skipped (emitted "
+                                 "unchanged by the previous run)", self.module, emitted.skipped)
+            self._emitted = None
+
+    def _fields_checked(
+        self, wires: list[dict], parse: t.Callable[[t.Mapping[str, t.Any]], dict]
+    ) -> t.Callable[[t.Mapping[str, t.Any]], dict]:
+        """The parser for a page: a new one (after a new SCHEMA message) when the page's
+        records carry fields the schema lacks that describe declares (tap_vtiger.schema_drift).
+        """
+        if self._drift is None:
+            self._drift = SchemaDrift()
+        new = self._drift.undeclared(self, wires)
+        if not new or not self._drift.adopt(self, new):
+            return parse
+        self._parser = None
+        self._write_schema_message()
+        return self.parser
+
+    def _page_done(self) -> None:
+        """Remember the page's last-second records in the state before its STATE message;
+        large deletion-check states are written every few pages only.
+        """
+        if self._emitted is not None:
+            self._emitted.remember()
+        tracker = self.deletion_tracker
+        if tracker is None or tracker.state_due():
+            super()._page_done()
+            return
+        self._flush_records()
+        self._time_extracted = _utc_now_text()
 
     def _sync_pages(
         self, state: dict[str, t.Any], since: int
@@ -440,6 +595,7 @@ class ModuleStream(VtigerStream):
                 more and last > since) else None
             updated = page.get("updated") or []
             if updated:
+                parse = self._fields_checked(updated, parse)
                 updated.sort(key=lambda r: r.get("modifiedtime") or "")
                 for wire in updated:
                     yield parse(wire)
@@ -540,12 +696,19 @@ class ModuleStream(VtigerStream):
                              sync_type, ", ".join(owners))
         return cache[sync_type]
 
+    def query_columns(self) -> str | list[str]:
+        """The columns queries of this stream ask for (``*`` when every field is selected)."""
+        return self._columns()
+
     def _columns(self) -> str | list[str]:
         fields = [n for n in self.selected_fields() if n != DELETED_AT]
         props = self.effective_schema.get("properties", {})
         if len(fields) == len([p for p in props if p != DELETED_AT]):
             return "*"
-        return list(dict.fromkeys(["id", "modifiedtime", *fields]))
+        undeclared = {f["name"] for f in vtypes.UNDECLARED_FIELDS.get(self.module, ())}
+        return list(dict.fromkeys(["id", "modifiedtime", *(
+            n for n in fields
+            if n not in undeclared and not props.get(n, {}).get(UNDECLARED))]))
 
     def _query_pages(self, since: int) -> t.Generator[dict, None, None]:
         """Keyset paging on (modifiedtime, id) (see the module docstring): every row is read
@@ -572,6 +735,8 @@ class ModuleStream(VtigerStream):
             if len(rows) >= QUERY_PAGE:
                 last = rows[-1]
                 ahead = self._prefetch(fetch, (last.get(key) or "", last.get("id")))
+            if rows and columns == "*":
+                parse = self._fields_checked(rows, parse)
             for wire in rows:
                 yield parse(wire)
             self._page_done()
@@ -598,13 +763,18 @@ class FullTableStream(VtigerStream):
             self.logger.info("%s: skipped, API budget used up", self.module)
             return
         parse = self.parser
+        table = self._unchanged_rows(context)
         try:
             rows = self.client.query(vtql.select(self.module, limit=QUERY_PAGE))
             if len(rows) < QUERY_PAGE:
-                for wire in rows:
-                    yield parse(wire)
+                records: t.Iterator[dict] = (parse(wire) for wire in rows)
             else:
-                yield from self._paged(parse)
+                records = self._paged(parse)
+            for record in records:
+                if table is None or table.changed(record):
+                    yield record
+            if table is not None:
+                table.remember()
         except (QuerySyntaxError, UnknownModuleError) as exc:
             self.logger.warning("%s: cannot be read through query (%s); skipped", self.module,
                                 exc)
@@ -621,6 +791,15 @@ class FullTableStream(VtigerStream):
         finally:
             self._finish()
         self._page_done()
+
+    def _unchanged_rows(self, context: t.Mapping[str, t.Any] | None) -> TableDigests | None:
+        """Digests of the rows the previous run emitted: unchanged rows are not emitted again.
+        None (every row, every run) when ACTIVATE_VERSION messages are on: a target replacing
+        the table with each version needs them all.
+        """
+        if self.config.get("emit_activate_version_messages"):
+            return None
+        return TableDigests(self.get_context_state(context))
 
     def _paged(self, parse: t.Callable[[t.Mapping[str, t.Any]], dict]) -> t.Iterator[dict]:
         seen: set[str] = set()

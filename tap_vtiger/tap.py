@@ -12,6 +12,9 @@ unchanged module costs 1 call. Constant: 0 with REST and a catalog (no discovery
 ``api_style: webservice``: + getchallenge + login per run, + 1 ``count(*)`` per module and run
 while the server has not proven that its sync returns every owner's records. Full-table
 modules (Users, Groups, Currency...): 1 query each below 100 rows. Discovery: 1 + modules.
+Where sync cannot list every deletion (webservice.php servers, modules read through query):
++ ceil(N / 100) ``select id`` calls per module of N records once every
+``deletion_check_hours`` (default 24; tap_vtiger/deletions.py).
 
 Errors that end a run (bad credentials, unknown module, invalid setting, TLS) are reported as
 one line on stderr with exit code 1: no traceback, and never the access key.
@@ -30,6 +33,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._state import reset_state_progress_markers
 
+from tap_vtiger.deletions import DELETION_SETTINGS
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
     FullTableStream,
@@ -48,6 +52,7 @@ from vtiger_client.errors import (
 from vtiger_client.settings import CONNECTION_KEYS, connection_properties
 
 if t.TYPE_CHECKING:
+    from tap_vtiger.discovery_cache import DiscoveryCache
     from vtiger_client.session import VtigerClient
 
 SYNC_TYPES = ("application", "user", "userandgroup")
@@ -79,9 +84,12 @@ CORE_SETTINGS = [
         th.BooleanType,
         default=True,
         description="Emit records deleted in Vtiger as {id, _sdc_deleted_at}. Seen through "
-        "sync only: after runs that fell back to query, the next run that can use sync starts "
-        "where query took over, so the deletions in between still arrive.",
+        "sync; after runs that fell back to query, the next run that can use sync starts "
+        "where query took over, so the deletions in between still arrive. Where sync cannot "
+        "list them all (self-hosted Vtiger, modules read through query), the id check of "
+        "deletion_check_hours finds them.",
     ),
+    *DELETION_SETTINGS,
     th.Property(
         "api_budget_percent",
         th.NumberType,
@@ -100,7 +108,8 @@ def _beyond_settings() -> list[th.Property]:
                          ("tap_vtiger.tags", "TAG_SETTINGS"),
                          ("tap_vtiger.metadata", "METADATA_SETTINGS"),
                          ("tap_vtiger.api_designer", "API_DESIGNER_SETTINGS"),
-                         ("tap_vtiger.custom_queries", "CUSTOM_QUERY_SETTINGS")):
+                         ("tap_vtiger.custom_queries", "CUSTOM_QUERY_SETTINGS"),
+                         ("tap_vtiger.discovery_cache", "DISCOVERY_CACHE_SETTINGS")):
         try:
             mod = __import__(module, fromlist=[name])
         except ImportError:  # pragma: no cover - optional parts
@@ -137,6 +146,7 @@ class TapVtiger(Tap):
         self._client_lock = threading.Lock()
         self._describes: dict[str, dict] = {}
         self._listtypes: dict | None = None
+        self._discovery_cache: DiscoveryCache | None = None
         #: set (to the reason) when api_budget_percent stopped the run
         self.budget_exhausted: str | None = None
         super().__init__(*args, catalog=catalog, **kwargs)
@@ -179,17 +189,40 @@ class TapVtiger(Tap):
                 self._client = VtigerClient(ClientConfig.from_mapping(mapping))
             return self._client
 
+    @property
+    def discovery_cache(self) -> DiscoveryCache:
+        """listtypes/describe answers kept between runs (``discovery_cache`` setting)."""
+        if self._discovery_cache is None:
+            from tap_vtiger.discovery_cache import DiscoveryCache
+
+            self._discovery_cache = DiscoveryCache.from_config(self.config,
+                                                               self.client.base_url)
+        return self._discovery_cache
+
     def listtypes(self) -> dict:
-        """``listtypes``, once per run."""
+        """``listtypes``, once per run, and not at all while the discovery cache is fresh."""
         if self._listtypes is None:
-            self._listtypes = self.client.listtypes()
+            cache = self.discovery_cache
+            cached = cache.listtypes()
+            self._listtypes = cached if cached is not None else cache.put_listtypes(
+                self.client.listtypes())
         return self._listtypes
 
     def describe(self, module: str) -> dict:
-        """``describe``, once per module and run (metadata streams share this cache)."""
+        """``describe``, once per module and run (metadata streams share this cache), and not
+        at all while the discovery cache holds a fresh one.
+        """
         if module not in self._describes:
-            self._describes[module] = self.client.describe(module)
+            cached = self.discovery_cache.describe(module)
+            self._describes[module] = cached if cached is not None else self.fresh_describe(
+                module)
         return self._describes[module]
+
+    def fresh_describe(self, module: str) -> dict:
+        """One ``describe`` call whatever the caches hold (the schema changed); kept."""
+        answer = self.discovery_cache.put_describe(module, self.client.describe(module))
+        self._describes[module] = answer
+        return answer
 
     # ------------------------------------------------------------------ discovery
 
@@ -223,7 +256,7 @@ class TapVtiger(Tap):
         unknown = [m for m in wanted if m not in available]
         if unknown:
             msg = (f"setting modules: unknown module(s) {', '.join(map(repr, unknown))} "
-                   f"(names are case-sensitive; available: {', '.join(available)})")
+                   f"(names are case-sensitive; available: {', '.join(sorted(available))})")
             raise ConfigError("CONFIG", msg)
         return list(dict.fromkeys(wanted))
 

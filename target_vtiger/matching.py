@@ -4,9 +4,11 @@ The whole batch is looked up at once: one ``select * from M where k in (...)`` p
 values (VTQL's row cap and the target's call budget), instead of one query per record. Values
 are quoted by :func:`vtiger_client.vtql.literal`, never pasted.
 
-Matching is case-insensitive and ignores surrounding blanks, as the real server's MariaDB
-collation does for ``in (...)``: if Python compared exactly, a row the server found as
-``Bob@X.com`` for ``bob@x.com`` would be missed and a duplicate created.
+Text keys are compared by one rule, the server's (:func:`vtiger_client.collation.text_key`:
+case-insensitive, trailing blanks ignored, leading blanks and tabs significant, ``ß`` is not
+``ss``), in the in-batch dedupe, in the lookup query (the server applies it) and in the
+comparison of the rows that come back. Any other rule either misses a row the server found
+(a duplicate is created) or merges two keys the server keeps apart (a record is dropped).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from target_vtiger.storedform import TEXT_TYPES, bmp_only
 from target_vtiger.validation import NUMERIC_TYPES, ModuleSpec
+from vtiger_client.collation import text_key
 
 #: Most values in one ``in (...)`` list, and most rows one query returns.
 LOOKUP_CHUNK = 100
@@ -33,7 +37,7 @@ def normalize_key_value(ftype: str, value: str) -> str:
             return str(Decimal(value.strip()).normalize())
         except InvalidOperation:
             return value.strip()
-    return value.strip().casefold()
+    return text_key(value)
 
 
 def record_key(module: ModuleSpec, keys: Sequence[str], wire: dict[str, str]) -> Key | None:
@@ -45,10 +49,36 @@ def record_key(module: ModuleSpec, keys: Sequence[str], wire: dict[str, str]) ->
     parts = []
     for name in keys:
         value = wire.get(name)
-        if value is None or value.strip() == "":
+        if value is None or text_key(value) == "":
             return None
         parts.append(normalize_key_value(module.field_type(name), value))
     return tuple(parts)
+
+
+def stored_spellings(
+    module: ModuleSpec, keys: Sequence[str], raw: Sequence[str]
+) -> list[list[str]]:
+    """The key values as sent, then as a default self-hosted server stores them (4-byte
+    characters as ``?``): a key Vtiger stored altered must still find its record next run.
+    """
+    spellings = [list(raw)]
+    altered = [
+        bmp_only(v) if module.field_type(k) in TEXT_TYPES else v
+        for k, v in zip(keys, raw, strict=False)
+    ]
+    if altered != spellings[0]:
+        spellings.append(altered)
+    return spellings
+
+
+def key_variants(module: ModuleSpec, keys: Sequence[str], raw: Sequence[str]) -> list[Key]:
+    """Every match key a record holding ``raw`` may be stored under (see stored_spellings)."""
+    out: list[Key] = []
+    for spelling in stored_spellings(module, keys, raw):
+        key = record_key(module, keys, dict(zip(keys, spelling, strict=False)))
+        if key is not None and key not in out:
+            out.append(key)
+    return out
 
 
 def row_key(module: ModuleSpec, keys: Sequence[str], row: dict[str, Any]) -> Key | None:
@@ -96,16 +126,22 @@ def lookup(
         for row in query(module.name, "id", chunk):
             result.by_id[str(row.get("id"))] = row
     if keys and key_values:
-        first_values = sorted({raw[0] for raw in key_values.values()})
-        wanted = set(key_values)
-        seen_ids: set[str] = set()
-        for chunk in chunked(first_values):
+        # each stored spelling of a key points back at the key the batch knows
+        wanted: dict[Key, Key] = {}
+        first_values: set[str] = set()
+        for key, raw in key_values.items():
+            for spelling in stored_spellings(module, keys, raw):
+                first_values.add(spelling[0])
+            for variant in key_variants(module, keys, raw):
+                wanted.setdefault(variant, key)
+        seen: set[tuple[Key, str]] = set()
+        for chunk in chunked(sorted(first_values)):
             result.queries += 1
             for row in query(module.name, keys[0], chunk):
                 rid = str(row.get("id"))
                 k = row_key(module, keys, row)
-                if k in wanted and rid not in seen_ids:
-                    seen_ids.add(rid)
-                    result.by_key[k].append(row)
+                if k in wanted and (wanted[k], rid) not in seen:
+                    seen.add((wanted[k], rid))
+                    result.by_key[wanted[k]].append(row)
     result.by_key = dict(result.by_key)
     return result

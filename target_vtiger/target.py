@@ -31,6 +31,7 @@ from target_vtiger.rejects import (
 )
 from target_vtiger.relations import RELATION_SETTINGS, RelationsSink, is_relation_schema
 from target_vtiger.sinks import VtigerSink
+from target_vtiger.storedform import UserPreferences
 from target_vtiger.tags import TAG_SETTINGS, TagsSink, is_tag_schema
 from target_vtiger.validation import ModuleSpec
 from target_vtiger.webhook import (
@@ -39,7 +40,7 @@ from target_vtiger.webhook import (
     check_webhook_settings,
     uses_webhook,
 )
-from vtiger_client.errors import FatalError, VtigerError, settings_error
+from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
 from vtiger_client.settings import connection_properties
 
@@ -53,6 +54,10 @@ class RejectedRecordsError(Exception):
 
 class TargetConfigError(Exception):
     """A setting that makes the run impossible; reported in one line, exit code 1."""
+
+
+class MissingInputError(Exception):
+    """A stream of ``required_streams`` delivered no record; one line, exit code 1."""
 
 
 CONNECTION_PROPERTIES = [
@@ -160,6 +165,14 @@ TARGET_PROPERTIES = [
         "the field with a warning.",
     ),
     th.Property(
+        "required_streams",
+        th.ArrayType(th.StringType),
+        default=[],
+        description="Streams that must deliver at least one record: a run where one of them "
+        "delivers none (e.g. its warehouse table is missing or empty) fails with exit code 1. "
+        "[] accepts empty runs.",
+    ),
+    th.Property(
         "api_designer_upsert",
         th.ObjectType(
             additional_properties=th.ObjectType(
@@ -195,6 +208,8 @@ class TargetVtiger(Target):
     """Singer target that keeps Vtiger CRM modules in step with a warehouse."""
 
     name = "target-vtiger"
+    #: the distribution that ships it (tap, target and sandbox are one package): its version
+    package_name = "tap-vtiger"
     default_sink_class = VtigerSink
     #: the SDK's reader, but an unreadable line is rejected instead of ending the run
     message_reader_class = TolerantSingerReader
@@ -234,6 +249,10 @@ class TargetVtiger(Target):
         self._specs: dict[str, ModuleSpec] = {}
         self._describes: dict[str, dict] = {}
         self._default_owner: str | None = None
+        self._api_user: dict[str, t.Any] | None = None
+        #: the current VtigerSink of each stream (to keep input order, see _process_*_message)
+        self._module_sinks: dict[str, VtigerSink] = {}
+        self._preferences: UserPreferences | None = None
         self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
         self.summaries: dict[str, StreamSummary] = {}
@@ -341,7 +360,20 @@ class TargetVtiger(Target):
             self._reject_input(stream, record, "NO_SCHEMA",
                                f"record of stream {stream!r} arrived before its SCHEMA message")
             return
+        self._drain_other_streams_of_module(stream)
         super()._process_record_message(message_dict)
+
+    def _drain_other_streams_of_module(self, stream: str) -> None:
+        """Input order per Vtiger record across streams: when several streams write one
+        module, a record of one stream first settles what the others hold. Each sink batches
+        on its own, so without this a later value of one stream could be written before an
+        earlier value of another and then be overwritten by it (last value in the input must
+        win). Costs smaller batches only when such streams interleave.
+        """
+        module = self.module_for(stream)
+        for other, sink in list(self._module_sinks.items()):
+            if other != stream and sink.module_name == module and sink.current_size:
+                self.drain_one(sink)
 
     def _process_schema_message(self, message_dict: dict) -> None:
         """Remember each stream's schema: which sink a stream gets depends on its shape.
@@ -359,8 +391,30 @@ class TargetVtiger(Target):
                 {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
                 "a SCHEMA message needs a stream name and a schema object with properties")
             return
-        self._schemas[message_dict.get("stream", "")] = message_dict.get("schema") or {}
+        previous = self._module_sinks.get(stream)
+        if previous is not None and previous.current_size and (
+            self._schemas.get(stream) != schema
+            or previous.key_properties != (message_dict.get("key_properties") or [])
+        ):
+            # the SDK starts a new sink and drains the old one at the end of the input, or
+            # after the new one: the older records of this stream are settled first
+            self.drain_one(previous)
+        self._schemas[stream] = schema
         super()._process_schema_message(message_dict)
+
+    def add_sink(
+        self,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None = None,
+    ) -> t.Any:
+        """The SDK's, remembering each stream's module sink (see _drain_other_streams_of_module)."""
+        sink = super().add_sink(stream_name, schema, key_properties)
+        if isinstance(sink, VtigerSink):
+            self._module_sinks[stream_name] = sink
+        else:
+            self._module_sinks.pop(stream_name, None)
+        return sink
 
     def get_sink_class(self, stream_name: str) -> type:
         """Module records -> VtigerSink; links, tags and lead conversions -> their own sinks.
@@ -430,18 +484,56 @@ class TargetVtiger(Target):
         """The module's ``describe``, read once per run (UnknownModuleError is fatal)."""
         with self._lock:
             if module not in self._specs:
-                describe = self.client.describe(module)
+                try:
+                    describe = self.client.describe(module)
+                except UnknownModuleError:
+                    raise TargetConfigError(self._unknown_module_message(module)) from None
                 self._describes[module] = describe
                 self._specs[module] = ModuleSpec.from_describe(describe)
             return self._specs[module]
+
+    def _unknown_module_message(self, module: str) -> str:
+        """One line naming the setting to fix: Vtiger answers a describe of a module it does
+        not know (or the user may not see) with a bare ACCESS_DENIED.
+        """
+        streams = sorted(s for s, m in (self.config.get("module_map") or {}).items()
+                         if m == module)  # fmt: skip
+        where = f"module_map.{streams[0]}" if streams else f"stream {module!r} (no module_map)"
+        try:
+            available = sorted((self.client.listtypes() or {}).get("types") or [])
+        except VtigerError:
+            available = []
+        hint = f"; available: {', '.join(available)}" if available else ""
+        return (f"{where}: unknown module {module!r} (names are case-sensitive; map the stream "
+                f"in module_map{hint})")
+
+    def api_user(self) -> dict[str, t.Any]:
+        """The API user's record (``me``, or ``retrieve`` of the login's user), read once."""
+        with self._lock:
+            if self._api_user is None:
+                self._api_user = self.client.me()
+            return self._api_user
 
     def default_owner(self) -> str:
         """``assigned_user_id`` for new records without one: setting, else the API user."""
         with self._lock:
             if self._default_owner is None:
                 configured = self.config.get("default_owner")
-                self._default_owner = configured or str(self.client.me()["id"])
+                self._default_owner = configured or str(self.api_user()["id"])
             return self._default_owner
+
+    def user_preferences(self) -> UserPreferences:
+        """How the server stores this user's values (currency decimals), read at most once
+        per run and only when a value needs them (see target_vtiger.storedform): ``me`` plus,
+        where ``me`` leaves the preferences out (Cloud), one ``retrieve`` of the user.
+        """
+        with self._lock:
+            if self._preferences is None:
+                user = self.api_user()
+                if "no_of_currency_decimals" not in user and user.get("id"):
+                    user = self.client.retrieve(str(user["id"]))
+                self._preferences = UserPreferences.from_user_record(user)
+            return self._preferences
 
     def summary_for(self, stream_name: str, module: str) -> StreamSummary:
         """Counters of one stream, kept across schema changes (a new sink per SCHEMA)."""
@@ -527,11 +619,32 @@ class TargetVtiger(Target):
             ", ".join(f"{op}={n}" for op, n in sorted(calls.items())) or "none",
             sum(calls.values()),
         )
+        self._check_required_streams()
         rejected = sum(s.rejected for s in self.summaries.values())
         if rejected and not self.config.get("allow_rejects", False):
             where = f" (see {self.rejects.path})" if self.rejects.path else ""
             msg = f"{rejected} record(s) rejected{where}; set allow_rejects to exit 0 anyway"
             raise RejectedRecordsError(msg)
+
+    def _check_required_streams(self) -> None:
+        """Fail a run in which a ``required_streams`` stream brought no record at all.
+
+        A reverse job whose source table is missing or empty writes nothing, and exit 0 would
+        turn a broken upstream into a silently green task.
+        """
+        for stream in self.config.get("required_streams") or []:
+            summary = self.summaries.get(stream)
+            arrived = summary and sum(
+                getattr(summary, name)
+                for name in ("created", "updated", "unchanged", "deleted", "skipped", "rejected")
+            )
+            if not arrived:
+                msg = (
+                    f"stream {stream!r} delivered no records: its source (e.g. the warehouse "
+                    "table) is missing or empty; fix the source, or remove the stream from "
+                    "required_streams to accept empty runs"
+                )
+                raise MissingInputError(msg)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
@@ -545,7 +658,7 @@ class TargetVtiger(Target):
         except RejectedRecordsError as exc:
             cls.logger.error("%s", exc)
             sys.exit(2)
-        except (FatalError, TargetConfigError) as exc:
+        except (FatalError, TargetConfigError, MissingInputError) as exc:
             cls.logger.error("target-vtiger stopped: %s", exc)
             sys.exit(1)
         except VtigerError as exc:

@@ -24,6 +24,15 @@ def _reap_sandboxes() -> Iterator[None]:
     reap()
 
 
+@pytest.fixture(autouse=True)
+def _own_discovery_cache(tmp_path_factory, monkeypatch) -> None:
+    """Every test starts with an empty tap discovery cache (tap-vtiger keeps listtypes and
+    describe answers under $XDG_CACHE_HOME between runs; sandboxes of different tests may
+    reuse a port, and call counts of a first run must not depend on test order).
+    """
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def sandbox(tmp_path) -> Iterator[SandboxServer]:
     """A fresh, empty sandbox per test."""

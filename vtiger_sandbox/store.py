@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .modules import Module, load_modules
+from .vtql import install_collation
 
 #: Bookkeeping columns present in every module table besides the describe fields.
 BOOK_COLUMNS = ("crmid", "id", "deleted", "_mtime")
@@ -89,6 +90,7 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=OFF")
+        install_collation(self.conn)
         self.stats: Counter[str] = Counter()
         self.tables: dict[str, ModuleTable] = {}
         self.by_prefix: dict[str, Module] = {m.id_prefix: m for m in self.modules.values()}

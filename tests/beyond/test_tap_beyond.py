@@ -15,6 +15,11 @@ OLD = "2026-01-01 00:00:00"
 LATER = "2026-06-01 00:00:00"
 
 
+def hierarchy_config(sandbox) -> dict:
+    """The sandbox's settings with the opt-in account_hierarchy stream on."""
+    return {**sandbox.tap_config(), "include_account_hierarchy": True}
+
+
 @pytest.fixture
 def config(sandbox) -> dict:
     return {**sandbox.tap_config(), "relations": {"Accounts": ["Contacts"]}}
@@ -171,10 +176,10 @@ class TestRelationStreams:
         other = create(vt, "Accounts", accountname="Other")["id"]
         sandbox.touch([top, leaf], OLDER)
         sandbox.touch([other], OLD)
-        first = run_tap(sandbox.tap_config(), {"Accounts", "account_hierarchy"})
+        first = run_tap(hierarchy_config(sandbox), {"Accounts", "account_hierarchy"})
         sandbox.touch([leaf], LATER)
         sandbox.reset_stats()
-        second = run_tap(sandbox.tap_config(), {"Accounts", "account_hierarchy"},
+        second = run_tap(hierarchy_config(sandbox), {"Accounts", "account_hierarchy"},
                          state=first.state())
         assert {r["account_id"] for r in second.records("account_hierarchy")} >= {top, leaf}
         # the leaf's tree, plus the bookmark second re-read (Other): one call per tree
@@ -251,12 +256,20 @@ class TestMetadataStreams:
         assert [r["position"] for r in rows] == list(range(len(rows)))
 
     def test_picklist_values_cost_one_describe_per_selected_module(self, sandbox):
-        config = sandbox.tap_config()
+        config = {**sandbox.tap_config(), "discovery_cache": "off"}
         catalog = select(discover(config), {"Contacts", "Leads", "picklist_values"})
         sandbox.reset_stats()
         run = run_tap(config, catalog=catalog)
         assert {r["module"] for r in run.records("picklist_values")} == {"Contacts", "Leads"}
         assert sandbox.stats().get("describe") == 2
+
+    def test_picklist_values_cost_no_describe_while_the_discovery_cache_is_fresh(self, sandbox):
+        config = sandbox.tap_config()
+        catalog = select(discover(config), {"Contacts", "Leads", "picklist_values"})
+        sandbox.reset_stats()
+        run = run_tap(config, catalog=catalog)
+        assert {r["module"] for r in run.records("picklist_values")} == {"Contacts", "Leads"}
+        assert "describe" not in sandbox.stats()
 
     def test_picklist_dependencies_read_one_call_per_configured_pair(self, sandbox):
         for name, values in (("cf_tier", ("Tier 1 & 2", "Nível 3")),
@@ -310,7 +323,7 @@ class TestMetadataStreams:
         leaf = create(vt, "Accounts", accountname="Leaf & Co", account_id=mid)["id"]
         solo = create(vt, "Accounts", accountname="Solo")["id"]
         sandbox.reset_stats()
-        run = run_tap(sandbox.tap_config(), {"Accounts", "account_hierarchy"})
+        run = run_tap(hierarchy_config(sandbox), {"Accounts", "account_hierarchy"})
         rows = {r["account_id"]: r for r in run.records("account_hierarchy")}
         assert set(rows) == {top, mid, leaf, solo}
         assert rows[leaf]["parent_account_id"] == mid

@@ -74,3 +74,38 @@ def test_reverse_job_upserts_the_warehouse_table_into_vtiger(sandbox, warehouse,
     assert calls.get("create", 0) == 0
     assert calls.get("revise", 0) + calls.get("update", 0) == 0
     assert len(api.all_records("Contacts")) == len(WAREHOUSE_ROWS)
+
+
+def run_failing(meltano, *args: str, **kwargs) -> str:
+    """Output of a meltano command that must exit non-zero."""
+    with pytest.raises(AssertionError) as failed:
+        meltano(*args, **kwargs)
+    return str(failed.value)
+
+
+def test_reverse_job_fails_when_the_warehouse_table_is_missing(sandbox, postgres,
+                                                               meltano_factory):
+    with postgres.connect() as conn:
+        conn.execute("DROP SCHEMA IF EXISTS reverse_etl CASCADE")
+    meltano = meltano_factory("reverse-missing", **sandbox_env(sandbox))
+    meltano.env.update(postgres.env())
+
+    output = run_failing(meltano, "run", "warehouse-to-vtiger")
+
+    assert "exited 1" in output.splitlines()[0]
+    stopped = [line for line in output.splitlines() if "target-vtiger stopped" in line]
+    assert len(stopped) == 1 and "'Contacts' delivered no records" in stopped[0]
+    assert "Traceback" not in output
+
+
+def test_reverse_job_fails_on_an_empty_table_unless_allowed(sandbox, warehouse, meltano_factory):
+    with warehouse.connect() as conn:
+        conn.execute("DELETE FROM reverse_etl.contacts_to_vtiger")
+    meltano = meltano_factory("reverse-empty", **sandbox_env(sandbox))
+    meltano.env.update(warehouse.env())
+
+    output = run_failing(meltano, "run", "warehouse-to-vtiger")
+    assert "'Contacts' delivered no records" in output
+
+    meltano("run", "warehouse-to-vtiger", extra_env={"TARGET_VTIGER_REQUIRED_STREAMS": "[]"})
+    assert VtigerREST(sandbox).all_records("Contacts") == {}

@@ -108,7 +108,9 @@ def test_tap_stops_cleanly_at_the_daily_limit_and_the_next_run_resumes(
 def test_tap_stops_cleanly_when_the_limit_runs_out_in_a_metadata_stream(demo_crm, tmp_path):
     """Not only module streams: picklist_values (one describe per module) reaching the limit
     stopped the run with exit code 1 and an SDK error before the fix."""
-    cfg = config(demo_crm, **FAST_RETRIES, include_metadata_streams=True)
+    # no discovery cache: picklist_values must describe (with a fresh cache it costs nothing)
+    cfg = config(demo_crm, **FAST_RETRIES, include_metadata_streams=True,
+                 discovery_cache="off")
     from tap_vtiger.tap import TapVtiger
 
     catalog = select(TapVtiger(config=cfg, parse_env_config=False).catalog_dict,

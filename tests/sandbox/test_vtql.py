@@ -16,12 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vtiger_client.collation import same_text
 from vtiger_sandbox.errors import VtigerApiError
 from vtiger_sandbox.modules import Module, load_modules
 from vtiger_sandbox.vtql import (
     compile_query,
     compile_query_related,
     find_module_name,
+    install_collation,
     unescape_string,
 )
 
@@ -38,6 +40,7 @@ def _qi(name: str) -> str:
 def make_db(modules: dict[str, Module]) -> sqlite3.Connection:
     """Tables in the sandbox's layout: bookkeeping columns plus one TEXT column per field."""
     conn = sqlite3.connect(":memory:")
+    install_collation(conn)
     for m in modules.values():
         cols = [n for n in m.fields if n not in ("id", "deleted")]
         conn.execute(
@@ -283,11 +286,10 @@ VALUES = st.lists(st.one_of(NASTY, st.text(min_size=1, max_size=5)), min_size=1,
 
 
 def decoys(value: str) -> list[str]:
-    """Values a broken escaping would wrongly match."""
+    """Values a broken escaping would wrongly match (none the server's collation calls equal)."""
     out = {value + "x", "x" + value, value[:-1] or "y", value.upper(), value.lower(), "%", "_",
            "'", "\\", "\\\\", "''", value.replace("\\", ""), value.replace("'", "")}
-    out.discard(value)
-    return sorted(out)
+    return sorted(o for o in out if not same_text(o, value))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -323,3 +325,33 @@ def test_any_text_compiles_or_fails_like_vtiger(text: str, db: sqlite3.Connectio
         return
     rows = db.execute(compiled.sql, compiled.params).fetchall()
     assert len(rows) <= 100
+
+
+# ------------------------------------------------------------------ the server's collation
+@pytest.fixture
+def emails() -> sqlite3.Connection:
+    conn = make_db(MODULES)
+    insert(conn, "Contacts", 501, lastname="Bob", email="bob@x.com")
+    insert(conn, "Contacts", 502, lastname="Strasse", email="strasse@x.com")
+    insert(conn, "Contacts", 503, lastname="Tabbed", email="\tann@x.com")
+    return conn
+
+
+@pytest.mark.parametrize("value, found", [
+    ("bob@x.com", ["12x501"]),
+    ("BOB@X.COM", ["12x501"]),          # case-insensitive
+    ("Bob@X.com   ", ["12x501"]),       # trailing blanks ignored
+    (" bob@x.com", []),                 # leading blanks count
+    ("bob@x.com\t", []),                # a trailing tab is not a blank
+    ("straße@x.com", []),               # ß is not ss
+    ("STRASSE@X.COM", ["12x502"]),
+    ("ann@x.com", []),                  # the stored leading tab counts
+    ("\tANN@x.com ", ["12x503"]),
+])
+def test_text_compares_like_the_servers_collation(emails: sqlite3.Connection, value: str,
+                                                  found: list[str]) -> None:
+    literal = value.replace("'", "''")
+    assert [r["id"] for r in run(emails, f"select id from Contacts where email = '{literal}';")
+            ] == found
+    assert [r["id"] for r in run(emails, f"select id from Contacts where email in "
+                                          f"('{literal}', 'nobody@x.com');")] == found

@@ -124,7 +124,7 @@ def test_deletions_during_a_sync_outage_arrive_once_sync_works_again(sandbox, ca
         outage = run_tap(cfg, state=first.state())
     sandbox.configure(faults={})
     assert "reading through query instead" in caplog.text
-    assert set(outage.ids("Contacts")) == {ids[29], ids[5]}  # + the bookmark second again
+    assert outage.ids("Contacts") == [ids[5]]  # the bookmark second is not repeated
     assert outage.ids("Contacts", deleted=True) == []
     verdict = outage.state()["bookmarks"]["Contacts"]["vtiger_sync"]
     assert "mode" not in verdict  # a plain 500 is not trusted as "sync never works"
