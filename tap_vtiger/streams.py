@@ -369,6 +369,8 @@ class ModuleStream(VtigerStream):
         if value:
             seconds = vtypes.datetime_to_unix(str(value))
             now = int(self.client.server_now())
+            if seconds > now + CLOCK_SLACK:  # ahead of our clock: ask the server's
+                now = int(self.client.server_now(ask=True))
             if seconds > now + CLOCK_SLACK:
                 self._warn_future(str(value), now, "the state's bookmark")
                 seconds = now

@@ -250,6 +250,8 @@ class TargetVtiger(Target):
         self._describes: dict[str, dict] = {}
         self._default_owner: str | None = None
         self._api_user: dict[str, t.Any] | None = None
+        #: the current VtigerSink of each stream (to keep input order, see _process_*_message)
+        self._module_sinks: dict[str, VtigerSink] = {}
         self._preferences: UserPreferences | None = None
         self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
@@ -358,7 +360,20 @@ class TargetVtiger(Target):
             self._reject_input(stream, record, "NO_SCHEMA",
                                f"record of stream {stream!r} arrived before its SCHEMA message")
             return
+        self._drain_other_streams_of_module(stream)
         super()._process_record_message(message_dict)
+
+    def _drain_other_streams_of_module(self, stream: str) -> None:
+        """Input order per Vtiger record across streams: when several streams write one
+        module, a record of one stream first settles what the others hold. Each sink batches
+        on its own, so without this a later value of one stream could be written before an
+        earlier value of another and then be overwritten by it (last value in the input must
+        win). Costs smaller batches only when such streams interleave.
+        """
+        module = self.module_for(stream)
+        for other, sink in list(self._module_sinks.items()):
+            if other != stream and sink.module_name == module and sink.current_size:
+                self.drain_one(sink)
 
     def _process_schema_message(self, message_dict: dict) -> None:
         """Remember each stream's schema: which sink a stream gets depends on its shape.
@@ -376,8 +391,30 @@ class TargetVtiger(Target):
                 {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
                 "a SCHEMA message needs a stream name and a schema object with properties")
             return
-        self._schemas[message_dict.get("stream", "")] = message_dict.get("schema") or {}
+        previous = self._module_sinks.get(stream)
+        if previous is not None and previous.current_size and (
+            self._schemas.get(stream) != schema
+            or previous.key_properties != (message_dict.get("key_properties") or [])
+        ):
+            # the SDK starts a new sink and drains the old one at the end of the input, or
+            # after the new one: the older records of this stream are settled first
+            self.drain_one(previous)
+        self._schemas[stream] = schema
         super()._process_schema_message(message_dict)
+
+    def add_sink(
+        self,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None = None,
+    ) -> t.Any:
+        """The SDK's, remembering each stream's module sink (see _drain_other_streams_of_module)."""
+        sink = super().add_sink(stream_name, schema, key_properties)
+        if isinstance(sink, VtigerSink):
+            self._module_sinks[stream_name] = sink
+        else:
+            self._module_sinks.pop(stream_name, None)
+        return sink
 
     def get_sink_class(self, stream_name: str) -> type:
         """Module records -> VtigerSink; links, tags and lead conversions -> their own sinks.

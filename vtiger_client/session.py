@@ -633,11 +633,19 @@ class VtigerClient:
         if self.server_offset is None or offset > self.server_offset:
             self.server_offset = offset
 
-    def server_now(self) -> float:
+    def server_now(self, *, ask: bool = False) -> float:
         """The server's current time (unix seconds) as far as its answers tell; the local
-        clock before the first answer. The estimate lags the truth by up to a second (HTTP
-        dates are whole seconds), never leads it when the answers' clocks are right.
+        clock before the first answer, unless ``ask``: then one answer is fetched first (the
+        session login with webservice.php, due anyway; one ``me`` call with REST). The
+        estimate lags the truth by up to a second (HTTP dates are whole seconds), never leads
+        it when the answers' clocks are right.
         """
+        if ask and self.server_offset is None:
+            with contextlib.suppress(RetryableError):
+                if self.config.api_style == "webservice":
+                    self._ensure_session()
+                else:
+                    self.call("me")
         return self._clock() + (self.server_offset or 0.0)
 
     @staticmethod

@@ -80,3 +80,20 @@ def test_the_tags_stream_emits_the_demo_tags_from_the_records_tags_field(demo_sa
     assert {(r["record_id"], r["tag"]) for r in rows} == {
         (rid, tag) for rid, tags in tagged.items() for tag in tags.split(",")}
     assert demo_sandbox.stats().get("tags_retrieve", 0) == before  # the field is enough
+
+
+def test_the_products_stream_types_a_json_number_like_the_wire_strings(sandbox) -> None:
+    """A real single Products record carries currency1 as a JSON number (create_Products)."""
+    from tap_vtiger.tap import TapVtiger
+
+    client = client_for(sandbox)
+    made = client.create("Products", {"productname": "Widget", "unit_price": "9.99",
+                                      "assigned_user_id": "19x1"})
+    assert isinstance(made["currency1"], int) and made["currency_id"] == "21x1"
+    tap = TapVtiger(config=config(sandbox), parse_env_config=False)
+    stream = tap.streams["Products"]
+    typed = stream.parser(dict(made))
+    assert typed["currency1"] == Decimal(made["currency1"])
+    assert typed["unit_price"] == Decimal(made["unit_price"])
+    assert typed["currency_id"] == "21x1"  # the undeclared reference is kept, as a string
+    assert "currency_id" in stream.schema["properties"]
