@@ -21,6 +21,8 @@ Prints one table; each row has a target and PASS/FAIL (``info`` rows have none):
    subprocesses; peaks are the kernel's VmHWM (sampled every 0.1 s); "first 10%" is the peak
    while the first tenth of the records was read, to show that memory stays flat.
 5. target-vtiger: records/s and calls per record for all-new, all-changed, all-unchanged.
+6. Deletion check (self-hosted servers, modules read through query): query calls per 1,000
+   records, deletions found, and the state's size at 1,000,000 record numbers.
 
 Why the figures are ratios and counts: the machine is noisy; tests assert counts, never times.
 Part benchmarks with more detail: scripts/bench_tap.py, scripts/bench_target.py,
@@ -399,6 +401,18 @@ def bench_target_writes(tmp: Path, n: int) -> None:
 # ---------------------------------------------------------------- main
 
 
+def bench_run_cost(tmp: Path, n: int, repeat: int) -> None:
+    """Issue 16: calls of a first and an unchanged run, CPU of default settings, throughput
+    at each Vtiger Cloud edition's limit (scripts/bench_cost.py).
+    """
+    import bench_cost
+
+    print("== 6. What a scheduled run costs", file=sys.stderr)
+    bench_cost.calls_rows(row)
+    bench_cost.cpu_rows(row, tmp, n, repeat)
+    bench_cost.throughput_rows(row, tmp, ["one-growth", "one-professional", "one-enterprise"])
+
+
 def print_table(args: argparse.Namespace, started: float) -> None:
     head = ("measure", "value", "target", "result")
     widths = [max(len(r[i]) for r in [head, *ROWS]) for i in range(4)]
@@ -416,6 +430,78 @@ def print_table(args: argparse.Namespace, started: float) -> None:
           + (f": {', '.join(failed)}" if failed else ""))
 
 
+# ---------------------------------------------------------------- 6: deletion check
+
+
+def bench_deletions(tmp: Path, n: int) -> None:
+    """The id check of tap_vtiger/deletions.py: calls per 1,000 records (a module read through
+    query, ``deletion_check_hours`` 0), and the size of its state at 1,000,000 record numbers
+    for three ways a module's crmids can lie in Vtiger's shared sequence.
+    """
+    import random
+
+    from tap_vtiger import idset
+    from vtiger_client.session import ClientConfig, VtigerClient
+
+    with SandboxServer(tmp / "deletions.sqlite") as srv:
+        ids = srv.bulk_create("Contacts", n, modifiedtime=wire(DEMO_EPOCH))
+        cfg = tap_config(srv, deletion_check_hours=0)
+        catalog = bench_tap.catalog_for(cfg)
+        _, _, first = tap_run(cfg, catalog, query_state())
+        state = first.state
+        vt = VtigerClient(ClientConfig.from_mapping(srv.tap_config()))
+        gone = ids[:: max(1, n // 10)][:10]
+        for rid in gone:
+            vt.delete(rid)
+        found: list[str] = []
+        checks: list[str] = []
+        original, query = tap_streams.DeletionTracker.check, VtigerClient.query
+
+        def counting(self: t.Any) -> t.Iterator[dict]:
+            for record in original(self):
+                found.append(record["id"])
+                yield record
+
+        def noting(self: t.Any, text: str) -> t.Any:
+            if text.startswith("select id from Contacts") or "count(*)" in text:
+                checks.append(text)
+            return query(self, text)
+
+        tap_streams.DeletionTracker.check = counting  # type: ignore[method-assign]
+        VtigerClient.query = noting  # type: ignore[method-assign]
+        try:
+            tap_run(cfg, catalog, json.loads(json.dumps(state)))
+        finally:
+            tap_streams.DeletionTracker.check = original  # type: ignore[method-assign]
+            VtigerClient.query = query  # type: ignore[method-assign]
+        calls = len(checks)
+        live = n - len(gone)
+        per_k = calls * 1000 / live
+        row("deletion check: query calls per 1,000 records",
+            f"{per_k:.2f} ({calls} calls, {live:,} records)", "<= ceil(N/100)",
+            calls <= math.ceil(live / PAGE))
+        row("deletion check: deletions found", f"{len(found)} of {len(gone)}",
+            "all, none live", sorted(found) == sorted(gone))
+        box = state["bookmarks"]["Contacts"]["vtiger_ids"]
+        row(f"deletion check: state at {n:,} records", f"{len(box['known']):,} bytes")
+    rng = random.Random(7)
+    million = 1_000_000
+    layouts = {
+        "bulk import (contiguous)": range(1, million + 1),
+        "1 crmid in 2 (random)": [i for i in range(1, 2 * million + 1) if rng.random() < 0.5],
+        "1 crmid in 10 (random)": sorted(rng.sample(range(1, 10 * million + 1), million)),
+    }
+    for name, numbers in layouts.items():
+        cpu = time.process_time()
+        size = len(idset.encode(numbers))
+        spent = time.process_time() - cpu
+        row(f"deletion check state, {len(numbers):,} ids, {name}",
+            f"{size / MB:.3f} MB (encode {spent:.1f} s CPU)", "<= 1 MB", size <= MB)
+    sparse = sorted(rng.sample(range(1, 100 * million + 1), million))
+    row("deletion check state, 1,000,000 ids, 1 crmid in 100 (random)",
+        f"{len(idset.encode(sparse)) / MB:.3f} MB (gaps alone carry ~1 MB of information)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -427,7 +513,7 @@ def main() -> int:
     parser.add_argument("--latency-records", type=int, help="records at 50 ms/call (10,000)")
     parser.add_argument("--target-records", type=int, help="records per target batch (1,000)")
     parser.add_argument("--repeat", type=int, default=3, help="CPU repetitions (median)")
-    parser.add_argument("--only", default="cpu,calls,latency,memory,target",
+    parser.add_argument("--only", default="cpu,calls,latency,memory,target,deletions,cost",
                         help="comma-separated sections")
     parser.add_argument("--profile", help="write a pyinstrument HTML profile of one tap run")
     parser.add_argument("--json", help="also write the rows as JSON to this file")
@@ -452,6 +538,10 @@ def main() -> int:
             bench_memory(tmp, mem)
         if "target" in only:
             bench_target_writes(tmp, tgt)
+        if "deletions" in only:
+            bench_deletions(tmp, 1_000 if quick else 10_000)
+        if "cost" in only:
+            bench_run_cost(tmp, 20_000 if quick else 100_000, 1 if quick else args.repeat)
     print_table(args, started)
     if args.json:
         keys = ("measure", "value", "target", "result")

@@ -3,7 +3,7 @@
 
 1. starts `vtiger-sandbox serve --seed demo` in a temporary directory on a free port;
 2. installs the Meltano plugins if needed (scripts/meltano_plugins.py);
-3. `meltano --environment dev run tap-vtiger target-duckdb` into output/vtiger.duckdb and
+3. `meltano --environment dev run tap-vtiger target-duckdb` into output/warehouse.duckdb and
    prints the rows per module and the API calls the sandbox served, per operation;
 4. creates, revises and deletes a few records through the Vtiger API;
 5. runs again: Meltano's saved state makes it incremental, and the demo checks what arrived:
@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from vtiger_sandbox.testing import SandboxServer  # noqa: E402
 
 OUTPUT = Path(os.environ.get("DEMO_OUTPUT_DIR") or ROOT / "output").resolve()
-DUCKDB_FILE = OUTPUT / "vtiger.duckdb"
+DUCKDB_FILE = OUTPUT / "warehouse.duckdb"
 LOG_FILE = OUTPUT / "demo-meltano.log"
 STATE_ID = "dev:tap-vtiger-to-target-duckdb"
 MELTANO = str(Path(sys.executable).parent / "meltano")
@@ -133,7 +133,7 @@ def meltano(*args: str, env: dict[str, str], label: str) -> None:
 
 def tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     rows = conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm' "
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'vtiger' "
         "ORDER BY table_name"
     ).fetchall()
     return [name for (name,) in rows]
@@ -144,7 +144,7 @@ def print_counts() -> None:
         print(f"  {'table':<14}{'rows':>8}{'live':>8}{'deleted':>9}")
         for name in tables(conn):
             total, deleted = conn.execute(
-                f'SELECT count(*), count(_sdc_deleted_at) FROM crm."{name}"'
+                f'SELECT count(*), count(_sdc_deleted_at) FROM vtiger.{name}'
             ).fetchone()
             print(f"  {name:<14}{total:>8,}{total - deleted:>8,}{deleted:>9,}")
 
@@ -165,7 +165,7 @@ def rows_since(since: dt.datetime) -> dict[str, dict[str, dict]]:
         out: dict[str, dict[str, dict]] = {}
         for name in tables(conn):
             cur = conn.execute(
-                f'SELECT * FROM crm."{name}" WHERE _sdc_batched_at >= ? ORDER BY id', [since]
+                f'SELECT * FROM vtiger.{name} WHERE _sdc_batched_at >= ? ORDER BY id', [since]
             )
             columns = [c[0] for c in cur.description]
             rows = [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
@@ -184,8 +184,8 @@ def bookmark_seconds() -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for name in tables(conn):
             rows = conn.execute(
-                f'SELECT id FROM crm."{name}" WHERE modifiedtime >= '
-                f"date_trunc('second', (SELECT max(modifiedtime) FROM crm.\"{name}\"))"
+                f'SELECT id FROM vtiger.{name} WHERE modifiedtime >= '
+                f"date_trunc('second', (SELECT max(modifiedtime) FROM vtiger.{name}))"
             ).fetchall()
             out[name] = {record_id for (record_id,) in rows}
         return out

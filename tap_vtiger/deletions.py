@@ -30,6 +30,9 @@ of the check, which may be later than records not read yet.
 existed (or a module that started being read through query mid-way) is "seeding": its first
 check adds the ids it finds (deletions before that cannot be told any more).
 
+A record reported deleted whose id exists again (restored from Vtiger's recycle bin, which
+need not change its ``modifiedtime``) is read with one ``query`` and emitted live again.
+
 A record moving out of the ids the caller can see (``sync_type`` user, or a server-side
 permission change) is reported deleted like a deleted one; coming back, it changes its
 ``modifiedtime`` and is read again.
@@ -84,9 +87,13 @@ class DeletionTracker:
         self._pages_since_state = 0
         self._dirty = False
         self.known: set[int] = set()
+        #: record numbers reported deleted: one seen again (a restore from Vtiger's recycle
+        #: bin, which need not touch modifiedtime) is emitted live again by the check
+        self.gone: set[int] = set()
         if "known" in self.box:
             try:
                 self.known = set(idset.decode(self.box["known"]))
+                self.gone = set(idset.decode(self.box.get("gone") or idset.PREFIX))
             except ValueError as exc:
                 self.logger.warning("%s: the deletion check's state is unreadable (%s); "
                                     "starting it over", stream.module, exc)
@@ -111,8 +118,10 @@ class DeletionTracker:
             return
         if record.get(DELETED_AT):
             self.known.discard(number)
+            self.gone.add(number)
         else:
             self.known.add(number)
+            self.gone.discard(number)
             if not self.box.get("prefix"):
                 self.box["prefix"] = record_id.partition("x")[0]
         self._dirty = True
@@ -121,6 +130,10 @@ class DeletionTracker:
         """Put "known" into the state (before every STATE message)."""
         if self._dirty:
             self.box["known"] = idset.encode(self.known)
+            if self.gone:
+                self.box["gone"] = idset.encode(self.gone)
+            else:
+                self.box.pop("gone", None)
             self._dirty = False
         self._pages_since_state = 0
 
@@ -162,7 +175,7 @@ class DeletionTracker:
                 self._finished(box)
                 return
         ordered = sorted(self.known)
-        found = calls = 0
+        found = calls = restored = 0
         self.checking = True
         try:
             while True:
@@ -188,10 +201,16 @@ class DeletionTracker:
                     self._dirty = True
                 stamp = vtypes.unix_to_datetime(client.server_now())
                 for number in gone:
-                    self.known.discard(number)
-                    self._dirty = True
+                    record = {"id": f"{prefix}x{number}", "modifiedtime": stamp, DELETED_AT: stamp}
+                    self.note(record)
                     found += 1
-                    yield {"id": f"{prefix}x{number}", "modifiedtime": stamp, DELETED_AT: stamp}
+                    yield record
+                back = [n for n in page if n in self.gone]
+                if back and not seeding:
+                    for record in self._records(prefix, back):
+                        self.note(record)
+                        restored += 1
+                        yield record
                 if end:
                     self._finished(box)
                 else:
@@ -203,8 +222,18 @@ class DeletionTracker:
                     break
         finally:
             self.checking = False
-        self.logger.info("%s: deletion check done: %d deleted records found, %d query calls, "
-                         "%d records known", module, found, calls, len(self.known))
+        self.logger.info("%s: deletion check done: %d deleted records found, %d reported "
+                         "deleted earlier found again, %d query calls, %d records known",
+                         module, found, restored, calls, len(self.known))
+
+    def _records(self, prefix: str, numbers: list[int]) -> list[dict[str, t.Any]]:
+        """The current values of records reported deleted that exist again (one call)."""
+        stream = self.stream
+        where = vtql.in_clause("id", [f"{prefix}x{n}" for n in numbers])
+        rows = stream.client.query(vtql.select(stream.module, stream.query_columns(),
+                                               where=where, limit=PAGE))
+        parse = stream.parser
+        return [parse(row) for row in rows or []]
 
     def _finished(self, box: dict[str, t.Any]) -> None:
         box["checked_at"] = int(box.pop("check_started", None) or self.stream.client.server_now())

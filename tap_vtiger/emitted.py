@@ -13,10 +13,10 @@ record; a content digest cannot. Bounded: beyond :data:`MAX_REMEMBERED` records 
 (a bulk import), nothing is remembered and the second is re-emitted whole (at-least-once, as
 before).
 
-Full-table modules (Users, Groups, Currency...) have no ``modifiedtime`` and are read whole every
-run; :class:`TableDigests` keeps one digest per row and emits only new or changed rows (not used
-when ``emit_activate_version_messages`` is on: a target that replaces the table with each
-version must receive every row).
+Full-table modules (Users, Groups, Currency...) and ``picklist_values`` have no ``modifiedtime``
+and are read whole every run; :class:`TableDigests` keeps one digest per row and emits only new
+or changed rows (not used when ``emit_activate_version_messages`` is on: a target that replaces
+the table with each version must receive every row).
 
 Cost: one string comparison per record; a digest (msgspec encode + 8-byte BLAKE2b) only for the
 records of the last second of each page, and on a re-read for the records of the remembered
@@ -120,15 +120,17 @@ class BookmarkSecond:
 class TableDigests:
     """Rows of a full-table module already emitted, one digest each (kept in the state)."""
 
-    def __init__(self, state: dict[str, t.Any]) -> None:
+    def __init__(self, state: dict[str, t.Any],
+                 key: t.Callable[[t.Mapping[str, t.Any]], str] | None = None) -> None:
         self.state = state
+        self.key = key or (lambda record: str(record.get("id")))
         self.before: dict[str, str] = dict((state.get(STATE_KEY) or {}).get("rows") or {})
         self.now: dict[str, str] = {}
         self.skipped = 0
 
     def changed(self, record: t.Mapping[str, t.Any]) -> bool:
         """Note the row; True when it is new or its values changed since the last run."""
-        rid = str(record.get("id"))
+        rid = self.key(record)
         value = digest(record)
         self.now[rid] = value
         if self.before.get(rid) == value:

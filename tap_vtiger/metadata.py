@@ -123,9 +123,21 @@ class PicklistValuesStream(_MetadataStream):
         super().__init__(tap, modules, name="picklist_values", schema=PICKLIST_VALUES_SCHEMA)
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
-        """One record per (module, field, value)."""
+        """One record per (module, field, value); rows unchanged since the last run are not
+        emitted again (unless ACTIVATE_VERSION messages are on).
+        """
+        from tap_vtiger.emitted import TableDigests
+
+        table = None
+        if not self.config.get("emit_activate_version_messages"):
+            table = TableDigests(self.get_context_state(context),
+                                 key=lambda r: f"{r['module']}\x1f{r['field']}\x1f{r['value']}")
         for module in self.wanted_modules():
-            yield from picklist_rows(module, self.describe(module))
+            for row in picklist_rows(module, self.describe(module)):
+                if table is None or table.changed(row):
+                    yield row
+        if table is not None:
+            table.remember()
 
     def wanted_modules(self) -> list[str]:
         """The modules whose streams the run selects; all of them when it selects none.

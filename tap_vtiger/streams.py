@@ -53,7 +53,7 @@ import time
 import typing as t
 
 from singer_sdk import Stream
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import SchemaMessage
 
@@ -85,6 +85,8 @@ NON_SYNC_MODULES = frozenset({"Users"})
 SECRET_FIELDS = {"Users": frozenset({"user_password", "confirm_password", "accesskey"})}
 
 DELETED_AT = "_sdc_deleted_at"
+#: Schema keyword of a property the server sends although its describe does not list it.
+UNDECLARED = "x-vtiger-undeclared"
 #: A bookmark may lead the server's clock estimate by this much (HTTP dates are whole
 #: seconds) before it counts as in the future.
 CLOCK_SLACK = 2
@@ -117,7 +119,12 @@ def module_schema(describe: t.Mapping[str, t.Any], *, deletions: bool = True) ->
     References also say what they point at in their ``description`` (a standard keyword that
     survives catalog round trips, unlike ``x-refersTo``).
     """
-    schema = vtypes.module_json_schema(describe)
+    extra = vtypes.undeclared_fields(describe)
+    schema = vtypes.module_json_schema(
+        {**describe, "fields": [*(describe.get("fields") or []), *extra]})
+    for field in extra:
+        # not in the describe, so not selectable by name in VTQL: only `select *` returns it
+        schema["properties"][field["name"]][UNDECLARED] = True
     secret = SECRET_FIELDS.get(str(describe.get("name")), frozenset())
     props = {k: v for k, v in schema["properties"].items() if k not in secret
              and v.get("x-vtiger-type") != "password"}
@@ -167,6 +174,7 @@ class VtigerStream(Stream):
         self._pending: list[dict[str, t.Any]] = []
         self._last_record: dict[str, t.Any] | None = None
         self._children_active: bool | None = None
+        self._child_filters: list[t.Callable[[dict], bool]] | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -261,11 +269,18 @@ class VtigerStream(Stream):
 
     def _process_record(self, record: dict, child_context: t.Any = None,
                         partition_context: t.Any = None) -> None:
-        """Skip the SDK's per-record child-context work when no child stream will sync."""
+        """Skip the SDK's per-record child-context work when no child stream will sync, or
+        when every active child says it has nothing to read for this record
+        (``wants_parent(record)``: e.g. tags, for a record whose ``tags`` field is empty): a
+        stream that emits nothing costs nothing per record.
+        """
         if self._children_active is None:
-            self._children_active = any(c.selected or c.has_selected_descendents
-                                        for c in self.child_streams)
-        if self._children_active:
+            active = [c for c in self.child_streams if c.selected or c.has_selected_descendents]
+            self._children_active = bool(active)
+            filters = [getattr(c, "wants_parent", None) for c in active]
+            self._child_filters = None if None in filters else filters
+        if self._children_active and (self._child_filters is None
+                                      or any(f(record) for f in self._child_filters)):
             super()._process_record(record, child_context, partition_context)
 
     def _flush_records(self) -> None:
@@ -354,6 +369,8 @@ class ModuleStream(VtigerStream):
         if value:
             seconds = vtypes.datetime_to_unix(str(value))
             now = int(self.client.server_now())
+            if seconds > now + CLOCK_SLACK:  # ahead of our clock: ask the server's
+                now = int(self.client.server_now(ask=True))
             if seconds > now + CLOCK_SLACK:
                 self._warn_future(str(value), now, "the state's bookmark")
                 seconds = now
@@ -466,7 +483,7 @@ class ModuleStream(VtigerStream):
             return
         state = self.get_context_state(context)
         since = self.start_seconds(context)
-        fresh = self.get_starting_replication_key_value(context) is None
+        fresh = not state.get("replication_key_value")  # nothing delivered before this run
         self.deletion_tracker = None
         if DELETIONS_KEY in state or self._needs_id_check(state):
             self._start_tracking(state, fresh=fresh)
@@ -688,12 +705,19 @@ class ModuleStream(VtigerStream):
                              sync_type, ", ".join(owners))
         return cache[sync_type]
 
+    def query_columns(self) -> str | list[str]:
+        """The columns queries of this stream ask for (``*`` when every field is selected)."""
+        return self._columns()
+
     def _columns(self) -> str | list[str]:
         fields = [n for n in self.selected_fields() if n != DELETED_AT]
         props = self.effective_schema.get("properties", {})
         if len(fields) == len([p for p in props if p != DELETED_AT]):
             return "*"
-        return list(dict.fromkeys(["id", "modifiedtime", *fields]))
+        undeclared = {f["name"] for f in vtypes.UNDECLARED_FIELDS.get(self.module, ())}
+        return list(dict.fromkeys(["id", "modifiedtime", *(
+            n for n in fields
+            if n not in undeclared and not props.get(n, {}).get(UNDECLARED))]))
 
     def _query_pages(self, since: int) -> t.Generator[dict, None, None]:
         """Keyset paging on (modifiedtime, id) (see the module docstring): every row is read

@@ -22,6 +22,7 @@ from singer_sdk import typing as th
 
 from tap_vtiger.related import (
     PerParentStream,
+    is_deleted,
     is_entity_stream,
     selected_in_input_catalog,
     stream_module,
@@ -90,6 +91,15 @@ class TagsStream(PerParentStream):
         being extracted, and a deselected module is not read (whole) just for its tags.
         """
         return super().accepts_parent(parent) and selected_in_input_catalog(parent)
+
+    @staticmethod
+    def wants_parent(parent: t.Mapping[str, t.Any]) -> bool:
+        """False for a record with nothing to read: it carries an empty ``tags`` field, or it
+        is a deletion (the parent stream then skips the SDK's per-record child sync).
+        """
+        if is_deleted(parent):
+            return False
+        return "tags" not in parent or bool(parent["tags"])
 
     def records_for(self, parent: dict[str, t.Any]) -> t.Iterable[dict]:
         """Tags of one parent record: from its ``tags`` field, else one tags_retrieve."""

@@ -261,7 +261,7 @@ class TapVtiger(Tap):
         unknown = [m for m in wanted if m not in available]
         if unknown:
             msg = (f"setting modules: unknown module(s) {', '.join(map(repr, unknown))} "
-                   f"(names are case-sensitive; available: {', '.join(available)})")
+                   f"(names are case-sensitive; available: {', '.join(sorted(available))})")
             raise ConfigError("CONFIG", msg)
         return list(dict.fromkeys(wanted))
 

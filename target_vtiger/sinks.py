@@ -527,7 +527,7 @@ class VtigerSink(BatchSink):
                         f"the answer to the create was lost ({err.code}): Vtiger may or may not "
                         "hold the record; check before re-sending it (set match_keys to make "
                         "creates safe to retry)") from None
-                existing = self._find_by_key(plan)
+                existing = self._find_created(plan, err)
                 if existing is not None:
                     self.logger.info(
                         "%s: the answer to a create was lost but the record exists (%s); "
@@ -548,6 +548,37 @@ class VtigerSink(BatchSink):
         base = float(self.config.get("backoff_base", 1.0))
         cap = float(self.config.get("backoff_max", 60))
         return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+    def _find_created(self, plan: Planned, err: RetryableError) -> dict[str, t.Any] | None:
+        """After a lost create answer: the record if the create happened, None if it certainly
+        did not, ``CreateUnconfirmed`` if that cannot be told.
+
+        An answer that came back broken (5xx, HTML, truncated) or a refused connection means
+        the server is done with the request: one look decides. A timeout means the server may
+        still be working on it, and a look now could miss a create that lands a moment later
+        (then a retry would make a second record): the record is looked for again, with
+        growing pauses, until ``request_timeout`` more seconds have passed. Not found by
+        then, it is rejected as ``CREATE_UNCONFIRMED`` rather than sent again; the next run
+        finds it if the server did write it.
+        """
+        existing = self._find_by_key(plan)
+        if existing is not None or err.code != "TIMEOUT":
+            return existing
+        budget = float(self.config.get("request_timeout") or 60)
+        deadline = time.monotonic() + budget
+        pause = min(0.25, budget)
+        while time.monotonic() < deadline:
+            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            existing = self._find_by_key(plan)
+            if existing is not None:
+                return existing
+            pause *= 2
+        raise CreateUnconfirmed(
+            f"the create got no answer within request_timeout ({budget:g} s) and the record "
+            f"was still not in Vtiger {budget:g} s later: the server may still write it. Not "
+            "sent again; a re-run matches it if it was written (raise request_timeout for a "
+            "slow server)"
+        )
 
     def _find_by_key(self, plan: Planned) -> dict[str, t.Any] | None:
         variants = key_variants(self.module, self.match_keys, plan.key_raw)

@@ -40,7 +40,7 @@ from target_vtiger.webhook import (
     check_webhook_settings,
     uses_webhook,
 )
-from vtiger_client.errors import FatalError, VtigerError, settings_error
+from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
 from vtiger_client.settings import connection_properties
 
@@ -220,6 +220,8 @@ class TargetVtiger(Target):
     """Singer target that keeps Vtiger CRM modules in step with a warehouse."""
 
     name = "target-vtiger"
+    #: the distribution that ships it (tap, target and sandbox are one package): its version
+    package_name = "tap-vtiger"
     default_sink_class = VtigerSink
     #: the SDK's reader, but an unreadable line is rejected instead of ending the run
     message_reader_class = TolerantSingerReader
@@ -262,6 +264,8 @@ class TargetVtiger(Target):
         #: operation -> whether the server offers it (probed once, when a feature needs it)
         self._offered: dict[str, bool] = {}
         self._api_user: dict[str, t.Any] | None = None
+        #: the current VtigerSink of each stream (to keep input order, see _process_*_message)
+        self._module_sinks: dict[str, VtigerSink] = {}
         self._preferences: UserPreferences | None = None
         self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
@@ -370,7 +374,20 @@ class TargetVtiger(Target):
             self._reject_input(stream, record, "NO_SCHEMA",
                                f"record of stream {stream!r} arrived before its SCHEMA message")
             return
+        self._drain_other_streams_of_module(stream)
         super()._process_record_message(message_dict)
+
+    def _drain_other_streams_of_module(self, stream: str) -> None:
+        """Input order per Vtiger record across streams: when several streams write one
+        module, a record of one stream first settles what the others hold. Each sink batches
+        on its own, so without this a later value of one stream could be written before an
+        earlier value of another and then be overwritten by it (last value in the input must
+        win). Costs smaller batches only when such streams interleave.
+        """
+        module = self.module_for(stream)
+        for other, sink in list(self._module_sinks.items()):
+            if other != stream and sink.module_name == module and sink.current_size:
+                self.drain_one(sink)
 
     def _process_schema_message(self, message_dict: dict) -> None:
         """Remember each stream's schema: which sink a stream gets depends on its shape.
@@ -388,8 +405,30 @@ class TargetVtiger(Target):
                 {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
                 "a SCHEMA message needs a stream name and a schema object with properties")
             return
-        self._schemas[message_dict.get("stream", "")] = message_dict.get("schema") or {}
+        previous = self._module_sinks.get(stream)
+        if previous is not None and previous.current_size and (
+            self._schemas.get(stream) != schema
+            or previous.key_properties != (message_dict.get("key_properties") or [])
+        ):
+            # the SDK starts a new sink and drains the old one at the end of the input, or
+            # after the new one: the older records of this stream are settled first
+            self.drain_one(previous)
+        self._schemas[stream] = schema
         super()._process_schema_message(message_dict)
+
+    def add_sink(
+        self,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None = None,
+    ) -> t.Any:
+        """The SDK's, remembering each stream's module sink (see _drain_other_streams_of_module)."""
+        sink = super().add_sink(stream_name, schema, key_properties)
+        if isinstance(sink, VtigerSink):
+            self._module_sinks[stream_name] = sink
+        else:
+            self._module_sinks.pop(stream_name, None)
+        return sink
 
     def get_sink_class(self, stream_name: str) -> type:
         """Module records -> VtigerSink; links, tags and lead conversions -> their own sinks.
@@ -466,10 +505,28 @@ class TargetVtiger(Target):
         """The module's ``describe``, read once per run (UnknownModuleError is fatal)."""
         with self._lock:
             if module not in self._specs:
-                describe = self.client.describe(module)
+                try:
+                    describe = self.client.describe(module)
+                except UnknownModuleError:
+                    raise TargetConfigError(self._unknown_module_message(module)) from None
                 self._describes[module] = describe
                 self._specs[module] = ModuleSpec.from_describe(describe)
             return self._specs[module]
+
+    def _unknown_module_message(self, module: str) -> str:
+        """One line naming the setting to fix: Vtiger answers a describe of a module it does
+        not know (or the user may not see) with a bare ACCESS_DENIED.
+        """
+        streams = sorted(s for s, m in (self.config.get("module_map") or {}).items()
+                         if m == module)  # fmt: skip
+        where = f"module_map.{streams[0]}" if streams else f"stream {module!r} (no module_map)"
+        try:
+            available = sorted((self.client.listtypes() or {}).get("types") or [])
+        except VtigerError:
+            available = []
+        hint = f"; available: {', '.join(available)}" if available else ""
+        return (f"{where}: unknown module {module!r} (names are case-sensitive; map the stream "
+                f"in module_map{hint})")
 
     def api_user(self) -> dict[str, t.Any]:
         """The API user's record (``me``, or ``retrieve`` of the login's user), read once."""

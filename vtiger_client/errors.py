@@ -95,8 +95,12 @@ class VtigerError(Exception):
 
     def __str__(self) -> str:
         where = f"{self.operation}: " if self.operation else ""
+        return f"{where}{self.detail()}"
+
+    def detail(self) -> str:
+        """The error without its operation, for lines that name the operation already."""
         status = f" (HTTP {self.http_status})" if self.http_status else ""
-        return scrub(f"{where}{self.code}: {self.message}{status}")
+        return scrub(f"{self.code}: {self.message}{status}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r}, {self.http_status!r})"

@@ -45,6 +45,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import threading
 import time
 import typing as t
@@ -104,6 +105,10 @@ logging.getLogger("urllib3.connectionpool").addFilter(_ScrubSecrets())
 
 REST_PATH = "/restapi/v1/vtiger/default"
 WEBSERVICE_PATH = "/webservice.php"
+#: The login form of Vtiger's web UI (what a self-hosted server shows on ``/restapi/...``).
+SELF_HOSTED_LOGIN_PAGE = re.compile(
+    rb"""name=["']module["'] value=["']Users["']/?>\s*<input[^>]*name=["']action["'] """
+    rb"""value=["']Login["']""")
 
 #: Vtiger's declared HTTP method per operation (webservice.php reads parameters only from the
 #: source that method implies: GET ops from the query string, POST ops from the form).
@@ -376,6 +381,9 @@ class VtigerClient:
         self._session_name: str | None = None
         self._login_lock = threading.RLock()
         self._count_lock = threading.Lock()  # prefetch threads and child streams count too
+        #: whether any request of this client got an HTTP answer (a refused first connection
+        #: is a wrong api_url, not a hiccup worth retrying)
+        self.reached = False
         self.http = session or _Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.http.mount("http://", adapter)
@@ -433,6 +441,8 @@ class VtigerClient:
             ("daily_reset", "X-RateLimit-Reset"),
         ):
             value = _int_header(headers, name)
+            if value is not None and attr.endswith("_reset"):
+                value = float(headers[name])  # a fraction of a second counts when pacing
             if value is not None:
                 setattr(rate, attr, value)
 
@@ -496,8 +506,8 @@ class VtigerClient:
                 wait = self._backoff(attempt)
                 # a crash is logged once, by whoever decides what it means (fallback, skip)
                 (log.info if crash else log.warning)(
-                    "%s: %s; retrying in %.1f s (retry %d/%d)", operation, exc, wait, attempt,
-                    max_retries)
+                    "%s: %s; retrying in %.1f s (retry %d/%d)", operation, exc.detail(), wait,
+                    attempt, max_retries)
                 self._sleep(wait)
             except AuthenticationError as exc:
                 if (
@@ -612,8 +622,16 @@ class VtigerClient:
             requests.exceptions.ChunkedEncodingError,
             requests.exceptions.ContentDecodingError,
         ) as exc:
-            raise RetryableError("CONNECTION", f"connection failed ({type(exc).__name__})",
-                                 operation=operation) from None
+            where = _host_port(url)
+            if _refused(exc):
+                message = f"connection to {where} refused: nothing listens there"
+                if not self.reached:
+                    raise FatalError("CONNECTION_REFUSED", f"{message}; check api_url",
+                                     operation=operation) from None
+                raise RetryableError("CONNECTION_REFUSED", message, operation=operation) from None
+            raise RetryableError("CONNECTION", f"connection to {where} failed "
+                                 f"({type(exc).__name__})", operation=operation) from None
+        self.reached = True
         return self._result(operation, response, body)
 
     def _result(self, operation: str, response: requests.Response,
@@ -655,6 +673,12 @@ class VtigerClient:
                                                   status, operation))
             return self._raise(error_from_payload(None if status >= 500 else code, message,
                                                   status, operation))
+        if self.config.api_style == "rest" and SELF_HOSTED_LOGIN_PAGE.search(body[:65536]):
+            # a self-hosted server hands unknown paths to index.php: its login page, HTTP 200
+            raise FatalError("HTTP_200_LOGIN_PAGE",
+                             "the Vtiger login page instead of a REST answer (no REST API at "
+                             "this URL: self-hosted Vtiger needs api_style webservice)",
+                             status, operation)
         kind = "HTML page" if body.lstrip()[:1] == b"<" else (
             "empty body" if not body.strip() else "truncated or invalid JSON")
         raise RetryableError("BAD_RESPONSE", f"{kind} instead of a JSON answer (HTTP {status})",
@@ -678,11 +702,19 @@ class VtigerClient:
         if self.server_offset is None or offset > self.server_offset:
             self.server_offset = offset
 
-    def server_now(self) -> float:
+    def server_now(self, *, ask: bool = False) -> float:
         """The server's current time (unix seconds) as far as its answers tell; the local
-        clock before the first answer. The estimate lags the truth by up to a second (HTTP
-        dates are whole seconds), never leads it when the answers' clocks are right.
+        clock before the first answer, unless ``ask``: then one answer is fetched first (the
+        session login with webservice.php, due anyway; one ``me`` call with REST). The
+        estimate lags the truth by up to a second (HTTP dates are whole seconds), never leads
+        it when the answers' clocks are right.
         """
+        if ask and self.server_offset is None:
+            with contextlib.suppress(RetryableError):
+                if self.config.api_style == "webservice":
+                    self._ensure_session()
+                else:
+                    self.call("me")
         return self._clock() + (self.server_offset or 0.0)
 
     @staticmethod
@@ -989,3 +1021,26 @@ class VtigerClient:
                 wait = (exc.retry_after if isinstance(exc, RateLimitError) and exc.retry_after
                         is not None else self._backoff(attempt))
                 self._sleep(wait)
+
+
+def _host_port(url: str) -> str:
+    """``host:port`` of a URL, for error lines (never the path, query or credentials)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error is a refused TCP connection (nothing listens there)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ConnectionRefusedError):
+            return True
+        todo += [err.__cause__, err.__context__, getattr(err, "reason", None)]
+        todo += [a for a in err.args if isinstance(a, BaseException)]
+    return False

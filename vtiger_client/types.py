@@ -126,6 +126,26 @@ def field_json_schema(field: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return schema
 
 
+#: Fields real records carry although their module's describe does not list them
+#: (vtiger-reference create_HelpDesk, create_Products), as describe-like entries. HelpDesk rows
+#: carry ``update_log`` everywhere; Products/Services carry ``currency_id`` with one record
+#: (create, retrieve, revise), never in ``query``/``sync`` rows.
+UNDECLARED_FIELDS: dict[str, tuple[dict[str, t.Any], ...]] = {
+    "HelpDesk": ({"name": "update_log", "label": "Update History", "type": {"name": "text"}},),
+    "Products": ({"name": "currency_id", "label": "Currency",
+                  "type": {"name": "reference", "refersTo": ["Currency"]}},),
+    "Services": ({"name": "currency_id", "label": "Currency",
+                  "type": {"name": "reference", "refersTo": ["Currency"]}},),
+}
+
+
+def undeclared_fields(describe: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    """The fields a module's records carry beyond its describe (see :data:`UNDECLARED_FIELDS`)."""
+    known = {f.get("name") for f in describe.get("fields") or []}
+    return [dict(f) for f in UNDECLARED_FIELDS.get(str(describe.get("name", "")), ())
+            if f["name"] not in known]
+
+
 def module_json_schema(describe: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """JSON Schema of a module's records (one property per describe field, ``id`` first)."""
     props: dict[str, t.Any] = {}

@@ -37,7 +37,7 @@ from .operations import (
     flavor_crashes,
     is_self_hosted,
 )
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, edition_limits
 
 try:  # msgspec ships with singer-sdk[msgspec]; it encodes pages ~5x faster than json.
     import msgspec
@@ -60,6 +60,18 @@ HTML_ERROR_PAGE = (
     b"<!DOCTYPE html><html><head><title>vtiger</title></head><body>"
     b"<h1>Service Unavailable</h1><p>The server is temporarily unable to service your "
     b"request.</p></body></html>"
+)
+
+#: What a self-hosted server answers on any path it has no handler for (restapi_v1_*.json).
+LOGIN_PAGE = (
+    b"<!DOCTYPE html><html><head><title>vtiger</title>"
+    b'<meta http-equiv="Content-Type" content="text/html; charset=UTF-8" /></head>'
+    b'<body><div class="loginPageContainer"><form class="form-horizontal" method="POST" '
+    b'action="index.php"><input type="hidden" name="module" value="Users"/>'
+    b'<input type="hidden" name="action" value="Login"/>'
+    b'<input id="username" type="text" name="username" placeholder="Username">'
+    b'<input id="password" type="password" name="password" placeholder="Password">'
+    b'<button type="submit">Sign in</button></form></div></body></html>'
 )
 
 _REASON: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("reason", default=None)
@@ -221,8 +233,10 @@ class SandboxApp:
     def __init__(self, ops: Operations) -> None:
         self.ops = ops
         self.limiter = RateLimiter(
-            minute_limit=lambda: int(ops.settings.get("minute_limit", 100000)),
-            daily_limit=lambda: int(ops.settings.get("daily_limit", 10000000)),
+            minute_limit=lambda: edition_limits(ops.settings)[0],
+            hourly_limit=lambda: edition_limits(ops.settings)[1],
+            daily_limit=lambda: edition_limits(ops.settings)[2],
+            time_scale=lambda: float(ops.settings.get("time_scale") or 1.0),
         )
         self.faults = FaultInjector()
         routes: list[BaseRoute] = [
@@ -268,8 +282,10 @@ class SandboxApp:
         if (scope.get("type") == "http" and scope.get("path", "").startswith("/restapi/")
                 and is_self_hosted(self.ops.settings)):
             # the open-source edition has no /restapi at all (REST and API Designer alike)
-            await Response(b"<html><body><h1>Not Found</h1></body></html>", 404,
-                           media_type="text/html")(scope, receive, send)
+            # the open-source edition has no /restapi at all (REST and API Designer alike):
+            # Apache's rewrite hands the path to index.php, which shows its login page
+            await Response(LOGIN_PAGE, 200,
+                           media_type="text/html; charset=UTF-8")(scope, receive, send)
             return
         if scope.get("type") == "http":
             # uvicorn's send is a bound method of its request cycle, which owns the transport;
@@ -310,6 +326,17 @@ class SandboxApp:
         return Response(cut, status_code=resp.status_code, headers=headers,
                         media_type="application/json")
 
+    async def _hold(self, operation: str) -> None:
+        """The ``hold_create_s`` fault: a create is held that long before it is written, and
+        then written even if the client gave up waiting (a slow real server does the same).
+        """
+        if operation != "create":
+            return
+        hold = float((self.ops.settings.get("faults") or {}).get("hold_create_s", 0) or 0)
+        if hold > 0:
+            self.faults.injected["hold_create"] += 1
+            await asyncio.sleep(hold)
+
     def _run(self, fn: Callable[[User, dict], Any], user: User, params: dict) -> Any:
         """Run an operation (synchronously: SQLite work is short and serialized anyway)."""
         return fn(user, params)
@@ -348,6 +375,7 @@ class SandboxApp:
             return error_response(VtigerApiError("REQUEST_TOO_LARGE", str(exc), 413), True,
                                   headers)
         params = {**query, **body}
+        await self._hold(operation)
         try:
             result = self._run(fn, user, params)
             resp = json_response({"success": True, "result": result}, 200, headers)
@@ -379,6 +407,10 @@ class SandboxApp:
         if operation in (ops.settings.get("crash_operations") or ()) or flavor_crashes(
                 ops.settings, operation):
             return crash_response()
+        if (query.get("format") or body.get("format", "json")) != "json" and \
+                ops.self_hosted():
+            # error_format_xml: only JSON is implemented; PHP dies after the JSON header
+            return Response(b"", status_code=500, media_type="application/json")
         declared = OPERATION_METHODS.get(operation)
         # Vtiger reads an operation's parameters from the source its declared method implies.
         params = dict(query if declared == "GET" else body)
@@ -401,6 +433,7 @@ class SandboxApp:
                     raise VtigerApiError("UNKNOWN_OPERATION", "Unknown operation", 400)
                 else:
                     user = ops.session_user(session_name)
+                    await self._hold(operation)
                     result = self._run(fn, user, params)
             resp = json_response({"success": True, "result": result})
         except VtigerApiError as err:
@@ -469,7 +502,7 @@ class SandboxApp:
             out = ops.configure(p)
             if "faults" in p:
                 self.faults.reset()
-            if "minute_limit" in p or "daily_limit" in p:
+            if {"minute_limit", "daily_limit", "hourly_limit", "edition", "time_scale"} & set(p):
                 self.limiter.reset()
             return out
 

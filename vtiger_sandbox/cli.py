@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--access-key", default=None, help="generated (and kept in the db) if unset")
     s.add_argument("--flavor", choices=[*FLAVORS, *FLAVOR_ALIASES], default=None,
                    help="cloud | self-hosted-sync (alias self-hosted) | self-hosted-stock")
+    s.add_argument("--edition", default=None,
+                   choices=["one-growth", "one-professional", "one-enterprise", "unlimited"],
+                   help="Vtiger Cloud edition whose API limits apply (default one-enterprise: "
+                   "90 calls a minute, 5,000 an hour, 120,000 a day)")
+    s.add_argument("--time-scale", type=float, default=None,
+                   help="run the rate limiter's clock this much faster (benchmarks)")
     s.add_argument("--config", default=None, help="JSON file with settings (see /_sandbox/config)")
     s.add_argument("--log-level", default="warning")
     # TLS (tests of verify_ssl/ca_bundle): uvicorn's own options; the banner then says https
@@ -88,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.update(json.loads(Path(args.config).read_text()))
     if args.flavor:
         settings["flavor"] = args.flavor
+    if args.edition:
+        settings["edition"] = args.edition
+    if args.time_scale:
+        settings["time_scale"] = args.time_scale
     unknown = set(settings) - set(DEFAULT_SETTINGS)
     if unknown:
         print(f"unknown settings: {sorted(unknown)}", file=sys.stderr)

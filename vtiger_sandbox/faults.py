@@ -8,7 +8,10 @@ Settings (``faults`` in ``/_sandbox/config``)::
 
     {"seed": 1, "latency_ms": 0, "error_rate": 0, "drop_rate": 0, "html_rate": 0,
      "truncate_rate": 0, "burst_429": {"every": n, "length": k, "retry_after": s},
-     "operations": null | ["sync", ...]}
+     "hold_create_s": 0, "operations": null | ["sync", ...]}
+
+``hold_create_s``: every ``create`` waits that long before it writes, and writes even when the
+client has gone (a server slower than the client's ``request_timeout``).
 
 ``burst_429``: calls are numbered from 0 among the eligible ones; in every cycle of
 ``every + length`` calls, the first ``every`` pass and the next ``length`` answer 429.

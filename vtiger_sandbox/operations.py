@@ -77,8 +77,15 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "session_idle_ttl": 1800,
     "session_max_ttl": 86400,
     "challenge_ttl": 300,
-    "minute_limit": 100000,
-    "daily_limit": 10000000,
+    # Vtiger Cloud edition whose API limits apply (ratelimit.EDITIONS): one-growth,
+    # one-professional, one-enterprise (default), or unlimited (tests and benchmarks); the
+    # explicit limits below, when set, win over the edition's
+    "edition": "one-enterprise",
+    "minute_limit": None,
+    "hourly_limit": None,
+    "daily_limit": None,
+    # >= 1: the rate limiter's clock runs this much faster than real time (benchmarks)
+    "time_scale": 1.0,
     # None: the caller's no_of_currency_decimals, which users get from FRESH_CURRENCY_DECIMALS
     "currency_decimals": None,
     # characters outside the BMP: "keep", or "replace" by "?" (a default MariaDB utf8 set-up);
@@ -113,6 +120,19 @@ PROTECTED_USER_FIELDS = frozenset({"user_name", "is_admin", "roleid", "user_pass
 #: Users fields never shown on the wire (secrets).
 HIDDEN_USER_FIELDS = frozenset({"user_password", "confirm_password", "accesskey"})
 
+#: Fields real records carry although the describe does not list them (value on a new record).
+UNDECLARED_FIELDS: dict[str, dict[str, str]] = {"HelpDesk": {"update_log": ""}}
+
+#: Price/tax pseudo-fields the describe lists but that are no table columns on a real server:
+#: records never carry ``tax1``-``tax3``; ``currency1`` (a JSON number) and ``currency_id`` (not
+#: in the describe) come only with a single record (create, retrieve, update, revise), never
+#: with query or sync rows (vtiger-reference create_Products, query_Products, sync_typed_Products).
+PRICED_MODULES = frozenset({"Products", "Services"})
+TAX_PSEUDO_FIELDS = ("tax1", "tax2", "tax3")
+
+#: A currency amount written with digit grouping (``1,234.56``): a real server crashes on it.
+GROUPED_NUMBER = re.compile(r"^-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?$")
+
 #: Webservice operations and the HTTP method Vtiger declares for them.
 OPERATION_METHODS: dict[str, str] = {
     "getchallenge": "GET", "login": "POST", "logout": "POST", "me": "GET",
@@ -123,6 +143,8 @@ OPERATION_METHODS: dict[str, str] = {
     "tags_retrieve": "GET", "tags_delete": "POST", "tag_delete": "POST", "lookup": "GET",
     "picklist_dependency": "GET", "convertlead": "POST", "get_account_hierarchy": "GET",
     "editionLimits": "GET", "extendsession": "POST", "files_retrieve": "GET",
+    "retrieve_inventory": "GET", "reopen": "POST", "decrypt": "GET", "add_picklist": "POST",
+    "edit_picklist": "POST", "delete_picklist": "POST",
 }
 
 ADMIN_TEMPLATE: dict[str, str] = {
@@ -216,6 +238,9 @@ class _CoreOperations:
         saved = self.store.get_setting("config")
         if isinstance(saved, dict):
             self.settings.update(saved)
+        restore = getattr(self, "restore_picklists", None)
+        if restore is not None:
+            restore()
 
     # ======================================================================== bootstrap
     def bootstrap(self, username: str = "admin", access_key: str | None = None) -> str:
@@ -531,6 +556,9 @@ class _CoreOperations:
                 return t
             return t + ":00" if _valid_dt(t, "%H:%M") else ""
         if ftype == "currency":
+            if self.self_hosted() and GROUPED_NUMBER.match(text.strip()):
+                # revise_Products_unit_price_comma_decimal: PHP 8 fails on the comma
+                raise ServerCrash(f"{name}: grouped number")
             return self.currency(text)
         if ftype == "integer":
             try:
@@ -605,10 +633,54 @@ class _CoreOperations:
                         "MANDATORY_FIELDS_MISSING", f"{n} does not have a value", 400
                     )
 
-    def _with_label(self, m: Module, rec: dict) -> dict:
-        out = dict(rec)
+    def _with_label(self, m: Module, rec: dict, currency1: int | None = None) -> dict:
+        """A single record as create/update/revise (and retrieve) answer it."""
+        out = self.wire_record(m, rec, single=True, currency1=currency1)
         out["label"] = self.label(m, rec)
+        if m.name in PRICED_MODULES:
+            # after the label, as on the real server
+            out["currency1"] = out.pop("currency1")
+            out["currency_id"] = out.pop("currency_id")
         return out
+
+    def wire_record(self, m: Module, rec: dict, single: bool,
+                    currency1: int | None = None) -> dict:
+        """A stored record in the form a real server sends it, which is not its describe.
+
+        ``single``: the form of one record (create, retrieve, update, revise); else the form of
+        query and sync rows. ``currency1``: the number a priced module's single record carries
+        (default: the whole part of its ``unit_price``).
+        """
+        extra = UNDECLARED_FIELDS.get(m.name)
+        priced = m.name in PRICED_MODULES
+        if not extra and not priced:
+            return rec
+        out: dict[str, Any] = {}
+        for k, v in rec.items():
+            if priced and (k in TAX_PSEUDO_FIELDS or k == "currency1"):
+                continue
+            out[k] = v
+            if extra and k == "ticketcategories":
+                out.update(extra)
+        if extra:
+            for k, v in extra.items():
+                out.setdefault(k, v)
+        if priced and single:
+            if currency1 is None:
+                try:
+                    currency1 = int(Decimal(str(rec.get("unit_price") or "0")))
+                except (InvalidOperation, ValueError):
+                    currency1 = 0
+            out["currency1"] = currency1
+            out["currency_id"] = f"{self.modules['Currency'].id_prefix}x1"
+        return out
+
+    def wire_rows(self, m: Module, names: list[str], rows: list[dict]) -> list[dict]:
+        """Query/sync rows in the real server's form (only ``select *`` rows change)."""
+        if (m.name not in UNDECLARED_FIELDS and m.name not in PRICED_MODULES) or \
+                names != self.store.tables[m.name].fields:
+            return rows
+        return [self.wire_record(m, r, single=False) for r in rows]
 
     # ======================================================================= metadata
     def me(self, user: User, params: dict) -> dict:
@@ -633,10 +705,10 @@ class _CoreOperations:
                 wanted = {str(x) for x in parsed}
         types, info = [], {}
         for m in self.modules.values():
-            if wanted is not None and not any(
+            if wanted is not None and (m.name == "Users" or not any(
                 f["type"]["name"] in wanted for f in m.describe["fields"]
-            ):
-                continue
+            )):
+                continue  # a filtered list never names Users (listtypes_fieldTypeList_email)
             types.append(m.name)
             info[m.name] = {"isEntity": m.is_entity, "label": m.label, "singular": m.singular}
         return {"types": types, "information": info}
@@ -711,7 +783,10 @@ class _CoreOperations:
             if got is not None:
                 return self._with_label(m, got[0])
         m, _crmid, rec = self.load_live(params.get("id"))
-        return self._with_label(m, rec)
+        out = self._with_label(m, rec)
+        if m.name == "Users":
+            del out["label"]  # retrieve_Users_admin (a revise of a user does carry one)
+        return out
 
     def _write(self, user: User, params: dict, full: bool) -> dict:
         element = self.parse_element(params.get("element"))
@@ -747,7 +822,20 @@ class _CoreOperations:
         new.update(texts)
         if "modifiedtime" in new:
             new["modifiedtime"] = epoch_to_text(epoch)
-        return self._with_label(m, new)
+        # a real update/revise answers currency1 0 whatever the price (revise_Products_*)
+        return self._with_label(m, new, currency1=0)
+
+    def retrieve_inventory(self, user: User, params: dict) -> dict:
+        """A record with its ``LineItems`` (the sandbox stores no line items: always ``[]``).
+
+        Stock 8.2 on PHP 8 crashes on it (retrieve_inventory_stock); the sync-capable build
+        answers any record, inventory or not (sync-capable_retrieve_inventory_nonInventory).
+        """
+        if self.settings.get("flavor") == "self-hosted-stock":
+            raise ServerCrash("retrieve_inventory on stock 8.2")
+        rec = self.retrieve(user, params)
+        rec["LineItems"] = []
+        return rec
 
     def update(self, user: User, params: dict) -> dict:
         """Full update: mandatory fields required, omitted fields keep their values."""
@@ -789,7 +877,7 @@ class _CoreOperations:
             keep = [i for i, n in enumerate(names) if n not in HIDDEN_USER_FIELDS]
             names = [names[i] for i in keep]
             rows = [tuple(r[i] for i in keep) for r in rows]
-        return rows_to_records(names, rows)
+        return self.wire_rows(compiled.module, names, rows_to_records(names, rows))
 
     def _refuses(self, operation: str, m: Module) -> bool:
         """Whether the ``refused_modules`` setting makes ``operation`` refuse module ``m``."""
@@ -812,6 +900,8 @@ class _CoreOperations:
         if not name:
             raise ServerCrash("elementType")
         m = self.module(name)
+        if m.name == "Emails" and self.self_hosted():
+            raise ServerCrash("sync of Emails")  # sync-capable_sync_typed_Emails
         if m.name == "Users":
             return {"updated": [], "deleted": [], "lastModifiedTime": str(since), "more": False}
         if not m.is_entity or self._refuses("sync", m):
@@ -855,7 +945,7 @@ class _CoreOperations:
         id_idx = mt.fields.index("id") + 1
         deleted = [r[id_idx] for r in rows if r[0]]
         return {
-            "updated": rows_to_records(mt.fields, live),
+            "updated": self.wire_rows(m, mt.fields, rows_to_records(mt.fields, live)),
             "deleted": deleted,
             "more": bool(more),
             "lastModifiedTime": int(top),
@@ -865,7 +955,9 @@ class _CoreOperations:
     def edition_limits(self, user: User, params: dict) -> dict:
         """``editionLimits``: a fixed, plausible answer per service name."""
         name = params.get("serviceName", "")
-        limits = {"WEBSERVICE_LIMIT": str(self.settings.get("daily_limit")),
+        from .ratelimit import edition_limits
+
+        limits = {"WEBSERVICE_LIMIT": str(edition_limits(self.settings)[2]),
                   "DOCUMENT_UPLOAD_FILE_LIMIT": "50MB", "CUSTOM_FIELD_LIMIT": "100"}
         if not name:
             return {"limits": limits}
@@ -878,6 +970,7 @@ class _CoreOperations:
             "create": self.create, "retrieve": self.retrieve, "update": self.update,
             "revise": self.revise, "delete": self.delete, "query": self.query,
             "sync": self.sync, "editionLimits": self.edition_limits,
+            "retrieve_inventory": self.retrieve_inventory,
         }
         extra = getattr(self, "extra_operations", None)
         if extra:
@@ -1009,8 +1102,20 @@ DOUBLE_ZERO = {"qty_per_unit": "0.00", "hours": "0.00000000", "days": "0.0000000
 def _check_setting(key: str, value: Any) -> Any:
     """Validate one setting so that a bad value fails here, not inside a later API call."""
     bad = VtigerApiError("INVALID_SETTING", f"bad value for {key}: {value!r}", 400)
-    ints = ("sync_page_limit", "query_row_cap", "minute_limit", "daily_limit")
+    ints = ("sync_page_limit", "query_row_cap", "minute_limit", "daily_limit", "hourly_limit")
     floats = ("session_idle_ttl", "session_max_ttl", "challenge_ttl")
+    if key == "edition":
+        from .ratelimit import EDITIONS
+
+        if value not in EDITIONS:
+            raise bad
+        return value
+    if key == "time_scale":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+            raise bad
+        return float(value)
+    if key in ("minute_limit", "daily_limit", "hourly_limit") and value is None:
+        return None
     try:
         if key in ints:
             if isinstance(value, bool) or int(value) < 0:
@@ -1038,7 +1143,8 @@ def _check_setting(key: str, value: Any) -> Any:
             raise bad
         try:
             int(value.get("seed", 0))
-            for k in ("latency_ms", "error_rate", "drop_rate", "html_rate", "truncate_rate"):
+            for k in ("latency_ms", "error_rate", "drop_rate", "html_rate", "truncate_rate",
+                      "hold_create_s"):
                 if float(value.get(k, 0) or 0) < 0:
                     raise bad
             burst = value.get("burst_429") or {}
@@ -1240,6 +1346,17 @@ LEAD_MAP: dict[str, dict[str, str]] = {
 }
 
 
+#: module -> (status field, closed values, value a reopen sets)
+REOPEN_STATUS: dict[str, tuple[str, frozenset[str], str]] = {
+    "HelpDesk": ("ticketstatus", frozenset({"Closed"}), "Open"),
+    "Potentials": ("sales_stage", frozenset({"Closed Won", "Closed Lost"}), "Prospecting"),
+    "Project": ("projectstatus", frozenset({"completed", "archived"}), "in progress"),
+    "ProjectTask": ("projecttaskstatus", frozenset({"Completed"}), "In Progress"),
+    "Calendar": ("taskstatus", frozenset({"Completed"}), "In Progress"),
+    "Events": ("eventstatus", frozenset({"Held"}), "Planned"),
+}
+
+
 class ExtraOperations:
     """Relations, tags, lookup, picklist dependency, convertlead, account hierarchy.
 
@@ -1256,8 +1373,141 @@ class ExtraOperations:
             "tag_delete": self.tags_delete, "lookup": self.lookup,
             "picklist_dependency": self.picklist_dependency, "convertlead": self.convertlead,
             "get_account_hierarchy": self.get_account_hierarchy,
-            "files_retrieve": self.files_retrieve,
+            "files_retrieve": self.files_retrieve, "reopen": self.reopen,
+            "decrypt": self.decrypt, "add_picklist": self.add_picklist,
+            "edit_picklist": self.edit_picklist, "delete_picklist": self.delete_picklist,
         }
+
+    # ------------------------------------------------------ Cloud-only record/admin APIs
+    def _cloud_only(self: Operations, operation: str) -> None:  # type: ignore[misc]
+        """The open-source edition has no such operation: HTTP 500, empty body."""
+        if self.self_hosted():
+            raise ServerCrash(f"{operation} is Vtiger Cloud only")
+
+    def reopen(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Reopen a closed record: its closing status goes back to the module's open one.
+
+        A record that is not closed stays as it is (the answer is the same).
+        """
+        self._cloud_only("reopen")
+        m, crmid, rec = self.load_live(params.get("id"))
+        rule = REOPEN_STATUS.get(m.name)
+        if rule is not None and rec.get(rule[0]) in rule[1]:
+            changes = {rule[0]: rule[2]}
+            if "modifiedby" in m.fields:
+                changes["modifiedby"] = user.id
+            with self.store.transaction():
+                self.store.update_values(m, crmid, changes, now_epoch())
+        return {"message": "Record reopened successfully."}
+
+    def decrypt(self: Operations, user: User, params: dict) -> str:  # type: ignore[misc]
+        """The clear value of one field of a record (``result`` is the bare string)."""
+        self._cloud_only("decrypt")
+        m, _crmid, rec = self.load_live(params.get("id"))
+        name = params.get("fieldname")
+        if not isinstance(name, str) or name not in m.fields or name in HIDDEN_USER_FIELDS:
+            raise access_denied(f"Permission to access {name} attribute denied.")
+        return str(rec.get(name, ""))
+
+    def _picklist_field(self: Operations, user: User, params: dict  # type: ignore[misc]
+                        ) -> tuple[Module, dict, dict]:
+        """(module, field describe, element) of a picklist edit; admins only."""
+        if user.record.get("is_admin") != "on":
+            raise access_denied("Permission to perform the operation is denied")
+        m = self.module(params.get("elementType"))
+        element = self.parse_element(params.get("element"))
+        name = element.get("fieldname")
+        f = m.fields.get(name) if isinstance(name, str) else None
+        if f is None or f["type"]["name"] not in ("picklist", "multipicklist"):
+            raise VtigerApiError("INVALID_PARAMETER",
+                                 f"{name} is not a picklist field of {m.name}", 400)
+        return m, f, element
+
+    def _save_picklist(self: Operations, m: Module, f: dict, values: list[str]  # type: ignore[misc]
+                       ) -> None:
+        f["type"]["picklistValues"] = [{"label": v, "value": v} for v in values]
+        saved = self.store.get_setting("picklists")
+        saved = saved if isinstance(saved, dict) else {}
+        saved.setdefault(m.name, {})[f["name"]] = values
+        self.store.set_setting("picklists", saved)
+
+    def restore_picklists(self: Operations) -> None:  # type: ignore[misc]
+        """Apply the picklist values edited through the API (they survive restarts)."""
+        saved = self.store.get_setting("picklists")
+        for module, fields in (saved if isinstance(saved, dict) else {}).items():
+            m = self.modules.get(module)
+            for name, values in fields.items():
+                if m is not None and name in m.fields:
+                    m.fields[name]["type"]["picklistValues"] = [
+                        {"label": v, "value": v} for v in values]
+
+    @staticmethod
+    def _values_of(f: dict) -> list[str]:
+        return [str(p["value"]) for p in f["type"].get("picklistValues") or []]
+
+    def add_picklist(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Add values to a picklist; answers the new values' ids (``id0``, ``id1``...)."""
+        self._cloud_only("add_picklist")
+        m, f, element = self._picklist_field(user, params)
+        new = element.get("values")
+        if isinstance(new, str):
+            new = [new]
+        if not isinstance(new, list) or not new or not all(
+                isinstance(v, str) and v.strip() for v in new):
+            raise VtigerApiError("INVALID_PARAMETER", "values must be a list of values", 400)
+        values = self._values_of(f)
+        ids: dict[str, int] = {}
+        for i, v in enumerate(new):
+            if v not in values:
+                values.append(v)
+            ids[f"id{i}"] = values.index(v) + 1
+        self._save_picklist(m, f, values)
+        return {"success": True, "result": ids}
+
+    def edit_picklist(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Rename a picklist value; records holding it are renamed with it."""
+        self._cloud_only("edit_picklist")
+        m, f, element = self._picklist_field(user, params)
+        old, new = element.get("current_value"), element.get("new_value")
+        values = self._values_of(f)
+        if old not in values or not isinstance(new, str) or not new.strip():
+            raise VtigerApiError("INVALID_PARAMETER",
+                                 f"{old!r} is not a value of {m.name}.{f['name']}", 400)
+        values = [new if v == old else v for v in values]
+        with self.store.transaction():
+            self._replace_values(m, f["name"], {old}, new)
+        self._save_picklist(m, f, list(dict.fromkeys(values)))
+        return {"success": True, "result": ["success", True]}
+
+    def delete_picklist(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
+        """Delete picklist values; records holding them take ``replace_with`` (a kept value)."""
+        self._cloud_only("delete_picklist")
+        m, f, element = self._picklist_field(user, params)
+        gone = element.get("delete_values")
+        if isinstance(gone, str):
+            gone = [gone]
+        values = self._values_of(f)
+        repl = element.get("replace_with")
+        if not isinstance(gone, list) or not gone or any(v not in values for v in gone):
+            raise VtigerApiError("INVALID_PARAMETER", "delete_values must be existing values",
+                                 400)
+        if repl not in values or repl in gone:
+            raise VtigerApiError("INVALID_PARAMETER",
+                                 "replace_with must be a value that is kept", 400)
+        with self.store.transaction():
+            self._replace_values(m, f["name"], set(gone), str(repl))
+        self._save_picklist(m, f, [v for v in values if v not in gone])
+        return {"success": True, "result": ["success", True]}
+
+    def _replace_values(self: Operations, m: Module, name: str,  # type: ignore[misc]
+                        old: set[str], new: str) -> None:
+        """Inside a transaction: records holding one of ``old`` in ``name`` get ``new``."""
+        c = self.store.conn
+        ids = [r[0] for r in c.execute(
+            f"SELECT crmid FROM {m.table} WHERE {qi(name)} IN ({', '.join('?' * len(old))})",
+            sorted(old))]
+        for crmid in ids:
+            self.store.update_values(m, crmid, {name: new}, now_epoch())
 
     def files_retrieve(self: Operations, user: User, params: dict) -> dict:  # type: ignore[misc]
         """The sandbox stores no attachments: any id is RECORD_NOT_FOUND, as Vtiger answers

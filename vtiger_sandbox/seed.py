@@ -255,6 +255,17 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                     tag_rows.add((int(rid.split("x")[1]), tag))
         st.conn.executemany("INSERT OR IGNORE INTO tags (crmid, tag) VALUES (?, ?)",
                             sorted(tag_rows))
+        # A record's `tags` field lists its tags, as tags_retrieve does (a Cloud server keeps
+        # them in step); modifiedtime stays, as tagging does not change it there either.
+        by_record: dict[int, list[str]] = {}
+        for crmid, tag in st.conn.execute("SELECT crmid, tag FROM tags ORDER BY rowid"):
+            by_record.setdefault(crmid, []).append(tag)
+        for name, ids in (("Contacts", con_ids[:400]), ("Accounts", acc_ids[:100])):
+            table = mods[name].table
+            st.conn.executemany(
+                f"UPDATE {table} SET tags = ? WHERE crmid = ?",
+                [(",".join(by_record[crm(rid)]), crm(rid)) for rid in ids
+                 if crm(rid) in by_record])
         # Picklist dependencies, unless the server was started with some (--config).
         settings = dict(ops.settings)
         if not settings.get("picklist_dependencies"):

@@ -63,7 +63,9 @@ class SandboxServer:
         self.username = username
         self.access_key = access_key or "sandbox-" + os.urandom(6).hex()
         self.port = port or 0
-        self.config = dict(config or {})
+        #: the harness's sandboxes have no API limits unless asked (the CLI's Cloud flavor
+        #: defaults to a real edition's limits)
+        self.config = {"edition": "unlimited", **(config or {})}
         self.host = host
         self.start_timeout = start_timeout
         self.url = ""

@@ -193,6 +193,10 @@ def _syntax_error(exc: UnexpectedToken, previous: Token | None) -> VtigerApiErro
         return query_syntax_error("There is an syntax error in query")
     if "SEMICOLON" in expected:
         expected = {"SEMICOLON"}
+    if {"COLUMNNAME", "ASTERISK", "COUNT"} <= expected:
+        expected = {"COLUMNNAME"}  # an empty select list: Vtiger names column names only
+    if tok.type == "PARENOPEN" and previous is not None and previous.type in ("AND", "OR"):
+        expected = {"SEMICOLON"}  # a parenthesis after and/or: Vtiger's lexer ends the where
     listed = ",".join(sorted(expected, key=lambda t: (
         _TERMINAL_ORDER.index(t) if t in _TERMINAL_ORDER else 99, t)))
     if tok.type == "$END":
@@ -226,6 +230,45 @@ def parse(text: str) -> Tree:
         raise internal_error(UNKNOWN_ERROR) from None
 
 
+#: Fields a real server keeps in a module's secondary tables. Its query joins such a table
+#: only for the columns selected or compared, so ``order by`` a field of a table not joined
+#: fails in MySQL and the answer is empty (``select lastname, firstname from Contacts order by
+#: leadsource`` -> no rows, while ``order by lastname`` or ``modifiedtime`` work).
+#: Custom fields (``cf_*``) live in the module's ``...cf`` table.
+SIDE_TABLES: dict[str, dict[str, frozenset[str]]] = {
+    "Contacts": {
+        "contactsubdetails": frozenset({"homephone", "otherphone", "assistant", "assistantphone",
+                                        "birthday", "leadsource"}),
+        "contactaddress": frozenset({
+            "mailingstreet", "mailingcity", "mailingstate", "mailingzip", "mailingcountry",
+            "mailingpobox", "otherstreet", "othercity", "otherstate", "otherzip",
+            "othercountry", "otherpobox"}),
+        "customerdetails": frozenset({"portal", "support_start_date", "support_end_date"}),
+    },
+    "Accounts": {
+        "accountbillads": frozenset({"bill_street", "bill_city", "bill_state", "bill_code",
+                                     "bill_country", "bill_pobox"}),
+        "accountshipads": frozenset({"ship_street", "ship_city", "ship_state", "ship_code",
+                                     "ship_country", "ship_pobox"}),
+    },
+    "Leads": {
+        "leadaddress": frozenset({"lane", "city", "state", "code", "country", "pobox", "phone",
+                                  "mobile", "fax"}),
+        "leadsubdetails": frozenset({"website"}),
+    },
+}
+
+
+def side_table(module: str, name: str) -> str | None:
+    """The secondary table holding a field on a real server, None for the main tables."""
+    if name.startswith("cf_"):
+        return "cf"
+    for table, names in SIDE_TABLES.get(module, {}).items():
+        if name in names:
+            return table
+    return None
+
+
 class _Compiler:
     """Walks one parse tree and produces SQL for one module."""
 
@@ -236,6 +279,8 @@ class _Compiler:
         self.params: list[Any] = []
         #: Set when the real server's SQL would fail (-> empty result, not an error).
         self.void = False
+        #: Secondary tables the real server's SQL joins (None: every table, ``select *``).
+        self.joined: set[str | None] | None = None
 
     # ------------------------------------------------------------------ columns
     def all_fields(self) -> list[str]:
@@ -364,6 +409,9 @@ class _Compiler:
             if name != "id" and name not in self.m.fields:
                 self.void = True  # MySQL: unknown column in 'order clause'
                 return ""
+            if self.joined is not None and side_table(self.m.name, name) not in self.joined:
+                self.void = True  # MySQL: its table is not joined (see SIDE_TABLES)
+                return ""
             ftype = self.field_type(name)
             expr = "crmid" if name == "id" else self.column_expr(name, ftype)
             last = i == len(names) - 1
@@ -399,6 +447,12 @@ class _Compiler:
             # Extra columns after count(*) are accepted and ignored, but must exist.
             self.select_columns([t.value for t in select_list.children
                                  if t.type == "COLUMNNAME"])
+        if columns is not None:
+            used = list(columns)
+            if where_t is not None:
+                used += [t.value for t in where_t.scan_values(
+                    lambda v: isinstance(v, Token) and v.type == "COLUMNNAME")]
+            self.joined = {None} | {side_table(self.m.name, n) for n in used}
         cond = self.where(where_t) if where_t is not None else ""
         order_sql = self.order(order_t) if order_t is not None and not is_count else ""
         if order_t is not None and is_count:

@@ -65,12 +65,16 @@ def concurrent_schema_creation(connector_class: t.Any) -> None:
 
 
 def main() -> None:
-    """``target-postgres-vtiger``: target-postgres's CLI with the timestamptz mapping and
-    concurrent schema creation.
+    """``target-postgres-vtiger``: target-postgres's CLI with the timestamptz mapping,
+    concurrent schema creation and the ``soft_delete`` setting (vtiger_warehouse/soft_delete.py).
     """
     from target_postgres.connector import PostgresConnector
+    from target_postgres.sinks import PostgresSink
     from target_postgres.target import TargetPostgres
+
+    from vtiger_warehouse.soft_delete import postgres_soft_delete
 
     timestamptz_mapping(PostgresConnector)
     concurrent_schema_creation(PostgresConnector)
+    postgres_soft_delete(PostgresSink)
     TargetPostgres.cli()

@@ -50,6 +50,8 @@ def test_unchanged_rest_run_costs_one_call_per_module_and_emits_no_module_record
     # Groups, Currency...: 1 query each); no listtypes, no describe (discovery cache)
     assert demo_sandbox.stats() == {"sync": 26, "query": 9}
     assert module_records(second) == 0
+    # nor tags, nor picklist values: nothing at all is emitted again
+    assert [m for m in second.messages if m["type"] == "RECORD"] == []
 
 
 def test_unchanged_webservice_run_spends_no_discovery_and_emits_no_module_record(demo_sandbox):
@@ -236,3 +238,18 @@ def _inject_field(tap, name: str) -> None:
         return page
 
     client.sync = sync
+
+
+def test_the_documented_measurement_script_reports_the_unchanged_run():
+    """docs/performance.md's command: `.venv/bin/python scripts/run_cost.py`."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "scripts" / "run_cost.py"), "--api-style",
+                          "rest", "--json"], capture_output=True, text=True, check=True,
+                         cwd=root, timeout=600).stdout
+    [result] = json.loads(out)
+    assert result["second"]["calls"] == {"query": 9, "sync": 26}
+    assert result["second"]["module_records"] == 0
+    assert "get_account_hierarchy" not in result["first"]["calls"]

@@ -3,7 +3,7 @@
 The demo runs as `make demo` runs it (the project venv's python, a subprocess), with its
 DuckDB file and log in a temporary directory (DEMO_OUTPUT_DIR) and Meltano's state in a
 temporary system database (MELTANO_DATABASE_URI, from the `meltano_factory` fixture), so
-output/vtiger.duckdb and .meltano/meltano.db are left alone. Its run-2 check is also tested
+output/warehouse.duckdb and .meltano/meltano.db are left alone. Its run-2 check is also tested
 on made-up rows: each way a change can go wrong makes it fail with a one-line reason.
 """
 
@@ -31,7 +31,7 @@ VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else sys.executable)
 STATE_ID = "dev:tap-vtiger-to-target-duckdb"
 MODULES = ["accounts", "contacts", "helpdesk", "leads", "potentials"]
-DEVELOPER_FILES = [ROOT / "output" / "vtiger.duckdb", ROOT / "output" / "demo-meltano.log"]
+DEVELOPER_FILES = [ROOT / "output" / "warehouse.duckdb", ROOT / "output" / "demo-meltano.log"]
 
 
 def fingerprint(path: Path) -> tuple[int, int] | None:
@@ -175,21 +175,21 @@ def test_the_second_run_brought_only_the_verified_changes(demo: DemoRun):
     changes = re.findall(r"^  (\w+)\s+(\d+x\d+)\s+(upserted|deleted)\s+(.+)$", out, re.M)
     assert sorted(how for _, _, how, _ in changes) == ["deleted"] * 2 + ["upserted"] * 4
     # and the warehouse agrees
-    with duckdb.connect(str(demo.output / "vtiger.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(demo.output / "warehouse.duckdb"), read_only=True) as conn:
         for table, record_id, how, _what in changes:
             (flag,) = conn.execute(
-                f'SELECT _sdc_deleted_at FROM crm."{table}" WHERE id = ?', [record_id]
+                f'SELECT _sdc_deleted_at FROM vtiger.{table} WHERE id = ?', [record_id]
             ).fetchone()
             assert (flag is not None) == (how == "deleted"), (table, record_id)
         created = conn.execute(
-            "SELECT firstname, lastname FROM crm.contacts WHERE email LIKE '%@example.org' "
+            "SELECT firstname, lastname FROM vtiger.contacts WHERE email LIKE '%@example.org' "
             "AND firstname IN ('Ada', 'Alan') ORDER BY firstname"
         ).fetchall()
         assert created == [("Ada", "Lovelace"), ("Alan", "Turing")]
 
 
 def test_the_demo_kept_to_its_temporary_files(demo: DemoRun):
-    assert (demo.output / "vtiger.duckdb").exists()
+    assert (demo.output / "warehouse.duckdb").exists()
     assert "$ " in (demo.output / "demo-meltano.log").read_text()
     with sqlite3.connect(demo.workdir / "meltano.db") as conn:
         (state,) = conn.execute(

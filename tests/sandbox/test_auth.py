@@ -114,8 +114,12 @@ def test_admin_endpoints_need_admin_basic_auth(shared_sandbox: SandboxServer) ->
     assert me["id"] == user["id"]
 
 
-def test_self_hosted_has_no_rest_api(sandbox_factory) -> None:
+def test_self_hosted_answers_restapi_with_its_login_page(sandbox_factory) -> None:
+    """The open-source edition has no /restapi: index.php shows the login page, HTTP 200."""
     server = sandbox_factory(flavor="self-hosted")
     for url in (f"{server.rest_url}/me", f"{server.url}/restapi/vtap/api/anything"):
         resp = requests.get(url, auth=(server.username, server.access_key), timeout=10)
-        assert resp.status_code == 404
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "text/html; charset=UTF-8"
+        assert resp.text.startswith("<!DOCTYPE html>")
+        assert 'name="action" value="Login"' in resp.text

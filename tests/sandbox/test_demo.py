@@ -91,3 +91,30 @@ def test_demo_has_n_to_n_relations(demo_sandbox: SandboxServer) -> None:
     assert f"1x{src}" in [c["id"] for c in campaigns]
     products = rest.ok("GET", "query", query="select count(*) from Products;")
     assert products == [{"count": "50"}]
+
+
+def test_demo_records_tags_field_agrees_with_tags_retrieve(demo_sandbox: SandboxServer) -> None:
+    """As on a Cloud server, a record's ``tags`` field lists the tags tags_retrieve answers."""
+    conn = sqlite3.connect(demo_sandbox.db_path)
+    try:
+        tagged = [r[0] for r in conn.execute(
+            "SELECT DISTINCT crmid FROM tags ORDER BY crmid LIMIT 25")]
+        untagged = conn.execute(
+            'SELECT id FROM "m_Contacts" WHERE crmid NOT IN (SELECT crmid FROM tags) '
+            "AND deleted = 0 LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
+    rest = Rest(demo_sandbox)
+    checked = 0
+    for crmid in tagged:
+        prefix = "12" if rest.ok("GET", "query", query=f"select id from Contacts where "
+                                 f"id = '12x{crmid}';") else "11"
+        try:
+            record = rest.ok("GET", "retrieve", id=f"{prefix}x{crmid}")
+        except AssertionError:  # deleted records have tags too
+            continue
+        tags = rest.ok("GET", "tags_retrieve", id=record["id"])["tags"]
+        assert tags and record["tags"].split(",") == tags
+        checked += 1
+    assert checked >= 10
+    assert rest.ok("GET", "retrieve", id=untagged)["tags"] == ""

@@ -70,3 +70,20 @@ def test_a_far_future_bookmark_is_clamped_on_the_query_fallback_too(sandbox):
     time.sleep(1.1)  # query leaves the running second to the next run
     second = run_tap(cfg, state=first.state())
     assert ids[1] in second.ids("Contacts")
+
+
+@pytest.mark.parametrize("api_style", ["rest", "webservice"])
+def test_a_local_clock_behind_the_server_neither_warns_nor_reads_again(sandbox, caplog,
+                                                                       api_style):
+    ids = sandbox.bulk_create("Contacts", 30)  # stamped now, by the server's clock
+    cfg = config(sandbox, modules=["Contacts"], api_style=api_style)
+    first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+
+    def ten_minutes_slow(tap):
+        tap.client._clock = lambda: time.time() - 600
+
+    with caplog.at_level(logging.WARNING):
+        second = run_tap(cfg, state=first.state(), prepare=ten_minutes_slow)
+    assert FUTURE not in caplog.text
+    assert second.ids("Contacts") == []  # the bookmark second was emitted unchanged already

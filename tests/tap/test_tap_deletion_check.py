@@ -54,10 +54,13 @@ def self_hosted(sandbox_factory):
     return server, mine, theirs, grouped
 
 
-@pytest.fixture(params=["self-hosted webservice", "stock (no sync) rest"])
+@pytest.fixture(params=["self-hosted webservice", "stock (sync crashes) webservice",
+                        "stock (no sync) rest"])
 def server_kind(request, sandbox_factory):
-    if request.param.startswith("self-hosted"):
+    if "webservice" in request.param:
         server, mine, theirs, grouped = self_hosted(sandbox_factory)
+        if request.param.startswith("stock"):
+            server.configure(crash_operations=["sync", "logout"])
         cfg = config(server, modules=["Contacts"], api_style="webservice")
         return server, cfg, mine + theirs + grouped
     server = sandbox_factory()
@@ -66,18 +69,24 @@ def server_kind(request, sandbox_factory):
     return server, config(server, modules=["Contacts"]), ids
 
 
-def test_every_owners_deletions_arrive_once_and_live_records_stay_live(server_kind):
+@pytest.mark.parametrize("maps", [None, {"Contacts": {"mapped": "'yes'"}}],
+                         ids=["fast path", "stream maps"])
+def test_every_owners_deletions_arrive_once_and_live_records_stay_live(server_kind, maps):
     server, cfg, ids = server_kind
+    cfg = {**cfg, "deletion_check_hours": 0, **({"stream_maps": maps} if maps else {})}
     first = run_tap(cfg)
     assert sorted(first.ids("Contacts")) == sorted(ids)
     vt = client_for(server, api_style=cfg.get("api_style", "rest"))
     gone = [ids[0], ids[6], ids[12]]  # the admin's, bob's and the group's (or any three)
     for rid in gone:
         vt.delete(rid)
-    second = run_tap({**cfg, "deletion_check_hours": 0}, state=first.state())
+    vt.revise({"id": ids[7], "assigned_user_id": GROUP})  # moved, not deleted
+    time.sleep(1.1)  # query leaves the running second to the next run
+    second = run_tap(cfg, state=first.state())
     assert sorted(second.ids("Contacts", deleted=True)) == sorted(gone)
+    assert ids[7] in second.ids("Contacts")
     assert not set(second.ids("Contacts")) & set(gone)
-    third = run_tap({**cfg, "deletion_check_hours": 0}, state=second.state())
+    third = run_tap(cfg, state=second.state())
     assert third.ids("Contacts", deleted=True) == []  # reported once
 
 
@@ -204,3 +213,52 @@ def test_the_id_set_round_trips_and_stays_small():
     assert len(idset.encode(range(1, 1_000_001))) < 200
     with pytest.raises(ValueError):
         idset.decode("r1:garbage")
+
+
+def restore_keeping_modifiedtime(server, record_id: str) -> None:
+    """What Vtiger's recycle bin restore may do: the row is live again, modifiedtime untouched
+    (written straight into the sandbox's database, as no API call restores a record)."""
+    import sqlite3
+
+    with sqlite3.connect(server.db_path, timeout=10) as db:
+        db.execute("UPDATE m_Contacts SET deleted = 0 WHERE id = ?", (record_id,))
+
+
+def test_a_record_reported_deleted_that_exists_again_is_emitted_live_again(sandbox_factory):
+    server = sandbox_factory()
+    ids = contacts(server, 30)
+    server.configure(sync_http_500=True)
+    cfg = config(server, modules=["Contacts"], deletion_check_hours=0)
+    first = run_tap(cfg)
+    vt = client_for(server)
+    vt.delete(ids[4])
+    second = run_tap(cfg, state=first.state())
+    assert second.ids("Contacts", deleted=True) == [ids[4]]
+    restore_keeping_modifiedtime(server, ids[4])
+    queries: list[str] = []
+    third = run_tap(cfg, state=second.state(), prepare=recording(queries))
+    back = [r for r in third.records("Contacts") if r["id"] == ids[4]]
+    assert len(back) == 1 and not back[0].get("_sdc_deleted_at")
+    assert back[0]["lastname"]  # the whole record, not an id
+    assert third.ids("Contacts", deleted=True) == []
+    assert sum("where id in (" in q for q in queries) == 1
+    vt.delete(ids[4])  # deleted again: reported again
+    fourth = run_tap(cfg, state=third.state())
+    assert fourth.ids("Contacts", deleted=True) == [ids[4]]
+
+
+def test_a_first_run_from_start_date_keeps_only_what_it_delivered(sandbox_factory):
+    server = sandbox_factory()
+    old = contacts(server, 5)
+    new = contacts(server, 5, start=BASE + 86400)
+    server.configure(sync_http_500=True)
+    cfg = config(server, modules=["Contacts"], start_date="2026-01-02T00:00:00Z")
+    queries: list[str] = []
+    first = run_tap(cfg, prepare=recording(queries))
+    assert sorted(first.ids("Contacts")) == sorted(new)
+    assert id_checks(queries) == 0  # complete already: no check on the first run
+    box = first.state()["bookmarks"]["Contacts"][STATE_KEY]
+    assert idset.decode(box["known"]) == sorted(idset.crmid(i) for i in new)
+    client_for(server).delete(old[0])  # never delivered: nothing to flag
+    second = run_tap({**cfg, "deletion_check_hours": 0}, state=first.state())
+    assert second.ids("Contacts", deleted=True) == []

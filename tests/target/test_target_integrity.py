@@ -6,8 +6,11 @@ whose VTQL compares text the way the real server's collation does.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from target_helpers import (
+    CONTACT_PROPS,
     all_contacts,
     all_records,
     contacts_input,
@@ -165,3 +168,76 @@ def test_a_real_change_to_an_altered_value_is_still_written(sandbox_factory, tmp
                          "Potentials")
     assert row["amount"] == "1002.00000000"
     assert row["potentialname"] == "Deal ?"
+
+
+# ------------------------------------------------------------------ 4. slow creates
+def _emails_count(vtiger) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in all_contacts(vtiger):
+        counts[row["email"]] = counts.get(row["email"], 0) + 1
+    return counts
+
+
+def test_a_create_the_server_finishes_after_the_client_gave_up_is_found_not_repeated(
+    sandbox, target_config, vtiger
+):
+    sandbox.configure(faults={"hold_create_s": 1.5})
+    config = {**keyed(target_config), "request_timeout": 1, "backoff_base": 0.05}
+    run = run_target(config, contacts_input(
+        [{"lastname": f"Slow{n}", "email": f"slow{n}@x.com"} for n in range(3)]))
+    sandbox.configure(faults={})
+    assert _emails_count(vtiger) == {f"slow{n}@x.com": 1 for n in range(3)}
+    assert run.counts()["created"] == 3
+    assert read_rejects(target_config) == []
+
+
+def test_a_create_still_unfinished_after_waiting_is_rejected_unconfirmed_never_sent_twice(
+    sandbox, target_config, vtiger
+):
+    sandbox.configure(faults={"hold_create_s": 3})
+    config = {**keyed(target_config), "request_timeout": 1, "backoff_base": 0.05}
+    run = run_target(config, contacts_input([{"lastname": "Slow", "email": "slow@x.com"}]))
+    assert run.counts()["rejected"] == 1
+    (reject,) = read_rejects(target_config)
+    assert reject["error_code"] == "CREATE_UNCONFIRMED"
+    assert "request_timeout" in reject["message"]
+    time.sleep(2.5)  # the held create lands
+    sandbox.configure(faults={})
+    assert _emails_count(vtiger) == {"slow@x.com": 1}
+    again = run_target(config, contacts_input([{"lastname": "Slow", "email": "slow@x.com"}]))
+    assert again.counts()["unchanged"] == 1
+    assert _emails_count(vtiger) == {"slow@x.com": 1}
+
+
+# ------------------------------------------------------------------ 5. input order
+def test_a_schema_change_mid_stream_never_lets_an_older_value_win(sandbox, target_config, vtiger):
+    wider = {**CONTACT_PROPS, "title": {"type": ["string", "null"]}}
+    text = singer_lines([
+        schema_message(),
+        record_message({"lastname": "Old", "email": "k@x.com"}),
+        {**schema_message(properties=wider)},
+        record_message({"lastname": "New", "email": "k@x.com", "title": "t"}),
+        record_message({"lastname": "Other", "email": "j@x.com", "title": "t"}),
+    ])
+    config = {**keyed(target_config), "batch_size_rows": 2}
+    run_target(config, text)
+    assert {r["email"]: r["lastname"] for r in all_contacts(vtiger)} == {
+        "k@x.com": "New", "j@x.com": "Other"}
+
+
+def test_two_streams_mapped_to_one_module_write_in_input_order(sandbox, target_config, vtiger):
+    text = singer_lines([
+        schema_message("crm_contacts"),
+        schema_message("web_signups"),
+        record_message({"lastname": "FromCrm", "email": "k@x.com"}, "crm_contacts"),
+        record_message({"lastname": "FromWeb", "email": "k@x.com"}, "web_signups"),
+        record_message({"lastname": "Web2", "email": "j@x.com"}, "web_signups"),
+        record_message({"lastname": "Crm2", "email": "i@x.com"}, "crm_contacts"),
+        record_message({"lastname": "CrmLast", "email": "j@x.com"}, "crm_contacts"),
+    ])
+    config = {**target_config, "allow_rejects": True, "batch_size_rows": 2,
+              "module_map": {"crm_contacts": "Contacts", "web_signups": "Contacts"},
+              "match_keys": {"Contacts": ["email"]}}
+    run_target(config, text)
+    assert {r["email"]: r["lastname"] for r in all_contacts(vtiger)} == {
+        "k@x.com": "FromWeb", "j@x.com": "CrmLast", "i@x.com": "Crm2"}
