@@ -79,7 +79,7 @@ def test_every_owner_s_changes_and_deletions_reach_duckdb(meltano_factory, tmp_p
                "TAP_VTIGER_MODULES": json.dumps(MODULES)}
         meltano = meltano_factory(f"selfhosted-{flavor}", **env)
         meltano("run", "tap-vtiger", "target-duckdb")
-        first = warehouse(meltano.workdir / "vtiger.duckdb")
+        first = warehouse(meltano.environ()["TARGET_DUCKDB_FILEPATH"])
         assert {m: set(rows) for m, rows in first.items()} == {
             m: set(rows) for m, rows in truth(admin).items()}
 
@@ -97,7 +97,7 @@ def test_every_owner_s_changes_and_deletions_reach_duckdb(meltano_factory, tmp_p
         admin.revise({"id": made["Contacts"]["admin"][2], "assigned_user_id": bob_user["id"]})
 
         meltano("run", "tap-vtiger", "target-duckdb")
-        rows = warehouse(meltano.workdir / "vtiger.duckdb")
+        rows = warehouse(meltano.environ()["TARGET_DUCKDB_FILEPATH"])
         now = truth(admin)
         for module in MODULES:
             live = {rid for rid, r in rows[module].items() if r.get("_sdc_deleted_at") is None}
