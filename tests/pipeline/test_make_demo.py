@@ -149,9 +149,14 @@ def test_rows_per_module_before_and_after_the_changes(demo: DemoRun):
 def test_the_api_calls_of_each_run_are_printed(demo: DemoRun):
     full = demo.api_calls("run 1 (full)")
     incremental = demo.api_calls("run 2 (incremental)")
-    # discovery (listtypes + one describe per module) happens in both runs
-    for calls in (full, incremental):
-        assert calls["listtypes"] == 1 and calls["describe"] >= len(MODULES)
+    # discovery (listtypes + one describe per module) at most once, in run 1 unless Meltano
+    # already had the catalog: run 2 reuses Meltano's cached catalog
+    assert full.get("listtypes", 0) <= 1
+    if "listtypes" in full:
+        assert full["describe"] >= len(MODULES)
+    else:
+        assert "describe" not in full
+    assert "listtypes" not in incremental and "describe" not in incremental, incremental
     # 100 records a sync page, except that a second is never split: Contacts' 150 records
     # sharing one second come in one page
     assert full["sync"] >= (4000 - 150) // 100
@@ -172,7 +177,8 @@ def test_the_second_run_brought_only_the_verified_changes(demo: DemoRun):
     moved, reread = int(match[1]), int(match[2] or 0)
     assert moved == 6 + reread
     assert reread <= 150 + len(MODULES)  # the demo's tie second in Contacts, ~1 elsewhere
-    changes = re.findall(r"^  (\w+)\s+(\d+x\d+)\s+(upserted|deleted)\s+(.+)$", out, re.M)
+    table = out.split("Rows that arrived in run 2:\n", 1)[1].split("\n\n", 1)[0]
+    changes = re.findall(r"^  (\w+)\s+(\d+x\d+)\s+(upserted|deleted)\s+(.+)$", table, re.M)
     assert sorted(how for _, _, how, _ in changes) == ["deleted"] * 2 + ["upserted"] * 4
     # and the warehouse agrees
     with duckdb.connect(str(demo.output / "warehouse.duckdb"), read_only=True) as conn:
