@@ -22,6 +22,7 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.plugin_base import PluginBase
 
+from target_vtiger.altered import AlteredWriter
 from target_vtiger.convertlead import CONVERTLEAD_SETTINGS, ConvertLeadSink
 from target_vtiger.rejects import (
     UNREADABLE_INPUT,
@@ -156,6 +157,13 @@ TARGET_PROPERTIES = [
         "none. Default: the API user (`me`).",
     ),
     th.Property(
+        "altered_path",
+        th.StringType,
+        description="JSON Lines file a row is appended to for each record written with "
+        "values Vtiger stored differently (stream, module, id, fields: field, sent, stored). "
+        "The run's summary lists them too; a re-run of the same input finds them unchanged.",
+    ),
+    th.Property(
         "strict_writes",
         th.BooleanType,
         default=False,
@@ -278,6 +286,7 @@ class TargetVtiger(Target):
         super().__init__(*args, **kwargs)
         self._check_settings()
         self.rejects = RejectsWriter(self.config.get("rejects_path"), dry_run=self.dry_run)
+        self.altered = AlteredWriter(self.config.get("altered_path"))
         if isinstance(self.message_reader, TolerantSingerReader):
             self.message_reader.on_malformed = self._reject_malformed_line
         # Sinks share one client (one session, one call budget) and the order of writes across
@@ -651,6 +660,7 @@ class TargetVtiger(Target):
             super().listen(file_input)
         except VtigerError:
             self.rejects.close()
+            self.altered.close()
             for summary in self.summaries.values():
                 self.logger.info("Summary (run stopped): %s", summary.line(dry_run=self.dry_run))
             raise
@@ -661,9 +671,12 @@ class TargetVtiger(Target):
             super().process_endofpipe()
         finally:
             self.rejects.close()
+            self.altered.close()
         calls = self.api_calls()
         for summary in self.summaries.values():
             self.logger.info("Summary: %s", summary.line(dry_run=self.dry_run))
+        for line in self.altered.summary_lines():
+            self.logger.info("%s", line)
         self.logger.info(
             "API calls: %s (total %d)",
             ", ".join(f"{op}={n}" for op, n in sorted(calls.items())) or "none",

@@ -566,11 +566,7 @@ class _CoreOperations:
             except ValueError:
                 return ""
         if ftype in ("double", "percentage"):
-            try:
-                float(text)
-            except ValueError:
-                return ""
-            return text.strip()
+            return _decimal_column(text, DOUBLE_ZERO.get(name, "0.000"))
         return text
 
     def _currency_places(self) -> int:
@@ -1097,6 +1093,21 @@ class _CoreOperations:
 
 #: Zero as MySQL shows numeric columns of a given precision (recorded create answers).
 DOUBLE_ZERO = {"qty_per_unit": "0.00", "hours": "0.00000000", "days": "0.00000000"}
+
+
+def _decimal_column(text: str, zero: str) -> str:
+    """``text`` as a MySQL ``DECIMAL`` column shaped like ``zero`` stores it: rounded half
+    away from zero to its decimals and shown with all of them (``25.5555`` -> ``25.556``,
+    ``12.5`` -> ``12.500``, like ``probability`` in create_Potentials.json); "" if no number.
+    """
+    try:
+        number = Decimal(text.strip())
+    except (InvalidOperation, ValueError):
+        return ""
+    if not number.is_finite():
+        return ""
+    places = len(zero.split(".", 1)[1]) if "." in zero else 0
+    return f"{number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):.{places}f}"
 
 
 def _check_setting(key: str, value: Any) -> Any:
