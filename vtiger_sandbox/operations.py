@@ -566,7 +566,9 @@ class _CoreOperations:
             except ValueError:
                 return ""
         if ftype in ("double", "percentage"):
-            return _decimal_column(text, DOUBLE_ZERO.get(name, "0.000"))
+            # custom decimal fields are DECIMAL(25,8) columns; standard ones as recorded
+            zero = "0.00000000" if name.startswith("cf_") else DOUBLE_ZERO.get(name, "0.000")
+            return _decimal_column(text, zero)
         return text
 
     def _currency_places(self) -> int:
