@@ -46,6 +46,10 @@ from vtiger_client.settings import connection_properties
 
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
 BULK_LIMIT = 50
+#: Records in a row rejected as SERVER_ERROR (no write succeeding between them) after which
+#: the run stops: the server fails on everything, and going on would spend the API budget
+#: (max_retries + 1 calls each) to reject every record.
+SERVER_ERROR_STREAK = 10
 
 
 class RejectedRecordsError(Exception):
@@ -163,6 +167,17 @@ TARGET_PROPERTIES = [
         "(rounded currency, emoji turned into '?'...). Default: log a warning per field.",
     ),
     th.Property(
+        "stop_on_server_error",
+        th.BooleanType,
+        default=False,
+        description="Stop the run (exit 1) at the first record Vtiger still answers HTTP 500 "
+        "for after max_retries, instead of rejecting it as SERVER_ERROR and writing the "
+        "records after it. Cost of leaving it off: each such record spends max_retries + 1 "
+        "writes (and, for a create, as many lookups) and the retry pauses before it is "
+        f"rejected; {SERVER_ERROR_STREAK} such records in a row stop the run anyway (the "
+        "server, not the records, is broken).",
+    ),
+    th.Property(
         "allow_rejects",
         th.BooleanType,
         default=False,
@@ -269,6 +284,7 @@ class TargetVtiger(Target):
         self._preferences: UserPreferences | None = None
         self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
+        self._server_error_streak = 0
         self.summaries: dict[str, StreamSummary] = {}
         # STATE bookkeeping: every record gets a sequence number; a STATE may be emitted once
         # every record that arrived before it has been written or rejected.
@@ -353,7 +369,8 @@ class TargetVtiger(Target):
         """A line that is not a Singer message (see TolerantSingerReader): the singer-sdk would
         stop the run with a traceback; here it is rejected, raw line kept, and reading goes on.
         """
-        self._reject_input(UNREADABLE_INPUT, {"line": message["line"]}, "MALFORMED_LINE",
+        self._reject_input(message.get("stream") or UNREADABLE_INPUT, {"line": message["line"]},
+                           message.get("code") or "MALFORMED_LINE",
                            f"input line {message['line_number']}: {message['reason']}")
 
     def _process_record_message(self, message_dict: dict) -> None:
@@ -496,6 +513,23 @@ class TargetVtiger(Target):
                 client._count_lock = main._count_lock
                 self._no_retry_client = client
             return self._no_retry_client
+
+    def note_written(self) -> None:
+        """A write succeeded: the server works, whatever it failed on before."""
+        with self._lock:
+            self._server_error_streak = 0
+
+    def note_server_error(self) -> None:
+        """A record was rejected as SERVER_ERROR; stop (FatalError) at the
+        SERVER_ERROR_STREAK-th in a row.
+        """
+        with self._lock:
+            self._server_error_streak += 1
+            if self._server_error_streak >= SERVER_ERROR_STREAK:
+                msg = (f"Vtiger answered HTTP 500 for {SERVER_ERROR_STREAK} records in a row "
+                       "and wrote none in between: the server, not the records, looks broken; "
+                       "check the server (its PHP error log) before running again")
+                raise FatalError("SERVER_ERROR", msg)
 
     def api_calls(self) -> dict[str, int]:
         """API calls spent by this run, by operation (both clients share one counter)."""

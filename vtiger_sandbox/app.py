@@ -339,6 +339,8 @@ class SandboxApp:
 
     def _run(self, fn: Callable[[User, dict], Any], user: User, params: dict) -> Any:
         """Run an operation (synchronously: SQLite work is short and serialized anyway)."""
+        if self.faults.crashes_on(self.ops.settings.get("faults"), params):
+            raise ServerCrash("fault injection: crash_values")
         return fn(user, params)
 
     # --------------------------------------------------------------------------- REST
