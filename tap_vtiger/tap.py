@@ -52,7 +52,11 @@ from vtiger_client.errors import (
     VtigerError,
     settings_error,
 )
-from vtiger_client.settings import CONNECTION_KEYS, connection_properties
+from vtiger_client.settings import (
+    CONNECTION_KEYS,
+    connection_properties,
+    numbers_from_strings,
+)
 
 if t.TYPE_CHECKING:
     from tap_vtiger.discovery_cache import DiscoveryCache
@@ -162,8 +166,10 @@ class TapVtiger(Tap):
         """The SDK's JSON Schema check, reported as ONE line naming the setting (the SDK's last
         line, "Config validation failed", names none and its messages echo the bad value), plus
         what JSON Schema does not check here: ``start_date`` must parse (else the run would
-        call listtypes and describe before failing on it). Runs before any API call.
+        call listtypes and describe before failing on it). Runs before any API call. Numeric
+        settings given as numeric strings (environment variables) count as numbers.
         """
+        self._config.update(numbers_from_strings(self._config, self.config_jsonschema))
         try:
             errors = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:

@@ -42,7 +42,7 @@ from target_vtiger.webhook import (
 )
 from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
-from vtiger_client.settings import connection_properties
+from vtiger_client.settings import connection_properties, numbers_from_strings
 
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
 BULK_LIMIT = 50
@@ -289,8 +289,10 @@ class TargetVtiger(Target):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """The SDK's JSON Schema check as ONE line naming the setting (a ConfigError: exit 1);
         the SDK's own last line, "Config validation failed", names none and its messages echo
-        the bad value.
+        the bad value. Numeric settings given as numeric strings (environment variables) count
+        as numbers.
         """
+        self._config.update(numbers_from_strings(self._config, self.config_jsonschema))
         try:
             return super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
