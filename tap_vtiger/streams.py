@@ -570,8 +570,9 @@ class ModuleStream(VtigerStream):
                 vtypes.unix_to_datetime(max(1, int(gap))))
             since = int(gap)
             self.rereading_gap = True
+        since = max(1, since)  # the modifiedTime sync is asked for: 0 crashes the server
         try:
-            page = client.sync(self.module, max(1, since), sync_type)
+            page = client.sync(self.module, since, sync_type)
         except (RetryableError, UnknownModuleError) as exc:
             if isinstance(exc, RetryableError) and exc.code not in ("EMPTY_RESPONSE", "HTTP_500"):
                 raise
