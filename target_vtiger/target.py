@@ -465,9 +465,9 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ API access
 
-    def _client_config(self, **overrides: t.Any) -> ClientConfig:
+    def _client_config(self) -> ClientConfig:
         """The shared client's settings, validated by vtiger_client (same rules as the tap)."""
-        mapping = {**self.config, **overrides}
+        mapping = dict(self.config)
         # without a budget vtiger_client would sleep on a 429 until the daily quota resets
         mapping.setdefault("api_budget_percent", 100)
         mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
@@ -483,20 +483,14 @@ class TargetVtiger(Target):
 
     @property
     def no_retry_client(self) -> VtigerClient:
-        """A client that never retries, for ``create``: a create whose answer was lost may
-        have happened, so the sink checks (by match key) before trying again instead of
-        letting a transport-level retry write the record twice.
+        """The run's client without retries, for ``create``: a create whose answer was lost
+        may have happened, so the sink checks (by match key) before trying again instead of
+        letting a transport-level retry write the record twice. Same session (one login per
+        run), counters (one api_budget_percent) and rate state as :attr:`client`.
         """
         with self._lock:
             if self._no_retry_client is None:
-                client = VtigerClient(self._client_config(max_retries=0))
-                # One run, one budget: it counts into the main client's counters and reads
-                # the same rate-limit headers, so api_budget_percent caps the run's calls (with
-                # a counter each, a run could spend twice its share).
-                main = self.client
-                client.calls, client.rejected, client.rate = main.calls, main.rejected, main.rate
-                client._count_lock = main._count_lock
-                self._no_retry_client = client
+                self._no_retry_client = self.client.without_retries()
             return self._no_retry_client
 
     def api_calls(self) -> dict[str, int]:
