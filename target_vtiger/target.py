@@ -42,7 +42,7 @@ from target_vtiger.webhook import (
 )
 from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
-from vtiger_client.settings import connection_properties
+from vtiger_client.settings import connection_properties, numbers_from_strings
 
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
 BULK_LIMIT = 50
@@ -305,8 +305,10 @@ class TargetVtiger(Target):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """The SDK's JSON Schema check as ONE line naming the setting (a ConfigError: exit 1);
         the SDK's own last line, "Config validation failed", names none and its messages echo
-        the bad value.
+        the bad value. Numeric settings given as numeric strings (environment variables) count
+        as numbers.
         """
+        self._config.update(numbers_from_strings(self._config, self.config_jsonschema))
         try:
             return super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
@@ -480,9 +482,9 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ API access
 
-    def _client_config(self, **overrides: t.Any) -> ClientConfig:
+    def _client_config(self) -> ClientConfig:
         """The shared client's settings, validated by vtiger_client (same rules as the tap)."""
-        mapping = {**self.config, **overrides}
+        mapping = dict(self.config)
         # without a budget vtiger_client would sleep on a 429 until the daily quota resets
         mapping.setdefault("api_budget_percent", 100)
         mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
@@ -498,20 +500,14 @@ class TargetVtiger(Target):
 
     @property
     def no_retry_client(self) -> VtigerClient:
-        """A client that never retries, for ``create``: a create whose answer was lost may
-        have happened, so the sink checks (by match key) before trying again instead of
-        letting a transport-level retry write the record twice.
+        """The run's client without retries, for ``create``: a create whose answer was lost
+        may have happened, so the sink checks (by match key) before trying again instead of
+        letting a transport-level retry write the record twice. Same session (one login per
+        run), counters (one api_budget_percent) and rate state as :attr:`client`.
         """
         with self._lock:
             if self._no_retry_client is None:
-                client = VtigerClient(self._client_config(max_retries=0))
-                # One run, one budget: it counts into the main client's counters and reads
-                # the same rate-limit headers, so api_budget_percent caps the run's calls (with
-                # a counter each, a run could spend twice its share).
-                main = self.client
-                client.calls, client.rejected, client.rate = main.calls, main.rejected, main.rate
-                client._count_lock = main._count_lock
-                self._no_retry_client = client
+                self._no_retry_client = self.client.without_retries()
             return self._no_retry_client
 
     def note_written(self) -> None:
