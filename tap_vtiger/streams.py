@@ -30,10 +30,14 @@ Fallback decisions (logged as warnings):
 - ``sync`` answers HTTP 500 with an empty body (stock self-hosted 8.2) or refuses the module:
   query. Remembered in state for a day (``vtiger_sync``), then ``sync`` is tried again.
 - webservice.php servers return only the caller's own records from ``sync``. The first page
-  proves completeness when it holds a record owned by someone else (remembered for good);
-  otherwise one ``select count(*) ... where assigned_user_id != <me> and modifiedtime > L``
-  decides: other owners' records exist -> query (remembered for a day). REST (Vtiger Cloud)
-  ``sync`` with ``syncType=application`` returns every record and is not checked.
+  proves completeness when it holds a record owned by someone else; otherwise one
+  ``select count(*) ... where assigned_user_id != <me> and modifiedtime > L`` decides: other
+  owners' records exist -> query (remembered for a day). Owner-limited sync is a property of
+  the server's build (self-hosted), not of a module, so one proof holds for every module and
+  is remembered for good in the state (``vtiger_sync_complete``): after it, no module spends a
+  ``count(*)`` and the id check of :mod:`tap_vtiger.deletions` is not needed (sync lists every
+  deletion). REST (Vtiger Cloud) ``sync`` with ``syncType=application`` returns every record
+  and is not checked.
 
 State: records are emitted in ``modifiedtime`` order (sync pages sorted, deletions stamped with
 the page's ``lastModifiedTime``), so the SDK's sorted-stream bookmark never passes an undelivered
@@ -79,6 +83,9 @@ if t.TYPE_CHECKING:
 QUERY_PAGE = 100
 #: How long a "sync cannot serve this module" verdict is trusted before sync is tried again.
 VERDICT_TTL = 86400
+#: Tap state key: proof that this server's ``sync`` lists every owner's records (a sync page
+#: held a record owned by someone else than the caller): {"module", "proven_at"}.
+SYNC_PROOF_KEY = "vtiger_sync_complete"
 #: Modules whose ``sync`` answers but never lists anything (Users): read as full tables.
 NON_SYNC_MODULES = frozenset({"Users"})
 #: Fields never emitted (credentials of CRM users).
@@ -424,7 +431,27 @@ class ModuleStream(VtigerStream):
         verdict = state.get("vtiger_sync") or {}
         if verdict.get("mode") == "query":
             return True
-        return self.client.config.api_style == "webservice" and verdict.get("complete") is not True
+        return self.client.config.api_style == "webservice" and not self._sync_proven(state)
+
+    def _sync_proven(self, state: dict[str, t.Any]) -> bool:
+        """Whether sync is known to list every owner's records of this module: proven by
+        this module, or by any module of this server (``SYNC_PROOF_KEY``) while ``sync_type``
+        is application (a user-scoped sync lists the user's records only, by design).
+        """
+        if (state.get("vtiger_sync") or {}).get("complete") is True:
+            return True
+        sync_type = self.config.get("sync_type") or "application"
+        return sync_type == "application" and bool(self.tap_state.get(SYNC_PROOF_KEY))
+
+    def _prove_sync_complete(self, state: dict[str, t.Any]) -> None:
+        """A sync page held another owner's record: this server's sync is not owner-limited."""
+        self._verdict(state)["complete"] = True
+        if not self.tap_state.get(SYNC_PROOF_KEY):
+            self.tap_state[SYNC_PROOF_KEY] = {"module": self.module,
+                                              "proven_at": int(time.time())}
+            self.logger.info("%s: sync returned another owner's record: this server's sync "
+                             "lists every owner's records (no owner check for any module "
+                             "from now on)", self.module)
 
     def _tracked(self, records: t.Generator[dict, None, t.Any]) -> t.Generator[dict, None, t.Any]:
         """The records of ``records`` (and its return value), noted by the deletion check."""
@@ -559,7 +586,7 @@ class ModuleStream(VtigerStream):
         check_owner = (
             client.config.api_style == "webservice"
             and sync_type == "application"
-            and self._verdict(state).get("complete") is not True
+            and not self._sync_proven(state)
         )
         resume_from = since  # where query goes on from, should sync not serve
         gap = self._verdict(state).get("gap_from") if include_deleted else None
@@ -570,8 +597,9 @@ class ModuleStream(VtigerStream):
                 vtypes.unix_to_datetime(max(1, int(gap))))
             since = int(gap)
             self.rereading_gap = True
+        since = max(1, since)  # the modifiedTime sync is asked for: 0 crashes the server
         try:
-            page = client.sync(self.module, max(1, since), sync_type)
+            page = client.sync(self.module, since, sync_type)
         except (RetryableError, UnknownModuleError) as exc:
             if isinstance(exc, RetryableError) and exc.code not in ("EMPTY_RESPONSE", "HTTP_500"):
                 raise
@@ -642,7 +670,7 @@ class ModuleStream(VtigerStream):
             return True
         owners = {r.get("assigned_user_id") for r in page.get("updated") or []}
         if owners - {me, "", None}:
-            self._verdict(state)["complete"] = True  # proof: someone else's record came back
+            self._prove_sync_complete(state)  # someone else's record came back
             return True
         where = vtql.ne("assigned_user_id", me)
         if since >= 1:

@@ -37,6 +37,7 @@ from singer_sdk.helpers._state import reset_state_progress_markers
 from tap_vtiger.deletions import DELETION_SETTINGS
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
+    SYNC_PROOF_KEY,
     VERDICT_TTL,
     FullTableStream,
     ModuleStream,
@@ -52,7 +53,11 @@ from vtiger_client.errors import (
     VtigerError,
     settings_error,
 )
-from vtiger_client.settings import CONNECTION_KEYS, connection_properties
+from vtiger_client.settings import (
+    CONNECTION_KEYS,
+    connection_properties,
+    numbers_from_strings,
+)
 
 if t.TYPE_CHECKING:
     from tap_vtiger.discovery_cache import DiscoveryCache
@@ -123,6 +128,14 @@ def _beyond_settings() -> list[th.Property]:
     return out
 
 
+def _module_proved_sync(box: t.Any) -> bool:
+    """A module's state says its sync returned another owner's record (state of a run
+    before the proof was kept server-wide, ``SYNC_PROOF_KEY``).
+    """
+    verdict = box.get("vtiger_sync") if isinstance(box, dict) else None
+    return isinstance(verdict, dict) and verdict.get("complete") is True
+
+
 class _VtigerCommand(click.Command):
     """The SDK's command, with run-ending errors as one line and exit code 1."""
 
@@ -162,8 +175,10 @@ class TapVtiger(Tap):
         """The SDK's JSON Schema check, reported as ONE line naming the setting (the SDK's last
         line, "Config validation failed", names none and its messages echo the bad value), plus
         what JSON Schema does not check here: ``start_date`` must parse (else the run would
-        call listtypes and describe before failing on it). Runs before any API call.
+        call listtypes and describe before failing on it). Runs before any API call. Numeric
+        settings given as numeric strings (environment variables) count as numbers.
         """
+        self._config.update(numbers_from_strings(self._config, self.config_jsonschema))
         try:
             errors = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
@@ -402,11 +417,23 @@ class TapVtiger(Tap):
         ctx.exit()
 
     def load_state(self, state: dict[str, t.Any]) -> None:
-        """The SDK's (bookmarks only), plus the operations found missing by earlier runs."""
+        """The SDK's (bookmarks only), plus what earlier runs learnt about the server: the
+        operations found missing, and the proof that its sync lists every owner's records
+        (also taken from a module that proved it before the proof was kept server-wide).
+        """
         super().load_state(state)
         saved = state.get(UNAVAILABLE_STATE_KEY)
         if isinstance(saved, dict) and saved:
             self.state[UNAVAILABLE_STATE_KEY] = dict(saved)
+        proof = state.get(SYNC_PROOF_KEY)
+        if not isinstance(proof, dict) or not proof:
+            bookmarks = state.get("bookmarks")
+            proof = next(({"module": name, "proven_at": None}
+                          for name, box in (bookmarks if isinstance(bookmarks, dict) else {}
+                                            ).items()
+                          if _module_proved_sync(box)), None)
+        if proof:
+            self.state[SYNC_PROOF_KEY] = dict(proof)
 
     def _remember_missing_operations(self) -> None:
         """Operations an earlier run found missing (state ``vtiger_unavailable``: name ->

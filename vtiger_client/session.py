@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
+import dataclasses
 import email.utils
 import hashlib
 import ipaddress
@@ -346,6 +348,18 @@ class _Session(requests.Session):
         return {**settings, "proxies": dict(settings["proxies"])}
 
 
+@dataclass
+class _RunState:
+    """What every view of one client shares besides its counters: the webservice session,
+    the user it belongs to, the server's clock offset and whether the server answered yet.
+    """
+
+    session_name: str | None = None
+    user_id: str | None = None
+    server_offset: float | None = None
+    reached: bool = False
+
+
 class VtigerClient:
     """A Vtiger API client; see the module docstring. Thread-safe enough for one tap/target."""
 
@@ -366,24 +380,17 @@ class VtigerClient:
         #: Calls answered 429 (not charged by Vtiger), by operation.
         self.rejected: collections.Counter[str] = collections.Counter()
         self.rate = RateInfo()
-        self.user_id: str | None = None
+        self._run = _RunState()
         #: operations this server turned out not to offer (name -> why), for the whole run
         self.unavailable: dict[str, str] = {}
         #: called with the operation name when the client finds one missing (the tap keeps
         #: it in its state so later runs do not spend calls finding out again)
         self.on_unavailable: t.Callable[[str], None] | None = None
         self._warned_unavailable: set[str] = set()
-        #: server clock - local clock (s), the largest seen in a ``Date`` header or a
-        #: getchallenge ``serverTime`` (None before the first answer); see :meth:`server_now`.
-        self.server_offset: float | None = None
         self._sleep = sleep
         self._clock = clock
-        self._session_name: str | None = None
         self._login_lock = threading.RLock()
         self._count_lock = threading.Lock()  # prefetch threads and child streams count too
-        #: whether any request of this client got an HTTP answer (a refused first connection
-        #: is a wrong api_url, not a hiccup worth retrying)
-        self.reached = False
         self.http = session or _Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.http.mount("http://", adapter)
@@ -397,6 +404,39 @@ class VtigerClient:
     def __repr__(self) -> str:
         cfg = self.config
         return f"VtigerClient({self.base_url!r}, user={cfg.username!r}, style={cfg.api_style!r})"
+
+    def without_retries(self) -> VtigerClient:
+        """A view of this client that never retries a call, for a write whose lost answer may
+        mean it happened (the caller checks before trying again, instead of a transport retry
+        writing twice).
+
+        The view is the same connection with another retry policy: it shares the session (one
+        login per run; a re-login by either serves both), the call counters (one
+        ``api_budget_percent`` for the run), the rate-limit state (pacing), the operations
+        found missing, the HTTP connection pool and the server clock.
+        """
+        view = copy.copy(self)  # shallow: every mutable part above is the same object
+        view.config = dataclasses.replace(self.config, max_retries=0)
+        return view
+
+    @property
+    def user_id(self) -> str | None:
+        """The logged-in user's id (webservice ``login``; None before it and with REST)."""
+        return self._run.user_id
+
+    @property
+    def server_offset(self) -> float | None:
+        """Server clock - local clock (s), the largest seen in a ``Date`` header or a
+        getchallenge ``serverTime`` (None before the first answer); see :meth:`server_now`.
+        """
+        return self._run.server_offset
+
+    @property
+    def reached(self) -> bool:
+        """Whether any request got an HTTP answer (a refused first connection is a wrong
+        api_url, not a hiccup worth retrying).
+        """
+        return self._run.reached
 
     # ------------------------------------------------------------------ accounting
 
@@ -519,7 +559,7 @@ class VtigerClient:
                     relogged = True
                     log.info("%s: session expired (%s); logging in again", operation, exc.code)
                     with self._login_lock:
-                        self._session_name = None
+                        self._run.session_name = None
                     continue
                 raise
 
@@ -631,7 +671,7 @@ class VtigerClient:
                 raise RetryableError("CONNECTION_REFUSED", message, operation=operation) from None
             raise RetryableError("CONNECTION", f"connection to {where} failed "
                                  f"({type(exc).__name__})", operation=operation) from None
-        self.reached = True
+        self._run.reached = True
         return self._result(operation, response, body)
 
     def _result(self, operation: str, response: requests.Response,
@@ -699,8 +739,8 @@ class VtigerClient:
         except (TypeError, ValueError, IndexError, OverflowError):
             return
         offset = server - self._clock()
-        if self.server_offset is None or offset > self.server_offset:
-            self.server_offset = offset
+        if self._run.server_offset is None or offset > self._run.server_offset:
+            self._run.server_offset = offset
 
     def server_now(self, *, ask: bool = False) -> float:
         """The server's current time (unix seconds) as far as its answers tell; the local
@@ -737,10 +777,10 @@ class VtigerClient:
 
     def _ensure_session(self) -> str:
         with self._login_lock:
-            if self._session_name is None:
+            if self._run.session_name is None:
                 self.login()
-            assert self._session_name is not None
-            return self._session_name
+            assert self._run.session_name is not None
+            return self._run.session_name
 
     def login(self) -> dict[str, t.Any]:
         """``getchallenge`` + ``login`` (webservice style); REST needs no login.
@@ -766,19 +806,19 @@ class VtigerClient:
                     if exc.code == "INVALID_AUTH_TOKEN" and attempt == 1:
                         continue
                     raise
-                self._session_name = str(result["sessionName"])
-                self.user_id = result.get("userId")
+                self._run.session_name = str(result["sessionName"])
+                self._run.user_id = result.get("userId")
                 return {k: v for k, v in result.items() if k != "sessionName"}
         raise AuthenticationError("INVALID_AUTH_TOKEN", "login failed", operation="login")
 
     def logout(self) -> None:
         """End the session (best effort: stock 8.2 crashes on logout)."""
-        if self.config.api_style != "webservice" or self._session_name is None:
+        if self.config.api_style != "webservice" or self._run.session_name is None:
             return
         with contextlib.suppress(VtigerError):
             self._send("logout", "POST", self.webservice_url,
-                       {"operation": "logout", "sessionName": self._session_name})
-        self._session_name = None
+                       {"operation": "logout", "sessionName": self._run.session_name})
+        self._run.session_name = None
 
     def close(self) -> None:
         """Close pooled connections."""

@@ -13,9 +13,16 @@ connector declares it with its own meaning.
 
 from __future__ import annotations
 
+import math
+import re
+import typing as t
+from collections.abc import Mapping
+
 from singer_sdk import typing as th
 
-__all__ = ["CONNECTION_KEYS", "connection_properties"]
+__all__ = ["CONNECTION_KEYS", "connection_properties", "numbers_from_strings"]
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 #: The settings ``ClientConfig.from_mapping`` reads (with ``api_budget_percent``).
 CONNECTION_KEYS = ("api_url", "username", "access_key", "api_style", "request_timeout",
@@ -77,3 +84,37 @@ def connection_properties(*, max_retries_note: str = "", backoff_note: str = "",
                     description="Allow plain http to non-local hosts (the access key then "
                     "travels in clear text)."),
     ]
+
+
+def _types(schema: Mapping[str, t.Any]) -> set[str]:
+    declared = schema.get("type") or ()
+    return {declared} if isinstance(declared, str) else set(declared)
+
+
+def numbers_from_strings(config: Mapping[str, t.Any], schema: Mapping[str, t.Any],
+                         ) -> dict[str, int | float]:
+    """The numeric settings of ``config`` that arrived as numeric strings, as numbers.
+
+    Environment variables are strings: Meltano passes a ``kind: string`` setting on as
+    ``"30"`` (its ``kind: decimal`` would crash with "Decimal is not JSON serializable"), and
+    the SDK's own ``--config=ENV`` leaves number settings as strings. A connector applies this
+    before validating its settings, so ``"30"`` and ``30`` mean the same. A string that is
+    not a finite number is left alone, so the settings check names it.
+    """
+    found: dict[str, int | float] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
+        text = value.strip()
+        types = _types(prop)
+        if _INTEGER.fullmatch(text) and types & {"integer", "number"}:
+            found[name] = int(text)
+        elif "number" in types:
+            try:
+                number = float(text)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                found[name] = number
+    return found

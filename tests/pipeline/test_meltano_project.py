@@ -22,7 +22,7 @@ SECRET = re.compile(r"(access_key|token|password|sqlalchemy_url)$")
 KINDS = {
     "string": {"string", "password", "options", "date_iso8601", "file", "email"},
     "integer": {"integer"},
-    "number": {"decimal"},
+    "number": {"string"},  # never decimal: Meltano 4.4 cannot serialise it from an env var
     "boolean": {"boolean"},
     "array": {"array"},
     "object": {"object"},

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from tap_helpers import _Stop, client_for, config, run_tap
-from test_tap_sync import BASE, catalog_for, contacts
+from test_tap_sync import BASE, catalog_for, contacts, wire
 
 from tap_vtiger import idset
 from tap_vtiger.deletions import STATE_KEY
@@ -215,16 +215,24 @@ def test_the_id_set_round_trips_and_stays_small():
         idset.decode("r1:garbage")
 
 
-def restore_keeping_modifiedtime(server, record_id: str) -> None:
-    """What Vtiger's recycle bin restore may do: the row is live again, modifiedtime untouched
-    (written straight into the sandbox's database, as no API call restores a record)."""
+def restore(server, record_id: str, modifiedtime: str) -> None:
+    """What Vtiger's recycle bin restore does: the row is live again and keeps the
+    modifiedtime it has (the deletion's, or older), here the given one so the test decides
+    where it falls against the tap's bookmark (written straight into the sandbox's database,
+    as no API call restores a record)."""
     import sqlite3
 
     with sqlite3.connect(server.db_path, timeout=10) as db:
-        db.execute("UPDATE m_Contacts SET deleted = 0 WHERE id = ?", (record_id,))
+        db.execute("UPDATE m_Contacts SET deleted = 0, modifiedtime = ? WHERE id = ?",
+                   (modifiedtime, record_id))
 
 
-def test_a_record_reported_deleted_that_exists_again_is_emitted_live_again(sandbox_factory):
+def deleted_then_restored(sandbox_factory, modifiedtime):
+    """30 Contacts (modifiedtime BASE .. BASE + 29) read through query; the fifth is reported
+    deleted by the id check, then restored with ``modifiedtime(server, client)`` and read by a
+    third run (its query texts noted). The deletion's own modifiedtime (the current second)
+    never matters: the restore replaces it, so no run depends on which second it starts in.
+    """
     server = sandbox_factory()
     ids = contacts(server, 30)
     server.configure(sync_http_500=True)
@@ -234,17 +242,36 @@ def test_a_record_reported_deleted_that_exists_again_is_emitted_live_again(sandb
     vt.delete(ids[4])
     second = run_tap(cfg, state=first.state())
     assert second.ids("Contacts", deleted=True) == [ids[4]]
-    restore_keeping_modifiedtime(server, ids[4])
+    restore(server, ids[4], modifiedtime(server, vt))
     queries: list[str] = []
     third = run_tap(cfg, state=second.state(), prepare=recording(queries))
+    return server, cfg, ids, third, queries
+
+
+def test_a_record_reported_deleted_that_exists_again_is_emitted_live_again(sandbox_factory):
+    # restored with a modifiedtime before the bookmark: only the id check can see it back
+    server, cfg, ids, third, queries = deleted_then_restored(
+        sandbox_factory, lambda server, vt: wire(BASE + 4))  # its own, before the deletion
     back = [r for r in third.records("Contacts") if r["id"] == ids[4]]
     assert len(back) == 1 and not back[0].get("_sdc_deleted_at")
     assert back[0]["lastname"]  # the whole record, not an id
     assert third.ids("Contacts", deleted=True) == []
     assert sum("where id in (" in q for q in queries) == 1
-    vt.delete(ids[4])  # deleted again: reported again
+    client_for(server).delete(ids[4])  # deleted again: reported again
     fourth = run_tap(cfg, state=third.state())
     assert fourth.ids("Contacts", deleted=True) == [ids[4]]
+
+
+def test_a_restored_record_the_incremental_read_sees_is_emitted_live_once(sandbox_factory):
+    # restored with a modifiedtime after the bookmark (the first run's newest record, BASE +
+    # 29) and long past: the incremental read delivers it, and the id check must not read or
+    # emit it again
+    _server, _cfg, ids, third, queries = deleted_then_restored(
+        sandbox_factory, lambda server, vt: wire(BASE + 100))
+    back = [r for r in third.records("Contacts") if r["id"] == ids[4]]
+    assert len(back) == 1 and not back[0].get("_sdc_deleted_at")
+    assert third.ids("Contacts", deleted=True) == []
+    assert sum("where id in (" in q for q in queries) == 0
 
 
 def test_a_first_run_from_start_date_keeps_only_what_it_delivered(sandbox_factory):

@@ -11,13 +11,14 @@ import asyncio
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..backend import VtigerBackend
+from ..backend import ServerCrash, User, VtigerBackend
 from ..errors import VtigerApiError
 from ..faults import Fault, FaultInjector
 from ..ratelimit import RateLimiter, edition_limits
@@ -216,3 +217,12 @@ class Server:
         if hold > 0:
             self.faults.injected["hold_create"] += 1
             await asyncio.sleep(hold)
+
+    def run(self, call: Callable[[VtigerBackend, User, dict], Any], user: User,
+            params: dict[str, Any]) -> Any:
+        """Run an operation's call (synchronously: SQLite work is short and serialized
+        anyway), unless the ``crash_values`` fault crashes it first.
+        """
+        if self.faults.crashes_on(self.backend.settings.get("faults"), params):
+            raise ServerCrash("fault injection: crash_values")
+        return call(self.backend, user, params)

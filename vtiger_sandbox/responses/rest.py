@@ -58,7 +58,7 @@ async def rest(server: Server, request: Request) -> Response:
     params = {**query, **body}
     await server.hold(operation)
     try:
-        result = call(backend, user, params)
+        result = server.run(call, user, params)
         resp = json_response({"success": True, "result": result}, 200, headers)
     except VtigerApiError as err:
         resp = error_response(err, True, headers)

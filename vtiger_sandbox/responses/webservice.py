@@ -60,7 +60,7 @@ async def webservice(server: Server, request: Request) -> Response:
                 raise VtigerApiError("UNKNOWN_OPERATION", "Unknown operation", 400)
             user = sessions.user(session_name)
             await server.hold(operation)
-            result = call(backend, user, params)
+            result = server.run(call, user, params)
         resp = json_response({"success": True, "result": result})
     except VtigerApiError as err:
         resp = error_response(err, False)
