@@ -8,6 +8,8 @@ Checked on the import statements of every module (ast), so lazy imports inside f
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,23 @@ def test_no_import_cycle_beyond_the_known_ones() -> None:
 def test_a_package_has_no_import_cycle(package: str) -> None:
     cycles = import_cycles(modules_under(ROOT, PACKAGES))
     assert [sorted(c) for c in cycles if any(m.split(".")[0] == package for m in c)] == []
+
+
+# --------------------------------------------------------------- the sandbox extra's deps
+SERVER_ONLY = ("starlette", "uvicorn", "lark")
+
+
+@pytest.mark.parametrize("package", ["tap_vtiger", "target_vtiger", "vtiger_client"])
+def test_the_connectors_run_without_the_sandbox_servers_dependencies(package: str) -> None:
+    # installing tap-vtiger without the [sandbox] extra leaves these out: importing every
+    # module of a connector must not need them
+    script = (
+        "import importlib, pkgutil, sys\n"
+        f"import {package} as p\n"
+        "for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.'):\n"
+        "    importlib.import_module(m.name)\n"
+        f"print(sorted({{n.split('.')[0] for n in sys.modules}} & {set(SERVER_ONLY)!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert out.strip() == "[]"
