@@ -32,7 +32,7 @@ class _Server(uvicorn.Server):
     banner_info: tuple[str, str, str] = ("127.0.0.1", "admin", "")
     scheme = "http"
 
-    def handle_exit(self, sig: int, frame: object) -> None:
+    def handle_exit(self, sig: int, _frame: object) -> None:
         """Graceful stop without re-raising the signal afterwards: exit code 0."""
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True

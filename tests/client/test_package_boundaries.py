@@ -192,3 +192,16 @@ def test_the_connectors_run_without_the_sandbox_servers_dependencies(package: st
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------ dead code
+def test_vulture_finds_no_dead_code_in_the_client_and_the_sandbox() -> None:
+    # over the whole repository (a name the tests or scripts use is alive), with
+    # scripts/vulture_whitelist.py naming what frameworks call; default confidence
+    paths = ["tap_vtiger", "target_vtiger", "vtiger_client", "vtiger_sandbox",
+             "vtiger_warehouse", "scripts", "tests", "orchestrate"]
+    proc = subprocess.run([sys.executable, "-m", "vulture", *paths], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    found = [line for line in proc.stdout.splitlines()
+             if line.startswith(("vtiger_client/", "vtiger_sandbox/"))]
+    assert found == []
