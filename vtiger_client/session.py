@@ -331,7 +331,6 @@ class RateInfo:
     minute_reset: float | None = None
     daily_limit: int | None = None
     daily_remaining: int | None = None
-    daily_reset: float | None = None
 
 
 def _int_header(headers: t.Mapping[str, str], name: str) -> int | None:
@@ -511,7 +510,6 @@ class VtigerClient:
             ("minute_reset", "X-FloodControl-Reset"),
             ("daily_limit", "X-RateLimit-DailyLimit"),
             ("daily_remaining", "X-RateLimit-Remaining"),
-            ("daily_reset", "X-RateLimit-Reset"),
         ):
             value = _int_header(headers, name)
             if value is not None and attr.endswith("_reset"):
