@@ -171,6 +171,19 @@ def decoded_lines(stream: Any) -> Any:
         yield line.decode("utf-8", "surrogateescape")
 
 
+def _keeping_repeats(repeated: list[str]) -> Any:
+    """A ``json`` ``object_pairs_hook`` that builds each object and notes repeated keys."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) < len(pairs):
+            seen: set[str] = set()
+            repeated.extend(k for k, _ in pairs if k in seen or seen.add(k))
+        return built
+
+    return build
+
+
 def _readable(line: str) -> str:
     """The line with each byte that is not UTF-8 spelled as a backslash, x and two hex digits
     (valid text to report).
@@ -214,13 +227,23 @@ class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
         undecodable = _UNDECODABLE.search(line)
         if undecodable:
             return self._not_utf8(line, undecodable)
+        repeated: list[str] = []
         try:
-            message = deserialize_json(line)
+            message = deserialize_json(line, object_pairs_hook=_keeping_repeats(repeated))
         except (ValueError, RecursionError) as exc:
             reason = f"not valid JSON ({type(exc).__name__}: {str(exc)[:200]})"
             return self._malformed(line, reason)
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             return self._malformed(line, "not a Singer message (a JSON object with a type)")
+        if repeated:
+            # JSON parsers keep the last value of a repeated key, others the first: which
+            # one the source meant is unknown, so neither is written
+            malformed = self._malformed(
+                line, f"key {repeated[0]!r} appears twice in one JSON object; which value is "
+                "meant is unknown (the source must send each key once)", code="DUPLICATE_KEY")
+            if isinstance(message.get("stream"), str) and message["stream"]:
+                malformed["stream"] = message["stream"]
+            return malformed
         return message
 
     def _not_utf8(self, line: str, first: re.Match) -> dict:

@@ -637,3 +637,39 @@ def test_tap_state_it_did_not_write_one_line_naming_the_key(module_sandbox, tmp_
     _one_line(proc, 1, key)
     assert proc.stdout.strip() == ""
     assert module_sandbox.total_calls() == before
+
+
+@pytest.mark.parametrize(("value", "stream", "code", "reason"), [
+    ("9" * 5000, "(unreadable input)", "MALFORMED_LINE", "Exceeds the limit"),
+    ("[" * 100_000 + "]" * 100_000, "(unreadable input)", "MALFORMED_LINE", "RecursionError"),
+    ("NaN", "Contacts", "INVALID_TYPE", "description: float value is not text"),
+], ids=["5000-digit number", "nesting 100k deep", "NaN"])
+def test_adversarial_json_values_are_one_reject_each(sandbox, tmp_path, value, stream, code,
+                                                     reason):
+    line = ('{"type": "RECORD", "stream": "Contacts", "record": {"lastname": "X", '
+            f'"email": "x@example.com", "description": {value}}}}}\n')
+    stdin = (singer(schema("Contacts", "lastname", "email", "description")) + line
+             + singer(record("Contacts", {"lastname": "After", "email": "after@example.com"})))
+    proc = run_cli("target-vtiger", _keyed_config(sandbox, tmp_path), tmp_path=tmp_path,
+                   stdin=stdin)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    (row,) = _rejects(tmp_path)
+    assert (row["stream"], row["error_code"]) == (stream, code)
+    assert reason in row["message"]
+    assert [r["lastname"] for r in all_rows(client(sandbox), "Contacts")] == ["After"]
+
+
+def test_a_record_repeating_a_key_is_rejected_not_guessed(sandbox, tmp_path):
+    """{"lastname": "A", "lastname": "B"}: Python keeps B, other readers A; neither is written."""
+    line = ('{"type": "RECORD", "stream": "Contacts", "record": {"lastname": "First", '
+            '"email": "dup@example.com", "lastname": "Second"}}\n')
+    stdin = (singer(schema("Contacts", "lastname", "email")) + line
+             + singer(record("Contacts", {"lastname": "After", "email": "after@example.com"})))
+    proc = run_cli("target-vtiger", _keyed_config(sandbox, tmp_path), tmp_path=tmp_path,
+                   stdin=stdin)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = _rejects(tmp_path)
+    assert (row["stream"], row["error_code"]) == ("Contacts", "DUPLICATE_KEY")
+    assert row["message"].startswith("input line 2: key 'lastname' appears twice")
+    assert [r["lastname"] for r in all_rows(client(sandbox), "Contacts")] == ["After"]
