@@ -23,10 +23,13 @@ one line on stderr with exit code 1: no traceback, and never the access key.
 from __future__ import annotations
 
 import copy
+import io
+import json
 import sys
 import threading
 import time
 import typing as t
+from pathlib import Path
 
 import click
 from singer_sdk import Stream, Tap
@@ -35,6 +38,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._state import reset_state_progress_markers
 
 from tap_vtiger.deletions import DELETION_SETTINGS
+from tap_vtiger.state_check import check_state
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
     SYNC_PROOF_KEY,
@@ -56,6 +60,7 @@ from vtiger_client.errors import (
 from vtiger_client.settings import (
     CONNECTION_KEYS,
     connection_properties,
+    json_file_problem,
     numbers_from_strings,
 )
 
@@ -167,6 +172,15 @@ class TapVtiger(Tap):
         self._discovery_cache: DiscoveryCache | None = None
         #: set (to the reason) when api_budget_percent stopped the run
         self.budget_exhausted: str | None = None
+        # a state the tap did not write stops the run before discovery's calls
+        state = kwargs.get("state")
+        if isinstance(state, str) and state:  # a --state path: the SDK's reader would crash
+            problem = json_file_problem(state, "--state")
+            if problem:
+                raise ConfigError("STATE", problem)
+            check_state(json.loads(Path(state).read_text(encoding="utf-8")))
+        elif isinstance(state, dict):
+            check_state(state)
         super().__init__(*args, catalog=catalog, **kwargs)
 
     # ------------------------------------------------------------------ settings
@@ -416,11 +430,43 @@ class TapVtiger(Tap):
                         me.get("user_name") or tap.config["username"], me.get("id"))
         ctx.exit()
 
+    @classmethod
+    def invoke(cls, *args: t.Any, state: t.Any = None, **kwargs: t.Any) -> t.Any:  # type: ignore[override]
+        """The SDK's run, with a ``--state`` that is not JSON, or not a state the tap wrote,
+        stopped in one line naming the key (ConfigError), before any call.
+        """
+        if state is not None:
+            text = state.read()
+            name = getattr(state, "name", "")
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError("STATE", f"--state file {name} is not valid JSON (line "
+                                  f"{exc.lineno} column {exc.colno}: {exc.msg}); fix the file "
+                                  "or run without --state") from None
+            check_state(value)
+            state = io.StringIO(text)
+        return super().invoke(*args, state=state, **kwargs)
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """The SDK's ``--config`` reading, with a file that is not a JSON object (syntax
+        error, missing) reported in one line naming it, exit 1, instead of a traceback.
+        """
+        for path in value:
+            problem = None if path == "ENV" else json_file_problem(path, "config")
+            if problem:
+                cls.logger.error("tap-vtiger: %s", problem)
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
+
     def load_state(self, state: dict[str, t.Any]) -> None:
         """The SDK's (bookmarks only), plus what earlier runs learnt about the server: the
         operations found missing, and the proof that its sync lists every owner's records
         (also taken from a module that proved it before the proof was kept server-wide).
+        A state the tap did not write stops the run first (one line naming the key).
         """
+        check_state(state)
         super().load_state(state)
         saved = state.get(UNAVAILABLE_STATE_KEY)
         if isinstance(saved, dict) and saved:

@@ -42,7 +42,7 @@ from target_vtiger.webhook import (
 )
 from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
-from vtiger_client.settings import connection_properties, numbers_from_strings
+from vtiger_client.settings import connection_properties, json_file_problem, numbers_from_strings
 
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
 BULK_LIMIT = 50
@@ -294,6 +294,13 @@ class TargetVtiger(Target):
         super().__init__(*args, **kwargs)
         self._check_settings()
         self.rejects = RejectsWriter(self.config.get("rejects_path"), dry_run=self.dry_run)
+        try:  # before the first write, not at the first reject in the middle of the run
+            self.rejects.check_writable()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            msg = (f"setting rejects_path: cannot append to {self.rejects.path} ({reason}); "
+                   "name a file in a writable folder")
+            raise TargetConfigError(msg) from None
         if isinstance(self.message_reader, TolerantSingerReader):
             self.message_reader.on_malformed = self._reject_malformed_line
         # Sinks share one client (one session, one call budget) and the order of writes across
@@ -375,6 +382,38 @@ class TargetVtiger(Target):
                            message.get("code") or "MALFORMED_LINE",
                            f"input line {message['line_number']}: {message['reason']}")
 
+    def _line(self) -> str:
+        """``input line N: `` for messages about the line being read ("" if unknown)."""
+        number = getattr(self.message_reader, "line_number", 0)
+        return f"input line {number}: " if number else ""
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """A BATCH message carries records in files this target does not read: going on would
+        let the STATE after it pass records never written, so the run stops (one line, exit 1).
+        """
+        stream = message_dict.get("stream")
+        msg = (f"{self._line()}BATCH message (stream {stream!r}): target-vtiger reads RECORD "
+               "messages only; turn off the tap's batch_config")
+        raise TargetConfigError(msg)
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        """ACTIVATE_VERSION never deletes anything here (see docs); one for a stream with no
+        SCHEMA yet is rejected (NO_SCHEMA, the input line named) instead of a KeyError.
+        """
+        stream = message_dict.get("stream")
+        if not isinstance(stream, str) or not stream or "version" not in message_dict:
+            self._reject_input(
+                stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
+                {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
+                f"{self._line()}an ACTIVATE_VERSION message needs a stream name and a version")
+            return
+        if stream not in self.mapper.stream_maps:
+            self._reject_input(stream, {k: v for k, v in message_dict.items() if k != "type"},
+                               "NO_SCHEMA", f"{self._line()}ACTIVATE_VERSION for stream "
+                               f"{stream!r} arrived before its SCHEMA message")
+            return
+        super()._process_activate_version_message(message_dict)
+
     def _process_record_message(self, message_dict: dict) -> None:
         """The SDK's record handling, except that a RECORD the SDK would stop the run on is
         rejected alone: one without a stream name or record object (MALFORMED_MESSAGE), or one
@@ -422,7 +461,17 @@ class TargetVtiger(Target):
             self._reject_input(
                 stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
                 {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
-                "a SCHEMA message needs a stream name and a schema object with properties")
+                f"{self._line()}a SCHEMA message needs a stream name and a schema object with "
+                "properties")
+            return
+        keys = message_dict.get("key_properties")
+        if keys is not None and not (isinstance(keys, list)
+                                     and all(isinstance(k, str) for k in keys)):
+            self._reject_input(
+                stream, {k: v for k, v in message_dict.items() if k != "type"},
+                "MALFORMED_MESSAGE", f"{self._line()}key_properties of stream {stream!r} must "
+                "be a list of field names (e.g. [\"email\"]); the stream's records are "
+                "rejected until a valid SCHEMA arrives")
             return
         previous = self._module_sinks.get(stream)
         if previous is not None and previous.current_size and (
@@ -610,6 +659,12 @@ class TargetVtiger(Target):
         typically right after the batch that contained them. Records arriving after the STATE
         may still be in flight; that is fine, they come again on a re-run and are matched.
         """
+        if "value" not in message_dict:
+            self._reject_input(UNREADABLE_INPUT, {k: v for k, v in message_dict.items()
+                                                  if k != "type"},
+                               "MALFORMED_MESSAGE", f"{self._line()}a STATE message needs a "
+                               "value; not passed on")
+            return
         super()._process_state_message(message_dict)
         with self._lock:
             self._pending_states.append((self._record_seq, message_dict["value"]))
@@ -725,6 +780,18 @@ class TargetVtiger(Target):
                     "required_streams to accept empty runs"
                 )
                 raise MissingInputError(msg)
+
+    @classmethod
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
+        """The SDK's ``--config`` reading, with a file that is not a JSON object (syntax
+        error, missing) reported in one line naming it, exit 1, instead of a traceback.
+        """
+        for path in value:
+            problem = None if path == "ENV" else json_file_problem(path, "config")
+            if problem:
+                cls.logger.error("target-vtiger stopped: %s", problem)
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]

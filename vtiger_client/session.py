@@ -47,6 +47,7 @@ import ipaddress
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -260,6 +261,14 @@ class ClientConfig:
         for name in ("verify_ssl", "allow_http"):
             if name in values:
                 values[name] = _as_bool(values[name], name)
+        _check_header_texts(values)
+        if values.get("ca_bundle") not in (None, ""):
+            bundle = values["ca_bundle"]
+            if not isinstance(bundle, str):
+                raise ConfigError("CONFIG", "setting ca_bundle must be a file path")
+            if not os.path.isfile(bundle) or not os.access(bundle, os.R_OK):
+                raise ConfigError("CONFIG", "setting ca_bundle must name a readable PEM file "
+                                  f"(not found or not readable: {bundle})")
         cfg = cls(**values)
         cfg.base_url()  # validates the URL
         return cfg
@@ -287,6 +296,30 @@ class ClientConfig:
         if parts.username or parts.password:
             raise ConfigError("CONFIG", "setting api_url must not contain credentials")
         return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _check_header_texts(values: dict[str, t.Any]) -> None:
+    """Settings sent in HTTP headers must be sendable: ``user_agent`` without line breaks or
+    other control characters (requests refuses them mid-run), ``username`` and ``access_key``
+    in Latin-1 (HTTP Basic auth; Vtiger's access keys are 16 letters and digits). Checked
+    before any call; the access key is never quoted.
+    """
+    agent = values.get("user_agent")
+    if agent is not None and (not isinstance(agent, str)
+                              or any(ord(c) < 32 or ord(c) == 127 for c in agent)):
+        raise ConfigError("CONFIG", "setting user_agent must be one line of text (no CR, LF or "
+                          "other control characters)")
+    for name in ("username", "access_key"):
+        text = values.get(name)
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ConfigError("CONFIG", f"setting {name} has characters outside Latin-1, "
+                              "which HTTP authentication cannot send; copy it again from "
+                              "Vtiger (My Preferences)") from None
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise ConfigError("CONFIG", f"setting {name} contains a line break or other "
+                              "control character; copy it again from Vtiger")
 
 
 @dataclass

@@ -519,3 +519,121 @@ def test_a_server_failing_on_every_record_stops_the_run_after_ten_in_a_row(sandb
     assert len(errors) == 1 and "10 records in a row" in errors[0]
     assert len(_rejects(tmp_path)) == 10
     assert sandbox.stats()["create"] == 10
+
+
+# ------------------------------------- bad settings and messages: one line (issue 14 case 7)
+
+
+def _one_line(proc, code: int, *needles: str) -> str:
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    errors = error_lines(proc)
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0] == proc.stderr.strip().splitlines()[-1]
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file"])
+def test_target_rejects_path_that_cannot_be_written_stops_before_any_write(
+        module_sandbox, tmp_path, where):
+    """Found at start (exit 1, zero calls), not at the first reject in the middle of a run."""
+    (tmp_path / "a_file").write_text("x")
+    path = tmp_path if where == "folder" else tmp_path / "a_file" / "rejects.jsonl"
+    before = module_sandbox.total_calls()
+    proc = run_cli("target-vtiger", {**module_sandbox.tap_config(), "rejects_path": str(path)},
+                   tmp_path=tmp_path, stdin=CONTACTS_IN)
+    _one_line(proc, 1, "setting rejects_path")
+    assert module_sandbox.total_calls() == before
+
+
+@pytest.mark.parametrize(("changes", "setting"), [
+    ({"ca_bundle": "/nonexistent/private-ca.pem"}, "setting ca_bundle"),
+    ({"user_agent": "etl\r\nX-Injected: 1"}, "setting user_agent"),
+    ({"access_key": "ключ-доступа"}, "setting access_key"),
+], ids=["ca_bundle missing", "user_agent CRLF", "access_key not latin-1"])
+@pytest.mark.parametrize("exe", ["target-vtiger", "tap-vtiger"])
+def test_unsendable_connection_settings_one_line_zero_calls(module_sandbox, tmp_path, changes,
+                                                           setting, exe):
+    before = module_sandbox.total_calls()
+    proc = run_cli(exe, {**module_sandbox.tap_config(), **QUIET, **changes}, tmp_path=tmp_path,
+                   stdin=CONTACTS_IN if exe == "target-vtiger" else "")
+    line = _one_line(proc, 1, setting)
+    assert "ключ" not in line and "X-Injected" not in line
+    assert module_sandbox.total_calls() == before
+
+
+@pytest.mark.parametrize("exe", ["target-vtiger", "tap-vtiger"])
+def test_config_file_with_a_json_syntax_error_one_line(tmp_path, exe):
+    import subprocess
+
+    from bad_input_helpers import BIN, clean_env
+
+    path = tmp_path / "config.json"
+    path.write_text('{"api_url": "http://127.0.0.1:1",\n "username": }\n')
+    proc = subprocess.run([str(BIN / exe), "--config", str(path)], input="",
+                          capture_output=True, text=True, timeout=60, env=clean_env(),
+                          cwd=tmp_path, check=False)
+    _one_line(proc, 1, f"config file {path} is not valid JSON (line 2 column")
+
+
+@pytest.mark.parametrize(("case", "message", "code"), [
+    ("STATE without value", {"type": "STATE"}, "MALFORMED_MESSAGE"),
+    ("ACTIVATE_VERSION unknown stream",
+     {"type": "ACTIVATE_VERSION", "stream": "Nope", "version": 1}, "NO_SCHEMA"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_target_bad_message_is_rejected_with_its_line_number(sandbox, tmp_path, case, message,
+                                                             code):
+    stdin = singer(schema("Contacts", "lastname", "email"), message,
+                   record("Contacts", {"lastname": "After", "email": "after@example.com"}))
+    cfg = {**sandbox.tap_config(), "rejects_path": str(tmp_path / "rejects.jsonl")}
+    proc = run_cli("target-vtiger", cfg, tmp_path=tmp_path, stdin=stdin)
+    _one_line(proc, 2, "1 record(s) rejected")
+    (row,) = _rejects(tmp_path)
+    assert row["error_code"] == code and row["message"].startswith("input line 2: ")
+    assert [r["lastname"] for r in all_rows(client(sandbox), "Contacts")] == ["After"]
+
+
+def test_target_key_properties_as_a_string_rejects_the_schema_naming_it(sandbox, tmp_path):
+    bad = {**schema("Contacts", "lastname", "email"), "key_properties": "email"}
+    stdin = singer(bad, record("Contacts", {"lastname": "A", "email": "a@example.com"}))
+    cfg = {**sandbox.tap_config(), "rejects_path": str(tmp_path / "rejects.jsonl")}
+    proc = run_cli("target-vtiger", cfg, tmp_path=tmp_path, stdin=stdin)
+    _one_line(proc, 2, "2 record(s) rejected")
+    first, second = _rejects(tmp_path)
+    assert first["error_code"] == "MALFORMED_MESSAGE"
+    assert first["message"].startswith("input line 1: key_properties of stream 'Contacts'")
+    assert second["error_code"] == "NO_SCHEMA"
+    assert all_rows(client(sandbox), "Contacts") == []
+
+
+def test_target_batch_message_stops_the_run_before_its_state(sandbox, tmp_path):
+    """Records in BATCH files are not read: the STATE after one must never be passed on."""
+    stdin = singer(schema("Contacts", "lastname", "email"),
+                   {"type": "BATCH", "stream": "Contacts", "encoding": {"format": "jsonl"},
+                    "manifest": ["file:///tmp/batch-1.jsonl"]},
+                   {"type": "STATE", "value": {"past": "the batch"}})
+    proc = run_cli("target-vtiger", sandbox.tap_config(), tmp_path=tmp_path, stdin=stdin)
+    _one_line(proc, 1, "input line 2: BATCH message", "batch_config")
+    assert proc.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(("state", "key"), [
+    ({"bookmarks": {"Contacts": "garbage"}}, "bookmarks.Contacts must be an object"),
+    ({"bookmarks": []}, "bookmarks must be an object"),
+    ({"bookmarks": {"Contacts": {"vtiger_sync": {"mode": "query", "checked_at": "yesterday"}}}},
+     "bookmarks.Contacts.vtiger_sync.checked_at must be a number"),
+    ("not json {", "is not valid JSON"),
+], ids=["garbage bookmark", "bookmarks a list", "checked_at text", "syntax error"])
+def test_tap_state_it_did_not_write_one_line_naming_the_key(module_sandbox, tmp_path, state,
+                                                            key):
+    path = tmp_path / "state.json"
+    path.write_text(state if isinstance(state, str) else json.dumps(state))
+    before = module_sandbox.total_calls()
+    proc = run_cli("tap-vtiger", {**module_sandbox.tap_config(), **QUIET,
+                                  "modules": ["Contacts"]}, "--state", str(path),
+                   tmp_path=tmp_path)
+    _one_line(proc, 1, key)
+    assert proc.stdout.strip() == ""
+    assert module_sandbox.total_calls() == before
