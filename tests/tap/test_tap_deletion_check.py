@@ -215,6 +215,65 @@ def test_the_id_set_round_trips_and_stays_small():
         idset.decode("r1:garbage")
 
 
+#: Texts written by the run encoding, the only one before the gap encoding existed.
+LEGACY = ("r1:{Wp48S^xk9=GL@E0stWa8~^|S5YJf50RRsH0s{a60^A1xm-zqx{~rJVEL@{TCQx#g00Afv<qK?JAGY&"
+          "-0RR9100dcD")
+
+
+def test_an_id_set_in_the_earlier_run_encoding_still_decodes():
+    assert idset.decode(LEGACY) == [1, 2, 3, 7, 9, 10, 11, 1000, 2**40]
+
+
+def test_scattered_ids_take_the_gap_encoding_and_round_trip():
+    import random
+
+    rng = random.Random(11)
+    for spread in (2, 10, 100, 5000):
+        ids = sorted(rng.sample(range(1, 2_000 * spread), 2_000))
+        text = idset.encode([*ids, 2**45])  # one huge gap: the escape code
+        assert text.startswith("r2:")
+        assert idset.decode(text) == [*ids, 2**45]
+
+
+def test_neighbouring_ids_keep_the_run_encoding():
+    holes = {i for i in range(1, 100_000, 97)}  # a bulk import, 1 in 97 deleted
+    text = idset.encode(i for i in range(1, 100_000) if i not in holes)
+    assert text.startswith("r1:") and len(text) < 2_000
+
+
+def test_one_million_ids_at_one_crmid_in_100_take_near_their_information_bound():
+    import math
+    import random
+
+    ids = random.Random(7).sample(range(1, 100_000_001), 1_000_000)
+    p = 0.01
+    bound = 100_000_000 * -(p * math.log2(p) + (1 - p) * math.log2(1 - p)) / math.log2(85)
+    assert len(idset.encode(ids)) < 1.01 * bound  # about 1.26 MB: no encoding fits 1 MB
+
+
+@pytest.mark.parametrize("text", ["r2:", "r2:garbage", idset.encode(range(1, 400, 3))[:-5]])
+def test_a_corrupt_gap_encoding_is_refused(text):
+    with pytest.raises(ValueError):
+        idset.decode(text)
+
+
+def test_a_state_in_the_earlier_encoding_is_checked_and_rewritten(sandbox_factory):
+    server = sandbox_factory()
+    ids = contacts(server, 30)
+    server.configure(sync_http_500=True)
+    cfg = config(server, modules=["Contacts"], deletion_check_hours=0)
+    first = run_tap(cfg)
+    state = first.state()
+    box = state["bookmarks"]["Contacts"][STATE_KEY]
+    numbers = sorted(idset.crmid(i) for i in ids)
+    box["known"] = idset._runs(numbers)  # as the earlier tap wrote it
+    client_for(server).delete(ids[7])
+    second = run_tap(cfg, state=state)
+    assert second.ids("Contacts", deleted=True) == [ids[7]]
+    after = second.state()["bookmarks"]["Contacts"][STATE_KEY]
+    assert idset.decode(after["known"]) == [n for n in numbers if n != idset.crmid(ids[7])]
+
+
 def restore(server, record_id: str, modifiedtime: str) -> None:
     """What Vtiger's recycle bin restore does: the row is live again and keeps the
     modifiedtime it has (the deletion's, or older), here the given one so the test decides
