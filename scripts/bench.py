@@ -20,7 +20,8 @@ Prints one table; each row has a target and PASS/FAIL (``info`` rows have none):
    mode): tap -> a JSONL writer, tap -> target-vtiger (dry_run). Processes are real CLI
    subprocesses; peaks are the kernel's VmHWM (sampled every 0.1 s); "first 10%" is the peak
    while the first tenth of the records was read, to show that memory stays flat.
-5. target-vtiger: records/s and calls per record for all-new, all-changed, all-unchanged.
+5. target-vtiger: records/s and calls per record for all-new, all-changed, all-unchanged;
+   writes of a second run of a batch whose every record Vtiger stored altered (self-hosted).
 6. Deletion check (self-hosted servers, modules read through query): query calls per 1,000
    records, deletions found, and the state's size at 1,000,000 record numbers.
 
@@ -396,6 +397,38 @@ def bench_target_writes(tmp: Path, n: int) -> None:
             row(f"target {name}", f"{n / elapsed:,.0f} records/s; writes/rec {writes:.3f}, "
                 f"lookups/rec {lookups:.3f}, calls/rec {total:.3f}",
                 f"writes/rec <= {max_writes:g}, lookups/rec <= 0.01", ok)
+    bench_target_altered(tmp, n)
+
+
+def altered_input(n: int) -> str:
+    """``n`` Potentials whose every record Vtiger stores altered on a fresh self-hosted
+    install: emoji in the name (-> ``?``), currency rounded to 0 decimals, a probability
+    rounded to its column's 3 decimals, trailing blanks.
+    """
+    props = {k: {} for k in ("potentialname", "amount", "probability", "closingdate",
+                             "sales_stage", "nextstep")}
+    lines = [{"type": "SCHEMA", "stream": "Potentials", "key_properties": [],
+              "schema": {"type": "object", "properties": props}}]
+    lines += [{"type": "RECORD", "stream": "Potentials", "record": {
+        "potentialname": f"Deal {i} 🎯", "amount": f"{1000 + i}.50", "probability": "25.5555",
+        "closingdate": "2026-12-31", "sales_stage": "Prospecting", "nextstep": "call  "}}
+        for i in range(n)]
+    return "".join(json.dumps(m) + "\n" for m in lines)
+
+
+def bench_target_altered(tmp: Path, n: int) -> None:
+    """Issue 19: input whose every value Vtiger stores altered, loaded twice."""
+    with SandboxServer(tmp / "altered.sqlite", flavor="self-hosted") as srv:
+        config = {**srv.tap_config(), "api_style": "webservice",
+                  "match_keys": {"Potentials": ["potentialname"]},
+                  "rejects_path": str(tmp / "rejects-altered.jsonl")}
+        text = altered_input(n)
+        _elapsed, first = bench_target.run(srv, config, text)
+        _elapsed, second = bench_target.run(srv, config, text)
+        creates = first.get("create", 0)
+        writes = sum(second.get(op, 0) for op in bench_target.WRITE_OPS)
+        row("target second run of an all-altered batch (writes)",
+            f"{writes} ({n:,} Potentials; first run: {creates} creates)", "0", writes == 0)
 
 
 # ---------------------------------------------------------------- main

@@ -679,6 +679,13 @@ class VtigerSink(BatchSink):
                 len(alterations),
                 text,
             )
+            self._target.altered.write(
+                self.stream_name,
+                self.module_name,
+                None if record_id is None else str(record_id),
+                outcome,
+                [a.__dict__ for a in alterations],
+            )
         self._count(outcome)
 
     # ------------------------------------------------------------------ API Designer bulk

@@ -2,7 +2,8 @@
 
 Vtiger stores some values differently from what it is sent (``/work/shared/vtiger-notes.md``,
 "Records on the wire"): currency is rounded to the API user's ``no_of_currency_decimals``
-(0 on a fresh install: ``1000.50`` is stored as ``1001.00000000``), characters outside the
+(0 on a fresh install: ``1000.50`` is stored as ``1001.00000000``), other decimal numbers to
+their column's decimals (``probability`` keeps 3), characters outside the
 Basic Multilingual Plane become ``?`` on a default MariaDB set-up, trailing blanks of a text
 are not significant to the server's comparisons. Comparing the incoming value as sent with the
 stored one would find a change on every run and write the same record forever; comparing the
@@ -40,8 +41,23 @@ class UserPreferences:
         return cls(currency_decimals=int(raw) if raw.isdigit() and int(raw) <= 8 else None)
 
 
+#: Number types kept in a fixed-decimals column (MySQL ``DECIMAL(p, k)``): the server rounds
+#: what it is sent to the column's ``k`` decimals and shows every value with exactly ``k``
+#: (``probability`` ``25.5555`` is stored and read back as ``25.556``, zero as ``0.000``).
+SCALED_TYPES = frozenset({"double", "percentage"})
+
+
+def column_decimals(stored: str) -> int | None:
+    """The decimals of the column ``stored`` was read from, or None when it shows none."""
+    text = stored.strip()
+    if "." not in text:
+        return None
+    decimals = text.rsplit(".", 1)[1]
+    return len(decimals) if decimals.isdigit() else None
+
+
 def round_currency(value: str, decimals: int) -> str | None:
-    """``value`` rounded as the server rounds currency (half away from zero), or None."""
+    """``value`` rounded as the server rounds numbers (half away from zero), or None."""
     try:
         number = Decimal(value.strip())
     except InvalidOperation:
@@ -92,6 +108,11 @@ def stored_equal(ftype: str, incoming: str | None, existing: Any, prefs: UserPre
     stored = "" if existing is None else str(existing)
     if ftype in TEXT_TYPES and stored != stored.rstrip(" "):
         stored = stored.rstrip(" ")
+    if ftype in SCALED_TYPES:
+        decimals = column_decimals(stored)
+        rounded = None if decimals is None else round_currency(incoming, decimals)
+        if rounded is not None and wire_equal(ftype, rounded, stored):
+            return True
     return any(wire_equal(ftype, form, stored) for form in stored_forms(ftype, incoming, prefs))
 
 

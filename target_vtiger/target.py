@@ -22,6 +22,7 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.plugin_base import PluginBase
 
+from target_vtiger.altered import AlteredWriter
 from target_vtiger.convertlead import CONVERTLEAD_SETTINGS, ConvertLeadSink
 from target_vtiger.rejects import (
     UNREADABLE_INPUT,
@@ -158,6 +159,13 @@ TARGET_PROPERTIES = [
         th.StringType,
         description="assigned_user_id (e.g. 19x1, or a group 20x2) for new records that have "
         "none. Default: the API user (`me`).",
+    ),
+    th.Property(
+        "altered_path",
+        th.StringType,
+        description="JSON Lines file a row is appended to for each record written with "
+        "values Vtiger stored differently (stream, module, id, fields: field, sent, stored). "
+        "The run's summary lists them too; a re-run of the same input finds them unchanged.",
     ),
     th.Property(
         "strict_writes",
@@ -301,6 +309,7 @@ class TargetVtiger(Target):
             msg = (f"setting rejects_path: cannot append to {self.rejects.path} ({reason}); "
                    "name a file in a writable folder")
             raise TargetConfigError(msg) from None
+        self.altered = AlteredWriter(self.config.get("altered_path"))
         if isinstance(self.message_reader, TolerantSingerReader):
             self.message_reader.on_malformed = self._reject_malformed_line
         # Sinks share one client (one session, one call budget) and the order of writes across
@@ -736,6 +745,7 @@ class TargetVtiger(Target):
             super().listen(file_input)
         except VtigerError:
             self.rejects.close()
+            self.altered.close()
             for summary in self.summaries.values():
                 self.logger.info("Summary (run stopped): %s", summary.line(dry_run=self.dry_run))
             raise
@@ -746,9 +756,12 @@ class TargetVtiger(Target):
             super().process_endofpipe()
         finally:
             self.rejects.close()
+            self.altered.close()
         calls = self.api_calls()
         for summary in self.summaries.values():
             self.logger.info("Summary: %s", summary.line(dry_run=self.dry_run))
+        for line in self.altered.summary_lines():
+            self.logger.info("%s", line)
         self.logger.info(
             "API calls: %s (total %d)",
             ", ".join(f"{op}={n}" for op, n in sorted(calls.items())) or "none",

@@ -120,12 +120,23 @@ def normalize(settings: dict[str, Any], m: Module, name: str, value: Any,
         except ValueError:
             return ""
     if ftype in ("double", "percentage"):
-        try:
-            float(text)
-        except ValueError:
-            return ""
-        return text.strip()
+        return _decimal_column(text, DOUBLE_ZERO.get(name, "0.000"))
     return text
+
+
+def _decimal_column(text: str, zero: str) -> str:
+    """``text`` as a MySQL ``DECIMAL`` column shaped like ``zero`` stores it: rounded half
+    away from zero to its decimals and shown with all of them (``25.5555`` -> ``25.556``,
+    ``12.5`` -> ``12.500``, like ``probability`` in create_Potentials.json); "" if no number.
+    """
+    try:
+        number = Decimal(text.strip())
+    except (InvalidOperation, ValueError):
+        return ""
+    if not number.is_finite():
+        return ""
+    places = len(zero.split(".", 1)[1]) if "." in zero else 0
+    return f"{number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):.{places}f}"
 
 
 def writable(m: Module, name: str) -> bool:
