@@ -369,25 +369,23 @@ class ModuleStream(VtigerStream):
     # ------------------------------------------------------------------ start point
 
     def start_seconds(self, context: t.Mapping[str, t.Any] | None) -> int:
-        """Exclusive lower bound (unix seconds) of this run: bookmark - 1 (re-read the
-        bookmark second), else start_date - 1 (start_date is inclusive), else 0.
+        """Exclusive lower bound (unix seconds) of this run: the starting value - 1 (the
+        bookmark second is re-read; start_date is inclusive), else 0. The SDK's starting value
+        is the bookmark, or start_date when there is none or start_date is later.
         """
         value = self.get_starting_replication_key_value(context)
-        if value:
-            seconds = vtypes.datetime_to_unix(str(value))
-            now = int(self.client.server_now())
-            if seconds > now + CLOCK_SLACK:  # ahead of our clock: ask the server's
-                now = int(self.client.server_now(ask=True))
-            if seconds > now + CLOCK_SLACK:
-                self._warn_future(str(value), now, "the state's bookmark")
-                seconds = now
-                self.get_context_state(context)["replication_key_value"] = (
-                    vtypes.unix_to_datetime(now))
-            return max(0, seconds - 1)
-        start = self.config.get("start_date")
-        if start:
-            return max(0, vtypes.datetime_to_unix(str(start)) - 1)
-        return 0
+        if not value:
+            return 0
+        seconds = vtypes.datetime_to_unix(str(value))
+        now = int(self.client.server_now())
+        if seconds > now + CLOCK_SLACK:  # ahead of our clock: ask the server's
+            now = int(self.client.server_now(ask=True))
+        if seconds > now + CLOCK_SLACK:
+            self._warn_future(str(value), now, "the state's bookmark")
+            seconds = now
+            self.get_context_state(context)["replication_key_value"] = (
+                vtypes.unix_to_datetime(now))
+        return max(0, seconds - 1)
 
     def _bookmark_moved(self) -> None:
         """Keep the bookmark at or before the server's clock: a record stamped in the future
