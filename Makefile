@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv plugins airflow demo test test-quick lint bench reliability clean pg-start pg-stop
+.PHONY: venv plugins airflow demo test test-quick lint bench reliability mutation clean pg-start pg-stop
 
 venv: $(STAMP)
 
@@ -53,6 +53,10 @@ bench: venv
 # Runs tests/reliability and prints what it proved (faults injected, records compared...).
 reliability: venv
 	$(BIN)/python scripts/reliability_report.py
+
+# Mutation check of the modules that guard data (minutes per module; not part of `make test`).
+mutation: venv
+	CI=1 nice -n 10 $(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) .meltano output .pytest_cache orchestrate/airflow/.venv orchestrate/airflow/home

@@ -3,13 +3,18 @@
 
 1. starts `vtiger-sandbox serve --seed demo` in a temporary directory on a free port;
 2. installs the Meltano plugins if needed (scripts/meltano_plugins.py);
-3. `meltano --environment dev run tap-vtiger target-duckdb` into output/vtiger.duckdb and
+3. `meltano --environment dev run tap-vtiger target-duckdb` into output/warehouse.duckdb and
    prints the rows per module and the API calls the sandbox served, per operation;
 4. creates, revises and deletes a few records through the Vtiger API;
 5. runs again: Meltano's saved state makes it incremental, and the demo checks what arrived:
    every change with its new value, every deletion flagged in `_sdc_deleted_at`, and no other
    rows than those of the bookmark's second (which the tap re-reads on purpose);
-6. stops the sandbox. Any failure exits non-zero with a one-line reason.
+6. stops the sandbox;
+7. self-hosted: a small sync-capable self-hosted sandbox with three owners (admin, a user, a
+   group), two runs into output/vtiger-selfhosted.duckdb with `api_style: webservice`; between
+   them the user and the admin delete Contacts owned by the user and by the group, which
+   self-hosted sync never lists: the tap's id-set check must flag both.
+Any failure exits non-zero with a one-line reason.
 
 DEMO_OUTPUT_DIR (default output/) holds the DuckDB file and the Meltano log; Meltano keeps
 the state between the runs in .meltano/meltano.db unless MELTANO_DATABASE_URI says otherwise
@@ -38,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from vtiger_sandbox.testing import SandboxServer  # noqa: E402
 
 OUTPUT = Path(os.environ.get("DEMO_OUTPUT_DIR") or ROOT / "output").resolve()
-DUCKDB_FILE = OUTPUT / "vtiger.duckdb"
+DUCKDB_FILE = OUTPUT / "warehouse.duckdb"
 LOG_FILE = OUTPUT / "demo-meltano.log"
 STATE_ID = "dev:tap-vtiger-to-target-duckdb"
 MELTANO = str(Path(sys.executable).parent / "meltano")
@@ -128,7 +133,7 @@ def meltano(*args: str, env: dict[str, str], label: str) -> None:
 
 def tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     rows = conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm' "
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'vtiger' "
         "ORDER BY table_name"
     ).fetchall()
     return [name for (name,) in rows]
@@ -139,7 +144,7 @@ def print_counts() -> None:
         print(f"  {'table':<14}{'rows':>8}{'live':>8}{'deleted':>9}")
         for name in tables(conn):
             total, deleted = conn.execute(
-                f'SELECT count(*), count(_sdc_deleted_at) FROM crm."{name}"'
+                f'SELECT count(*), count(_sdc_deleted_at) FROM vtiger.{name}'
             ).fetchone()
             print(f"  {name:<14}{total:>8,}{total - deleted:>8,}{deleted:>9,}")
 
@@ -160,7 +165,7 @@ def rows_since(since: dt.datetime) -> dict[str, dict[str, dict]]:
         out: dict[str, dict[str, dict]] = {}
         for name in tables(conn):
             cur = conn.execute(
-                f'SELECT * FROM crm."{name}" WHERE _sdc_batched_at >= ? ORDER BY id', [since]
+                f'SELECT * FROM vtiger.{name} WHERE _sdc_batched_at >= ? ORDER BY id', [since]
             )
             columns = [c[0] for c in cur.description]
             rows = [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
@@ -179,8 +184,8 @@ def bookmark_seconds() -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for name in tables(conn):
             rows = conn.execute(
-                f'SELECT id FROM crm."{name}" WHERE modifiedtime >= '
-                f"date_trunc('second', (SELECT max(modifiedtime) FROM crm.\"{name}\"))"
+                f'SELECT id FROM vtiger.{name} WHERE modifiedtime >= '
+                f"date_trunc('second', (SELECT max(modifiedtime) FROM vtiger.{name}))"
             ).fetchall()
             out[name] = {record_id for (record_id,) in rows}
         return out
@@ -260,10 +265,80 @@ def change_records(api: Api) -> dict[str, Change]:
     return changes
 
 
+SELF_HOSTED_DUCKDB = OUTPUT / "vtiger-selfhosted.duckdb"
+SELF_HOSTED_SUFFIX = "selfhosted"
+
+
+def deleted_rows(path: Path) -> dict[str, str]:
+    """id -> lastname of the Contacts flagged deleted in a DuckDB file."""
+    with duckdb.connect(str(path), read_only=True) as conn:
+        schema, table = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE lower(table_name) = 'contacts'").fetchone()
+        rows = conn.execute(
+            f'SELECT id, lastname FROM "{schema}"."{table}" WHERE _sdc_deleted_at IS NOT NULL'
+        ).fetchall()
+    return dict(rows)
+
+
+def self_hosted_part(tmp: str) -> list[str]:
+    """A self-hosted Vtiger (webservice.php, sync-capable build) with three owners: the admin,
+    the user maria and a group. Records that maria or the group own are deleted between two
+    runs; self-hosted sync never lists those deletions, so the tap's id-set check finds them.
+    Returns what went wrong (nothing: an empty list).
+    """
+    from vtiger_client.session import ClientConfig, VtigerClient
+
+    step("self-hosted: starting vtiger-sandbox --flavor self-hosted-sync, three owners ...")
+    with SandboxServer(Path(tmp) / "selfhosted.sqlite", flavor="self-hosted-sync") as crm:
+        maria = crm.add_user("maria", "Maria", "Sales")
+        for owner in ("19x1", maria["id"], "20x2"):
+            crm.bulk_create("Contacts", 3, assigned_user_id=owner,
+                            modifiedtime="2026-01-01 10:00:00")
+
+        def client(username: str, key: str) -> VtigerClient:
+            return VtigerClient(ClientConfig.from_mapping(
+                {"api_url": crm.url, "username": username, "access_key": key,
+                 "api_style": "webservice"}))
+
+        admin, as_maria = client(crm.username, crm.access_key), client("maria", maria["access_key"])
+        env = dict(
+            os.environ, VTIGER_API_URL=crm.url, VTIGER_USERNAME=crm.username,
+            VTIGER_ACCESS_KEY=crm.access_key, TAP_VTIGER_API_STYLE="webservice",
+            TAP_VTIGER_DELETION_CHECK_HOURS="0", TAP_VTIGER_MODULES='["Contacts"]',
+            TAP_VTIGER__SELECT_FILTER='["Contacts"]',
+            TARGET_DUCKDB_FILEPATH=str(SELF_HOSTED_DUCKDB), NO_COLOR="1",
+        )
+        subprocess.run(
+            [MELTANO, "--environment", "dev", "state", "clear", "--force",
+             f"{STATE_ID}:{SELF_HOSTED_SUFFIX}"],
+            cwd=ROOT, env=env, capture_output=True, check=False,
+        )  # fmt: skip
+        run = ("run", "--state-id-suffix", SELF_HOSTED_SUFFIX, "tap-vtiger", "target-duckdb")
+        meltano(*run, env=env, label="self-hosted run 1")
+        gone = {}
+        for who, api, owner in (("maria", as_maria, maria["id"]), ("admin", admin, "20x2")):
+            [victim] = api.query(f"select id, lastname from Contacts where assigned_user_id = "
+                                 f"'{owner}' limit 1;")
+            api.delete(victim["id"])
+            gone[victim["id"]] = victim["lastname"]
+            print(f"  {who} deleted Contact {victim['id']} (owner {owner}): sync never lists it")
+        meltano(*run, env=env, label="self-hosted run 2")
+        flagged = deleted_rows(SELF_HOSTED_DUCKDB)
+        for rid in sorted(gone):
+            print(f"  contacts   {rid:<10} {'deleted' if rid in flagged else 'MISSING':<9}"
+                  f" flagged in {shown(SELF_HOSTED_DUCKDB)}")
+    missing = sorted(set(gone) - set(flagged))
+    extra = sorted(set(flagged) - set(gone))
+    return ([f"self-hosted: deletion of {rid} did not arrive" for rid in missing]
+            + [f"self-hosted: {rid} flagged deleted but it exists" for rid in extra])
+
+
 def main() -> int:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     LOG_FILE.write_text("")
-    for stale in (DUCKDB_FILE, Path(str(DUCKDB_FILE) + ".wal")):
+    for stale in (DUCKDB_FILE, Path(str(DUCKDB_FILE) + ".wal"), SELF_HOSTED_DUCKDB,
+                  Path(str(SELF_HOSTED_DUCKDB) + ".wal")):
         stale.unlink(missing_ok=True)
 
     step("installing Meltano plugins if needed (first time: about a minute) ...")
@@ -329,6 +404,7 @@ def main() -> int:
             print(f"\nAfter run 2 in {shown(DUCKDB_FILE)}:")
             print_counts()
             step("stopping the sandbox")
+        problems += self_hosted_part(tmp)
     if problems:
         raise SystemExit("run 2 check failed: " + "; ".join(problems))
     total = sum(len(rows) for rows in arrived.values())

@@ -63,7 +63,7 @@ SMALL = 20_000
 DELETION_SETTINGS = [
     th.Property(
         "deletion_check_hours",
-        th.NumberType,
+        th.IntegerType,
         default=24,
         description="How often (hours) to check which delivered records still exist, where "
         "sync cannot list every deletion: webservice.php servers (self-hosted Vtiger: sync "

@@ -575,7 +575,16 @@ class ModuleStream(VtigerStream):
         except (RetryableError, UnknownModuleError) as exc:
             if isinstance(exc, RetryableError) and exc.code not in ("EMPTY_RESPONSE", "HTTP_500"):
                 raise
-            self.log_fallback("sync is not available (%s); reading through query instead", exc)
+            crashed: set[str] = self._tap.__dict__.setdefault("_sync_crashed_modules", set())
+            if exc.code == "EMPTY_RESPONSE" and crashed:
+                # one warning per run for a server whose sync crashes (stock 8.2 on PHP 8)
+                self.logger.info("%s: sync crashes here too; reading through query instead",
+                                 self.module)
+            else:
+                self.log_fallback("sync is not available (%s); reading through query instead",
+                                  exc)
+            if exc.code == "EMPTY_RESPONSE":
+                crashed.add(self.module)
             if exc.code != "HTTP_500":
                 # a crash on every call (stock 8.2) or a module sync does not know: trusted
                 # for a day. A plain 500 that outlived the retries may pass: this run only.

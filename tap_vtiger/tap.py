@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import sys
 import threading
+import time
 import typing as t
 
 import click
@@ -36,6 +37,7 @@ from singer_sdk.helpers._state import reset_state_progress_markers
 from tap_vtiger.deletions import DELETION_SETTINGS
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
+    VERDICT_TTL,
     FullTableStream,
     ModuleStream,
     VtigerStream,
@@ -45,6 +47,7 @@ from tap_vtiger.writer import FastSingerWriter
 from vtiger_client.errors import (
     BudgetExhaustedError,
     ConfigError,
+    OperationUnavailableError,
     UnknownModuleError,
     VtigerError,
     settings_error,
@@ -56,6 +59,8 @@ if t.TYPE_CHECKING:
     from vtiger_client.session import VtigerClient
 
 SYNC_TYPES = ("application", "user", "userandgroup")
+#: Top-level state key: operations this server was found not to offer (name -> unix time).
+UNAVAILABLE_STATE_KEY = "vtiger_unavailable"
 
 CORE_SETTINGS = [
     *connection_properties(),
@@ -396,10 +401,47 @@ class TapVtiger(Tap):
                         me.get("user_name") or tap.config["username"], me.get("id"))
         ctx.exit()
 
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """The SDK's (bookmarks only), plus the operations found missing by earlier runs."""
+        super().load_state(state)
+        saved = state.get(UNAVAILABLE_STATE_KEY)
+        if isinstance(saved, dict) and saved:
+            self.state[UNAVAILABLE_STATE_KEY] = dict(saved)
+
+    def _remember_missing_operations(self) -> None:
+        """Operations an earlier run found missing (state ``vtiger_unavailable``: name ->
+        unix time found) are not asked again for a day; ones found now are added. A server
+        upgraded to offer them is noticed by the first run after that day.
+        """
+        saved = self.state.setdefault(UNAVAILABLE_STATE_KEY, {})
+        if not isinstance(saved, dict):
+            saved = self.state[UNAVAILABLE_STATE_KEY] = {}
+        now = time.time()
+        for operation, found_at in list(saved.items()):
+            try:
+                age = now - float(found_at)
+            except (TypeError, ValueError):
+                age = VERDICT_TTL
+            if 0 <= age < VERDICT_TTL:
+                self.client.assume_unavailable(
+                    operation, f"not offered by this server (found {int(age)} s ago; asked "
+                    "again after a day); skipped")
+            else:
+                del saved[operation]
+
+        if not saved:
+            del self.state[UNAVAILABLE_STATE_KEY]  # no key at all until something is missing
+
+        def found(operation: str) -> None:
+            self.state.setdefault(UNAVAILABLE_STATE_KEY, {})[operation] = int(time.time())
+
+        self.client.on_unavailable = found
+
     def sync_all(self) -> None:
         """The SDK's sync; afterwards the API calls spent are logged (and a stop for budget)."""
         for stream in self.streams.values():
             self._stop_cleanly_on_budget(stream)
+        self._remember_missing_operations()
         try:
             super().sync_all()
         finally:
@@ -414,7 +456,9 @@ class TapVtiger(Tap):
 
 
     def _stop_cleanly_on_budget(self, stream: Stream) -> None:
-        """Make every stream end cleanly when the daily API limit (or api_budget_percent) is
+        """Make a stream end cleanly when it needs an operation the server does not offer
+        (Cloud-only operations on self-hosted Vtiger: the client warned once), and make every
+        stream end cleanly when the daily API limit (or api_budget_percent) is
         spent, and the streams after it skip: module streams do so themselves, but metadata,
         API Designer and custom query streams let BudgetExhaustedError escape, so a run that
         reached the limit in one of them exited 1 after "stopping cleanly" was promised.
@@ -429,6 +473,9 @@ class TapVtiger(Tap):
                 return
             try:
                 yield from inner(context)
+            except OperationUnavailableError as exc:
+                # the client warned once; this stream emits nothing more, the run goes on
+                stream.logger.info("%s: skipped: %s", stream.name, exc)
             except BudgetExhaustedError as exc:
                 self.budget_exhausted = str(exc)
                 stream.logger.info("%s: %s; stopping", stream.name, exc)

@@ -52,6 +52,18 @@ class RejectedRecordsError(Exception):
     """Raised at the end of a run that rejected records while ``allow_rejects`` is off."""
 
 
+#: Sinks that need an operation some servers lack: sink -> (operation, setting naming it).
+CLOUD_ONLY_FEATURES: dict[type, tuple[str, str]] = {
+    TagsSink: ("tags_retrieve", "tag_streams"),
+    ConvertLeadSink: ("convertlead", "convertlead_streams"),
+}
+#: Parameters of a probe call that cannot change anything (no such record / no lead id).
+CLOUD_ONLY_PROBES: dict[str, dict[str, t.Any]] = {
+    "tags_retrieve": {"id": "19x0"},
+    "convertlead": {"element": {}},
+}
+
+
 class TargetConfigError(Exception):
     """A setting that makes the run impossible; reported in one line, exit code 1."""
 
@@ -249,7 +261,11 @@ class TargetVtiger(Target):
         self._specs: dict[str, ModuleSpec] = {}
         self._describes: dict[str, dict] = {}
         self._default_owner: str | None = None
+        #: operation -> whether the server offers it (probed once, when a feature needs it)
+        self._offered: dict[str, bool] = {}
         self._api_user: dict[str, t.Any] | None = None
+        #: the current VtigerSink of each stream (to keep input order, see _process_*_message)
+        self._module_sinks: dict[str, VtigerSink] = {}
         self._preferences: UserPreferences | None = None
         self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
@@ -358,7 +374,20 @@ class TargetVtiger(Target):
             self._reject_input(stream, record, "NO_SCHEMA",
                                f"record of stream {stream!r} arrived before its SCHEMA message")
             return
+        self._drain_other_streams_of_module(stream)
         super()._process_record_message(message_dict)
+
+    def _drain_other_streams_of_module(self, stream: str) -> None:
+        """Input order per Vtiger record across streams: when several streams write one
+        module, a record of one stream first settles what the others hold. Each sink batches
+        on its own, so without this a later value of one stream could be written before an
+        earlier value of another and then be overwritten by it (last value in the input must
+        win). Costs smaller batches only when such streams interleave.
+        """
+        module = self.module_for(stream)
+        for other, sink in list(self._module_sinks.items()):
+            if other != stream and sink.module_name == module and sink.current_size:
+                self.drain_one(sink)
 
     def _process_schema_message(self, message_dict: dict) -> None:
         """Remember each stream's schema: which sink a stream gets depends on its shape.
@@ -376,8 +405,30 @@ class TargetVtiger(Target):
                 {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
                 "a SCHEMA message needs a stream name and a schema object with properties")
             return
-        self._schemas[message_dict.get("stream", "")] = message_dict.get("schema") or {}
+        previous = self._module_sinks.get(stream)
+        if previous is not None and previous.current_size and (
+            self._schemas.get(stream) != schema
+            or previous.key_properties != (message_dict.get("key_properties") or [])
+        ):
+            # the SDK starts a new sink and drains the old one at the end of the input, or
+            # after the new one: the older records of this stream are settled first
+            self.drain_one(previous)
+        self._schemas[stream] = schema
         super()._process_schema_message(message_dict)
+
+    def add_sink(
+        self,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None = None,
+    ) -> t.Any:
+        """The SDK's, remembering each stream's module sink (see _drain_other_streams_of_module)."""
+        sink = super().add_sink(stream_name, schema, key_properties)
+        if isinstance(sink, VtigerSink):
+            self._module_sinks[stream_name] = sink
+        else:
+            self._module_sinks.pop(stream_name, None)
+        return sink
 
     def get_sink_class(self, stream_name: str) -> type:
         """Module records -> VtigerSink; links, tags and lead conversions -> their own sinks.
@@ -386,6 +437,13 @@ class TargetVtiger(Target):
         to that sink; without those lists, the schema decides (tap-vtiger's ``*_related``
         streams carry source_id/related_id/relation_label, its ``tags`` stream record_id/tag).
         """
+        sink = self._sink_class(stream_name)
+        needed = CLOUD_ONLY_FEATURES.get(sink)
+        if needed:
+            self.require_operation(needed[0], needed[1], stream_name)
+        return sink
+
+    def _sink_class(self, stream_name: str) -> type:
         schema = self._schemas.get(stream_name)
         if stream_name in (self.config.get("convertlead_streams") or {}):
             return ConvertLeadSink
@@ -558,8 +616,37 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ end of run
 
+    def require_operation(self, operation: str, feature: str, stream: str | None = None) -> None:
+        """Refuse (one line, exit 1) a feature the server cannot serve: self-hosted Vtiger
+        lacks Cloud-only operations (tags) and stock 8.2 on PHP 8 crashes on convertlead.
+        One probe call per operation and run (:meth:`VtigerClient.offers`), which changes
+        nothing on the server; none with ``api_style: rest``, which only Vtiger Cloud serves
+        (the open-source edition has no REST API) and Cloud offers them all.
+        """
+        if self._client_config().api_style == "rest":
+            return
+        with self._lock:
+            if operation not in self._offered:
+                probe = CLOUD_ONLY_PROBES[operation]
+                self._offered[operation] = self.client.offers(operation, **probe)
+            if self._offered[operation]:
+                return
+        where = f"stream {stream!r}: " if stream else ""
+        msg = (f"{where}{feature} needs the {operation} operation, which this Vtiger server "
+               "does not offer (HTTP 500 with an empty body: Vtiger Cloud only, or a build "
+               f"that crashes on it); remove the stream from the input or from {feature}")
+        raise TargetConfigError(msg)
+
+    def _require_configured_features(self) -> None:
+        """Check the features named in the settings before the first input line is read."""
+        for stream in self.config.get("tag_streams") or []:
+            self.require_operation("tags_retrieve", "tag_streams", stream)
+        for stream in self.config.get("convertlead_streams") or {}:
+            self.require_operation("convertlead", "convertlead_streams", stream)
+
     def listen(self, file_input: t.IO[str] | None = None) -> None:
         """Process the input; when the run stops early, still say what it did before."""
+        self._require_configured_features()
         try:
             super().listen(file_input)
         except VtigerError:

@@ -133,6 +133,12 @@ def refused_before_work(err: RetryableError) -> bool:
     return isinstance(err, RateLimitError) or err.http_status == 503
 
 
+class OperationUnavailableError(VtigerError):
+    """The server does not offer this operation (a Vtiger Cloud-only operation on the
+    open-source edition, or one stock 8.2 on PHP 8 crashes on): callers skip what needs it.
+    """
+
+
 class FatalError(VtigerError):
     """The run cannot continue (credentials, configuration, unknown module, budget)."""
 

@@ -14,6 +14,13 @@ bodies and 429s, with full-jitter exponential backoff from the ``backoff`` libra
 ``Retry-After`` (or until ``X-FloodControl-Reset``). An HTTP 500 with an *empty* body is how
 Vtiger crashes deterministically (stock 8.2 ``sync``, ``logout``...): retried only once, so a
 caller can fall back quickly instead of burning five calls and a minute of backoff.
+
+What the server offers: the open-source edition lacks Vtiger Cloud's extra operations
+(:data:`OPTIONAL_OPERATIONS`: ``me``, ``tags_*``, ``lookup``, ``get_account_hierarchy``...) and
+stock 8.2 on PHP 8 crashes on a few more; both answer HTTP 500 with an empty body. When one of
+those crashes twice in a row, the client logs ONE warning, remembers it for the rest of the
+run (:attr:`VtigerClient.unavailable`) and raises :class:`OperationUnavailableError`, also for
+every later call of that operation (without sending it), so callers skip what needs it.
 Bad requests and bad credentials are never retried.
 
 Pacing: when ``X-FloodControl-Remaining`` falls below a low-water mark the client spreads the
@@ -55,6 +62,7 @@ from vtiger_client.errors import (
     BudgetExhaustedError,
     ConfigError,
     FatalError,
+    OperationUnavailableError,
     RateLimitError,
     RetryableError,
     VtigerError,
@@ -132,6 +140,15 @@ OPERATION_METHODS: dict[str, str] = {
     "get_account_hierarchy": "GET",
     "extendsession": "POST",
 }
+
+#: Operations a Vtiger server may lack: Cloud-only ones (the open-source edition answers them
+#: with HTTP 500 and an empty body) and those stock 8.2 on PHP 8 crashes on. ``sync`` is not
+#: here: module streams fall back to ``query`` themselves and re-try sync later.
+OPTIONAL_OPERATIONS = frozenset({
+    "me", "tags_add", "tags_retrieve", "tags_delete", "tag_delete", "lookup",
+    "get_account_hierarchy", "editionLimits", "picklist_dependency", "reopen", "decrypt",
+    "add_picklist", "edit_picklist", "delete_picklist", "convertlead", "files_retrieve",
+})
 
 API_STYLES = ("rest", "webservice")
 #: Fraction of the per-minute limit under which the client starts spreading its calls.
@@ -350,6 +367,12 @@ class VtigerClient:
         self.rejected: collections.Counter[str] = collections.Counter()
         self.rate = RateInfo()
         self.user_id: str | None = None
+        #: operations this server turned out not to offer (name -> why), for the whole run
+        self.unavailable: dict[str, str] = {}
+        #: called with the operation name when the client finds one missing (the tap keeps
+        #: it in its state so later runs do not spend calls finding out again)
+        self.on_unavailable: t.Callable[[str], None] | None = None
+        self._warned_unavailable: set[str] = set()
         #: server clock - local clock (s), the largest seen in a ``Date`` header or a
         #: getchallenge ``serverTime`` (None before the first answer); see :meth:`server_now`.
         self.server_offset: float | None = None
@@ -449,6 +472,10 @@ class VtigerClient:
         method = (method or OPERATION_METHODS.get(operation, "GET")).upper()
         if method == "GET" and operation in OPERATION_METHODS:
             method = OPERATION_METHODS[operation]
+        if operation in self.unavailable:
+            self._warn_unavailable(operation)
+            raise OperationUnavailableError("UNAVAILABLE", self.unavailable[operation],
+                                            operation=operation)
         wire = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in params.items()}
         max_retries = self.config.max_retries
         attempt = 0
@@ -470,11 +497,17 @@ class VtigerClient:
                 attempt += 1
                 crash = exc.code == "EMPTY_RESPONSE"
                 crashes += crash
+                # me has a complete fallback (the login's user record): no second try
+                if crash and operation in OPTIONAL_OPERATIONS and (
+                        crashes > 1 or operation == "me"):
+                    raise self._lacks(operation) from None
                 if attempt > max_retries or crashes > 1:
                     raise
                 wait = self._backoff(attempt)
-                log.warning("%s: %s; retrying in %.1f s (retry %d/%d)", operation, exc.detail(),
-                            wait, attempt, max_retries)
+                # a crash is logged once, by whoever decides what it means (fallback, skip)
+                (log.info if crash else log.warning)(
+                    "%s: %s; retrying in %.1f s (retry %d/%d)", operation, exc.detail(), wait,
+                    attempt, max_retries)
                 self._sleep(wait)
             except AuthenticationError as exc:
                 if (
@@ -489,6 +522,42 @@ class VtigerClient:
                         self._session_name = None
                     continue
                 raise
+
+    def _lacks(self, operation: str) -> OperationUnavailableError:
+        """Remember that the server does not offer ``operation``; warn once per run."""
+        why = ("not offered by this server (HTTP 500 with an empty body twice: an operation "
+               "only Vtiger Cloud has, or one this Vtiger build crashes on); skipped")
+        if operation not in self.unavailable:
+            self.unavailable[operation] = why
+            self._warn_unavailable(operation)
+            if self.on_unavailable is not None:
+                self.on_unavailable(operation)
+        return OperationUnavailableError("UNAVAILABLE", why, operation=operation)
+
+    def assume_unavailable(self, operation: str, why: str) -> None:
+        """Treat ``operation`` as missing without asking (found so by an earlier run)."""
+        self.unavailable.setdefault(operation, why)
+
+    def _warn_unavailable(self, operation: str) -> None:
+        """One warning per operation and run, when something first needs it."""
+        if operation in self._warned_unavailable or operation == "me":
+            return  # me has a complete fallback (the login's user record): nothing is lost
+        self._warned_unavailable.add(operation)
+        log.warning("%s: %s", operation, self.unavailable[operation])
+
+    def offers(self, operation: str, **probe: t.Any) -> bool:
+        """Whether the server offers ``operation``: one harmless call (``probe`` parameters
+        that cannot change data); any JSON answer, even an error, means it exists.
+        """
+        try:
+            self.call(operation, **probe)
+        except OperationUnavailableError:
+            return False
+        except (FatalError, RateLimitError):
+            raise
+        except VtigerError:
+            return True
+        return True
 
     def _stop_if_quota_gone(self, exc: RateLimitError) -> None:
         """Turn a 429 that cannot clear soon into a clean :class:`BudgetExhaustedError`.
@@ -721,6 +790,9 @@ class VtigerClient:
         """The calling user (``me``); on webservice.php servers without ``me``, the user
         record retrieved via the login's userId.
         """
+        if "me" in self.unavailable and self.config.api_style == "webservice":
+            self._ensure_session()
+            return self.retrieve(str(self.user_id))
         try:
             return self.call("me")
         except VtigerError as exc:

@@ -10,7 +10,7 @@ URLs (mounted by ``app.py`` through :func:`mount`):
 * ``/restapi/vtap/webhook/<path>``: no Basic auth; the endpoint's own token, in the ``token``
   header or the ``token`` query parameter as its definition says. Missing or wrong token:
   HTTP 401 ``INVALID_AUTH_TOKEN``, nothing read or written. Webhooks act as the admin (19x1).
-* Flavor ``self-hosted`` answers 404 (the open-source edition has no ``/restapi``).
+* The self-hosted flavors answer 404 (the open-source edition has no ``/restapi``).
 
 Definitions file (one XML document; Vtiger's own ``<api>`` scripts wrapped in ``<endpoint>``)::
 
@@ -95,6 +95,7 @@ from starlette.routing import Mount, Route
 
 from .errors import VtigerApiError
 from .modules import Module
+from .operations import is_self_hosted
 
 __all__ = ["BULK_LIMIT", "DEMO_DEFINITIONS", "DefinitionError", "Endpoint", "load_definitions",
            "mount"]
@@ -525,7 +526,7 @@ class APIDesigner:
 
     async def _serve(self, request: Request, kind: str) -> Response:
         ops = self.ops
-        if ops.settings.get("flavor") == "self-hosted":
+        if is_self_hosted(ops.settings):
             return Response(b"<html><body><h1>Not Found</h1></body></html>", 404,
                             media_type="text/html")
         ops.store.stats[f"vtap_{kind}"] += 1

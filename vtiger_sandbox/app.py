@@ -29,7 +29,14 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from .errors import VtigerApiError
 from .faults import Fault, FaultInjector
-from .operations import OPERATION_METHODS, Operations, ServerCrash, User
+from .operations import (
+    OPERATION_METHODS,
+    Operations,
+    ServerCrash,
+    User,
+    flavor_crashes,
+    is_self_hosted,
+)
 from .ratelimit import RateLimiter, edition_limits
 
 try:  # msgspec ships with singer-sdk[msgspec]; it encodes pages ~5x faster than json.
@@ -273,7 +280,8 @@ class SandboxApp:
             await send(message)
 
         if (scope.get("type") == "http" and scope.get("path", "").startswith("/restapi/")
-                and self.ops.settings.get("flavor") == "self-hosted"):
+                and is_self_hosted(self.ops.settings)):
+            # the open-source edition has no /restapi at all (REST and API Designer alike)
             # the open-source edition has no /restapi at all (REST and API Designer alike):
             # Apache's rewrite hands the path to index.php, which shows its login page
             await Response(LOGIN_PAGE, 200,
@@ -396,7 +404,8 @@ class SandboxApp:
         fault, early = await self._apply_fault(operation, {})
         if early is not None:
             return early
-        if operation in (ops.settings.get("crash_operations") or ()):
+        if operation in (ops.settings.get("crash_operations") or ()) or flavor_crashes(
+                ops.settings, operation):
             return crash_response()
         if (query.get("format") or body.get("format", "json")) != "json" and \
                 ops.self_hosted():
@@ -419,7 +428,7 @@ class SandboxApp:
                     user = ops.session_user(session_name)
                     result = ops.logout(user, params, session_name)
                 elif fn is None:
-                    if declared is None:
+                    if declared is None or is_self_hosted(ops.settings):
                         return crash_response()
                     raise VtigerApiError("UNKNOWN_OPERATION", "Unknown operation", 400)
                 else:

@@ -19,7 +19,7 @@ import uvicorn
 
 from .app import REST_PREFIX, build_app
 from .modules import load_modules
-from .operations import DEFAULT_SETTINGS, Operations
+from .operations import DEFAULT_SETTINGS, FLAVOR_ALIASES, FLAVORS, Operations
 from .seed import apply_seed
 from .store import Store
 
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", default="empty", help="demo | empty | N (N Contacts)")
     s.add_argument("--username", default="admin")
     s.add_argument("--access-key", default=None, help="generated (and kept in the db) if unset")
-    s.add_argument("--flavor", choices=["cloud", "self-hosted"], default=None)
+    s.add_argument("--flavor", choices=[*FLAVORS, *FLAVOR_ALIASES], default=None,
+                   help="cloud | self-hosted-sync (alias self-hosted) | self-hosted-stock")
     s.add_argument("--edition", default=None,
                    choices=["one-growth", "one-professional", "one-enterprise", "unlimited"],
                    help="Vtiger Cloud edition whose API limits apply (default one-enterprise: "

@@ -34,6 +34,39 @@ ID_RE = re.compile(r"^([0-9]+)x([0-9]+)$")  # ASCII digits only (\d matches othe
 #: SQLite integers are 64-bit; larger ids cannot exist (and must not reach the driver).
 MAX_CRMID = 2**62
 
+#: Server kinds the sandbox models: Vtiger Cloud, a self-hosted 8.2 build whose ``sync`` works,
+#: and stock self-hosted 8.2.0 on PHP 8 (``sync`` and a few more crash there).
+FLAVORS = ("cloud", "self-hosted-sync", "self-hosted-stock")
+#: Older names still accepted for a flavor.
+FLAVOR_ALIASES = {"self-hosted": "self-hosted-sync"}
+
+#: Operations only Vtiger Cloud has; the open-source edition answers them (and any unknown
+#: operation name) with HTTP 500 and an empty body (vtiger-reference/cloud-only_*.json).
+CLOUD_ONLY_OPERATIONS = frozenset({
+    "me", "tags_retrieve", "tags_add", "tags_delete", "tag_delete", "lookup",
+    "get_account_hierarchy", "editionLimits", "picklist_dependency", "reopen", "decrypt",
+    "add_picklist", "edit_picklist", "delete_picklist",
+})
+
+#: Operations stock 8.2.0 on PHP 8 crashes on (HTTP 500, empty body; *_stock.json recordings).
+STOCK_CRASH_OPERATIONS = frozenset({"sync", "logout", "convertlead", "files_retrieve"})
+
+
+def is_self_hosted(settings: dict[str, Any]) -> bool:
+    """Whether the sandbox plays the open-source edition (``webservice.php`` only)."""
+    return str(settings.get("flavor", "cloud")).startswith("self-hosted")
+
+
+def flavor_crashes(settings: dict[str, Any], operation: str) -> bool:
+    """Whether this server kind answers ``operation`` with HTTP 500 and an empty body."""
+    flavor = settings.get("flavor", "cloud")
+    if not is_self_hosted(settings):
+        return False
+    if operation in CLOUD_ONLY_OPERATIONS:
+        return True
+    return flavor == "self-hosted-stock" and operation in STOCK_CRASH_OPERATIONS
+
+
 #: Default runtime settings (``GET/POST /_sandbox/config``); see docs/CONTRACTS.md.
 DEFAULT_SETTINGS: dict[str, Any] = {
     "flavor": "cloud",
@@ -877,7 +910,7 @@ class _CoreOperations:
         mt = st.tables[m.name]
         owner_sql, owner_params = "", []
         sync_type = str(params.get("syncType") or "application")
-        if self.settings.get("flavor") == "self-hosted":
+        if is_self_hosted(self.settings):
             sync_type = "user"  # self-hosted ignores syncType: always the caller's own records
         if "assigned_user_id" in m.fields and sync_type == "user":
             owner_sql, owner_params = " AND assigned_user_id = ?", [user.id]
@@ -1092,8 +1125,11 @@ def _check_setting(key: str, value: Any) -> Any:
             return float(value)
     except (TypeError, ValueError):
         raise bad from None
-    if key == "flavor" and value not in ("cloud", "self-hosted"):
-        raise bad
+    if key == "flavor":
+        value = FLAVOR_ALIASES.get(value, value)
+        if value not in FLAVORS:
+            raise bad
+        return value
     if key == "sync_http_500":
         return bool(value)
     if key == "currency_decimals" and value is not None and (

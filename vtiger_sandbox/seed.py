@@ -275,7 +275,29 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                             (json.dumps(settings),))
         st.conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('seeded', 'true')")
     ops.settings.update(settings)
+    _demo_team(ops)
     return counts
+
+
+#: The demo CRM's other users (login, first name, last name, access key): a self-hosted CRM
+#: with several users is the normal case, and sync there sees only the caller's own records.
+DEMO_USERS = [("maria", "Maria", "Sales", "demo-maria-key"),
+              ("tom", "Tom", "Support", "demo-tom-key")]
+#: Modules whose demo records are shared out among the users (admin, maria, tom, groups).
+DEMO_SHARED_MODULES = ("Accounts", "Contacts", "Leads", "Potentials", "HelpDesk")
+
+
+def _demo_team(ops: Operations) -> None:
+    """Add the demo users and give each about a quarter of the admin's records (by crmid, so
+    the draw of the rest of the demo data is unchanged).
+    """
+    users = [ops.add_user(name, first, last, key) for name, first, last, key in DEMO_USERS]
+    with ops.store.transaction() as c:
+        for name in DEMO_SHARED_MODULES:
+            m = ops.modules[name]
+            for i, user in enumerate(users, start=1):
+                c.execute(f"UPDATE {m.table} SET assigned_user_id = ? "
+                          "WHERE assigned_user_id = '19x1' AND crmid % 4 = ?", (user["id"], i))
 
 
 def seed_contacts(ops: Operations, n: int) -> list[str]:

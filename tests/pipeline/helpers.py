@@ -60,7 +60,7 @@ class Meltano:
             {
                 "MELTANO_DATABASE_URI": f"sqlite:///{self.workdir / 'meltano.db'}",
                 "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-                "TARGET_DUCKDB_FILEPATH": str(self.workdir / "vtiger.duckdb"),
+                "TARGET_DUCKDB_FILEPATH": str(self.workdir / "warehouse.duckdb"),
                 "TARGET_JSONL_DESTINATION_PATH": str(self.workdir / "jsonl"),
                 "TARGET_VTIGER_REJECTS_PATH": str(self.workdir / "rejects.jsonl"),
                 "NO_COLOR": "1",

@@ -190,7 +190,8 @@ def test_extract_tasks_started_at_once_do_not_collide(
         with postgres.connect() as conn:
             for module in modules:
                 [(landed,)] = conn.execute(
-                    f'SELECT count(*) FROM parallel_elt."{module}" WHERE _sdc_deleted_at IS NULL'
+                    f"SELECT count(*) FROM parallel_elt.{module.lower()} "
+                    "WHERE _sdc_deleted_at IS NULL"
                 ).fetchall()
                 assert landed == len(api.all_records(module)), module
 
@@ -230,7 +231,7 @@ def test_dags_test_extracts_each_module_with_its_own_state(
         with postgres.connect() as conn:
             for module in DAG_MODULES:
                 [(landed,)] = conn.execute(
-                    f'SELECT count(*) FROM {SCHEMA}."{module}" WHERE _sdc_deleted_at IS NULL'
+                    f"SELECT count(*) FROM {SCHEMA}.{module.lower()} WHERE _sdc_deleted_at IS NULL"
                 ).fetchall()
                 assert landed == live_before[module], module
         meltano = Meltano(workdir=tmp_path, env=sandbox_env(sandbox))

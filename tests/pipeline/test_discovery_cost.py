@@ -48,7 +48,7 @@ def test_a_field_added_after_discovery_reaches_duckdb(sandbox_factory, meltano_f
     meltano("run", "vtiger-to-duckdb")
     stats = sandbox.stats()
     assert stats.get("describe") == 1 and "listtypes" not in stats  # one module described
-    con = duckdb.connect(str(meltano.workdir / "vtiger.duckdb"), read_only=True)
+    con = duckdb.connect(str(meltano.workdir / "warehouse.duckdb"), read_only=True)
     try:
         tables = {name for (name,) in con.execute(
             "select table_schema || '.' || table_name from information_schema.tables "

@@ -41,7 +41,7 @@ def read_tables(path) -> dict[str, dict[str, dict]]:
     with duckdb.connect(str(path), read_only=True) as conn:
         tables = {}
         for module in MODULES:
-            cur = conn.execute(f'SELECT * FROM crm."{module.lower()}"')
+            cur = conn.execute(f'SELECT * FROM vtiger.{module.lower()}')
             names = [c[0] for c in cur.description]
             tables[module] = {
                 row[names.index("id")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()
@@ -71,7 +71,7 @@ def runs(meltano_factory, tmp_path_factory) -> Runs:
     with SandboxServer(db, seed="demo") as sandbox:
         api = VtigerREST(sandbox)
         meltano = meltano_factory("duck", **sandbox_env(sandbox), **select_env(MODULES))
-        duckdb_file = meltano.workdir / "vtiger.duckdb"
+        duckdb_file = meltano.workdir / "warehouse.duckdb"
         add_interests_field(sandbox, api)  # a custom multi-select picklist (an array)
         meltano("run", "vtiger-to-duckdb")
         first_truth = {m: api.all_records(m) for m in MODULES}
@@ -162,11 +162,11 @@ SDC_TYPES = {
 
 
 def column_types(path) -> dict[str, dict[str, str]]:
-    """Table -> column -> data_type, from information_schema.columns of the crm schema."""
+    """Table -> column -> data_type, from information_schema.columns of the vtiger schema."""
     with duckdb.connect(str(path), read_only=True) as conn:
         rows = conn.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'crm'"
+            "WHERE table_schema = 'vtiger'"
         ).fetchall()
     tables: dict[str, dict[str, str]] = {}
     for table, column, data_type in rows:
@@ -176,7 +176,7 @@ def column_types(path) -> dict[str, dict[str, str]]:
 
 def test_each_vtiger_field_type_lands_as_its_duckdb_column_type(runs: Runs):
     """Every column of the tables after both runs, typed by its field's Vtiger type."""
-    landed = column_types(runs.meltano.workdir / "vtiger.duckdb")
+    landed = column_types(runs.meltano.workdir / "warehouse.duckdb")
     problems: dict[str, dict[str, tuple]] = {}
     seen: set[str] = set()
     for module in MODULES:
@@ -194,6 +194,17 @@ def test_each_vtiger_field_type_lands_as_its_duckdb_column_type(runs: Runs):
     assert problems == {}
     # the three modules (plus the custom multipicklist) hold every type README's table names
     assert {"boolean", "integer", "currency", "date", "datetime", "multipicklist", "text"} <= seen
+
+
+def test_tables_are_the_modules_in_lower_case_in_schema_vtiger(runs: Runs):
+    # the same names as in PostgreSQL (test_postgres.py); `vtiger.contacts` is unambiguous
+    # because the file's catalog is "warehouse"
+    with duckdb.connect(str(runs.meltano.workdir / "warehouse.duckdb"), read_only=True) as conn:
+        names = {name for (name,) in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'vtiger'"
+        ).fetchall()}  # fmt: skip
+        assert conn.execute("SELECT count(*) FROM vtiger.contacts").fetchone()[0] > 0
+    assert {m.lower() for m in MODULES} <= names
 
 
 def test_the_job_keeps_its_state_in_meltano(runs: Runs):

@@ -34,12 +34,12 @@ def test_the_duckdb_command_reads_what_target_duckdb_wrote_and_back(sandbox, mel
     for name in ("Ada", "Grace"):
         api.create("Contacts", {"lastname": name, "assigned_user_id": owner})
     meltano = meltano_factory("duck-cli", **sandbox_env(sandbox), **select_env(["Contacts"]))
-    path = meltano.workdir / "vtiger.duckdb"
+    path = meltano.workdir / "warehouse.duckdb"
     meltano("run", "vtiger-to-duckdb")
 
-    assert duckdb_cli(path, "SELECT lastname FROM crm.contacts ORDER BY 1") == "Ada\nGrace"
+    assert duckdb_cli(path, "SELECT lastname FROM vtiger.contacts ORDER BY 1") == "Ada\nGrace"
 
     # the loader (duckdb 1.0.0) still opens the file after the 1.5 CLI has had it
     api.create("Contacts", {"lastname": "Hedy", "assigned_user_id": owner})
     meltano("run", "vtiger-to-duckdb")
-    assert duckdb_cli(path, "SELECT count(*) FROM crm.contacts") == "3"
+    assert duckdb_cli(path, "SELECT count(*) FROM vtiger.contacts") == "3"

@@ -35,7 +35,7 @@ STATE_ID = "dev:tap-vtiger-to-target-postgres"
 
 
 def table_rows(conn, module: str) -> dict[str, dict]:
-    cur = conn.execute(f'SELECT * FROM {SCHEMA}."{module}"')
+    cur = conn.execute(f"SELECT * FROM {SCHEMA}.{module.lower()}")
     names = [c.name for c in cur.description]
     return {row[names.index("id")]: dict(zip(names, row, strict=True)) for row in cur}
 
@@ -44,7 +44,7 @@ def column_types(conn, module: str) -> dict[str, str]:
     cur = conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = %s AND table_name = %s",
-        (SCHEMA, module),
+        (SCHEMA, module.lower()),
     )
     return dict(cur.fetchall())
 
@@ -170,6 +170,16 @@ def test_columns_have_natural_postgres_types(first_load: Load):
     # the selection really exercises the interesting types, a custom field included
     assert {"boolean", "datetime", "currency", "integer", "date", "multipicklist"} <= seen
     assert first_load.types["Contacts"]["cf_interests"] == "ARRAY"
+
+
+def test_tables_are_the_modules_in_lower_case_in_schema_vtiger(first_load: Load, postgres):
+    # the same names as in DuckDB (test_duckdb.py), no quoting needed
+    with postgres.connect() as conn:
+        names = {name for (name,) in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'vtiger'"
+        )}  # fmt: skip
+    assert {m.lower() for m in MODULES} <= names
+    assert all(name == name.lower() for name in names), names
 
 
 def test_meltano_keeps_the_bookmark_of_every_module(first_load: Load):

@@ -16,8 +16,8 @@ pytestmark = PIPELINE
 
 
 def contact_rows_duckdb(meltano) -> dict[str, tuple]:
-    with duckdb.connect(str(meltano.workdir / "vtiger.duckdb"), read_only=True) as conn:
-        rows = conn.execute("SELECT id, lastname, email, _sdc_deleted_at FROM crm.contacts")
+    with duckdb.connect(str(meltano.workdir / "warehouse.duckdb"), read_only=True) as conn:
+        rows = conn.execute("SELECT id, lastname, email, _sdc_deleted_at FROM vtiger.contacts")
         return {row[0]: row[1:] for row in rows.fetchall()}
 
 

@@ -175,7 +175,8 @@ def test_tap_unknown_module_stops_after_listtypes_alone(module_sandbox, tmp_path
 
 def test_target_stream_of_an_unknown_module_stops_without_writing(module_sandbox, tmp_path):
     """A stream mapped to a module the server does not have: one line naming the module and
-    the setting to change; the describe that found out is the only call.
+    the setting to change and the modules there are; the describe that found out and the
+    listtypes that names the alternatives are the only calls.
     """
     module_sandbox.reset_stats()
     cfg = {**module_sandbox.tap_config(), "module_map": {"Contacts": "Contactz"}}
@@ -185,7 +186,8 @@ def test_target_stream_of_an_unknown_module_stops_without_writing(module_sandbox
     errors = error_lines(proc)
     assert len(errors) == 1 and errors[0] == proc.stderr.strip().splitlines()[-1]
     assert "Contactz" in errors[0]
-    assert module_sandbox.stats() == {"describe": 1}
+    assert "module_map.Contacts" in errors[0] and "available: " in errors[0]
+    assert module_sandbox.stats() == {"describe": 1, "listtypes": 1}
 
 
 # ---------------------------------------------------------------------------- bad records

@@ -22,17 +22,6 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 REPLAY = SHARED / "tools" / "replay"
 ACCESS_KEY = "fidelitykey123"  # the key the replay tool logs in with by default
 
-#: Recordings the sandbox does not answer alike yet, each with its reason. (A recording the
-#: replay cannot re-enact would be explained in the replay's own code; there is none.)
-_CLOUD_ONLY = ("Cloud-only operation: self-hosted answers HTTP 500 with an empty body "
-               "(issue 13, flavors)")
-KNOWN_DIFFERENCES: dict[str, str] = {
-    f"{build}cloud-only_{op}": _CLOUD_ONLY
-    for build in ("", "sync-capable_")
-    for op in ("editionLimits", "get_account_hierarchy", "lookup", "me", "picklist_dependency",
-               "tags_add", "tags_retrieve")
-}
-
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (REPLAY / "replay.py").is_file(),
@@ -69,9 +58,7 @@ def test_every_recording_is_replayed(replayed) -> None:
 def test_every_answer_has_the_shape_of_the_real_one(replayed) -> None:
     results, _ = replayed
     differ = {r["file"]: r["diffs"] for r in results if r["verdict"] != "match"}
-    unexpected = {f: d for f, d in differ.items() if f not in KNOWN_DIFFERENCES}
-    assert unexpected == {}
-    assert sorted(differ) == sorted(KNOWN_DIFFERENCES)
+    assert differ == {}
 
 
 def test_values_sent_are_stored_as_the_real_server_stores_them(replayed) -> None:

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from target_helpers import (
+    CONTACT_PROPS,
     all_contacts,
     all_records,
     contacts_input,
@@ -206,3 +207,37 @@ def test_a_create_still_unfinished_after_waiting_is_rejected_unconfirmed_never_s
     again = run_target(config, contacts_input([{"lastname": "Slow", "email": "slow@x.com"}]))
     assert again.counts()["unchanged"] == 1
     assert _emails_count(vtiger) == {"slow@x.com": 1}
+
+
+# ------------------------------------------------------------------ 5. input order
+def test_a_schema_change_mid_stream_never_lets_an_older_value_win(sandbox, target_config, vtiger):
+    wider = {**CONTACT_PROPS, "title": {"type": ["string", "null"]}}
+    text = singer_lines([
+        schema_message(),
+        record_message({"lastname": "Old", "email": "k@x.com"}),
+        {**schema_message(properties=wider)},
+        record_message({"lastname": "New", "email": "k@x.com", "title": "t"}),
+        record_message({"lastname": "Other", "email": "j@x.com", "title": "t"}),
+    ])
+    config = {**keyed(target_config), "batch_size_rows": 2}
+    run_target(config, text)
+    assert {r["email"]: r["lastname"] for r in all_contacts(vtiger)} == {
+        "k@x.com": "New", "j@x.com": "Other"}
+
+
+def test_two_streams_mapped_to_one_module_write_in_input_order(sandbox, target_config, vtiger):
+    text = singer_lines([
+        schema_message("crm_contacts"),
+        schema_message("web_signups"),
+        record_message({"lastname": "FromCrm", "email": "k@x.com"}, "crm_contacts"),
+        record_message({"lastname": "FromWeb", "email": "k@x.com"}, "web_signups"),
+        record_message({"lastname": "Web2", "email": "j@x.com"}, "web_signups"),
+        record_message({"lastname": "Crm2", "email": "i@x.com"}, "crm_contacts"),
+        record_message({"lastname": "CrmLast", "email": "j@x.com"}, "crm_contacts"),
+    ])
+    config = {**target_config, "allow_rejects": True, "batch_size_rows": 2,
+              "module_map": {"crm_contacts": "Contacts", "web_signups": "Contacts"},
+              "match_keys": {"Contacts": ["email"]}}
+    run_target(config, text)
+    assert {r["email"]: r["lastname"] for r in all_contacts(vtiger)} == {
+        "k@x.com": "FromWeb", "j@x.com": "CrmLast", "i@x.com": "Crm2"}

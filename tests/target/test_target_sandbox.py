@@ -313,12 +313,13 @@ class TestFatal:
         assert isinstance(run.error, FatalError)
         assert run.states == []
 
-    def test_unknown_module_stops_the_run(self, sandbox, target_config):
-        from vtiger_client.errors import FatalError
+    def test_unknown_module_stops_the_run_naming_the_setting(self, sandbox, target_config):
+        from target_vtiger.target import TargetConfigError
 
         config = {**target_config, "module_map": {"Contacts": "NoSuchModule"}}
         run = run_target(config, contacts_input([{"lastname": "X"}]), expect_error=True)
-        assert isinstance(run.error, FatalError)
+        assert isinstance(run.error, TargetConfigError)
+        assert str(run.error).startswith("module_map.Contacts: unknown module 'NoSuchModule'")
 
     def test_module_map_routes_a_stream_to_a_module(self, sandbox, target_config, vtiger):
         config = {**target_config, "module_map": {"warehouse-people": "Contacts"}}
