@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo "installing the project and its dev dependencies into $(VENV) (first run: about a minute)"
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[sandbox,dev]'
 	touch $(STAMP)
 
 # Meltano plugins into .meltano/ (uv backend); a no-op while meltano.yml is unchanged.

@@ -99,6 +99,10 @@ class ReplayClient:
     def sync(self, module: str, since: int, sync_type: str | None = None) -> dict:
         return msgspec.json.decode(self.pages[max(1, since)])
 
+    def server_now(self, *, ask: bool = False) -> float:
+        """The recording's server ran on this machine's clock."""
+        return time.time()
+
 
 def record_pages(cfg: dict) -> dict[int, bytes]:
     from vtiger_client.session import ClientConfig, VtigerClient

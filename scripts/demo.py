@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make demo`: Vtiger (the sandbox, demo data) -> Meltano -> DuckDB, twice.
+"""`make demo`: Vtiger (the sandbox, demo data) -> Meltano -> DuckDB, twice, then dbt.
 
 1. starts `vtiger-sandbox serve --seed demo` in a temporary directory on a free port;
 2. installs the Meltano plugins if needed (scripts/meltano_plugins.py);
@@ -13,10 +13,13 @@
 7. self-hosted: a small sync-capable self-hosted sandbox with three owners (admin, a user, a
    group), two runs into output/vtiger-selfhosted.duckdb with `api_style: webservice`; between
    them the user and the admin delete Contacts owned by the user and by the group, which
-   self-hosted sync never lists: the tap's id-set check must flag both.
+   self-hosted sync never lists: the tap's id-set check must flag both;
+8. `meltano --environment dev run dbt-duckdb:build`: the dbt models of transform/ (staging,
+   marts) and their tests on output/warehouse.duckdb, then prints the mart deal_pipeline.
 Any failure exits non-zero with a one-line reason.
 
-DEMO_OUTPUT_DIR (default output/) holds the DuckDB file and the Meltano log; Meltano keeps
+DEMO_OUTPUT_DIR (default output/) holds the DuckDB file, the Meltano log and dbt's artifacts
+(dbt/); Meltano keeps
 the state between the runs in .meltano/meltano.db unless MELTANO_DATABASE_URI says otherwise
 (tests/pipeline/test_make_demo.py sets both, so a test run leaves the developer's files alone).
 """
@@ -79,7 +82,7 @@ class Api:
         return self.call("GET", "query", query=vtql)
 
 
-def meltano(*args: str, env: dict[str, str], label: str) -> None:
+def meltano(*args: str, env: dict[str, str], label: str, extracts: bool = True) -> None:
     """Run meltano; show a live line of progress, keep the full log in output/."""
     cmd = [MELTANO, "--environment", "dev", *args]
     started = time.monotonic()
@@ -128,7 +131,8 @@ def meltano(*args: str, env: dict[str, str], label: str) -> None:
         tail = LOG_FILE.read_text(errors="replace").splitlines()[-40:]
         print("\n".join(tail), file=sys.stderr)
         raise SystemExit(f"{label} failed (exit {code}); full log: {LOG_FILE}")
-    step(f"{label} done in {time.monotonic() - started:.1f}s: {records['n']:,} records extracted")
+    extracted = f": {records['n']:,} records extracted" if extracts else ""
+    step(f"{label} done in {time.monotonic() - started:.1f}s{extracted}")
 
 
 def tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
@@ -263,6 +267,44 @@ def change_records(api: Api) -> dict[str, Change]:
         api.call("POST", "delete", id=contact["id"])
         changes[contact["id"]] = Change("contacts", f"deleted Contact {contact['lastname']}")
     return changes
+
+
+MART = "marts.deal_pipeline"
+MART_QUERY = (
+    f"SELECT month, sales_stage, deals, amount, win_rate FROM {MART} "
+    "WHERE month >= (SELECT max(month) FROM marts.deal_pipeline) - INTERVAL 2 MONTH "
+    "ORDER BY month DESC, sales_stage"
+)
+
+
+def build_models() -> None:
+    """dbt builds the models of transform/ and runs their tests on the DuckDB file."""
+    step("dbt: meltano --environment dev run dbt-duckdb:build (staging models, marts, tests)")
+    env = dict(
+        os.environ, TARGET_DUCKDB_FILEPATH=str(DUCKDB_FILE), NO_COLOR="1",
+        DBT_DUCKDB_TARGET_PATH=str(OUTPUT / "dbt"), DBT_DUCKDB_LOG_PATH=str(OUTPUT / "dbt"),
+    )  # fmt: skip
+    meltano("run", "dbt-duckdb:build", env=env, label="dbt build", extracts=False)
+    results = json.loads((OUTPUT / "dbt" / "run_results.json").read_text())["results"]
+    kinds = {"model": 0, "test": 0}
+    for result in results:
+        kind = result["unique_id"].split(".", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    print(f"  {kinds['model']} models built, {kinds['test']} dbt tests passed", flush=True)
+
+
+def print_mart() -> None:
+    """The deal pipeline mart, its three newest months."""
+    with duckdb.connect(str(DUCKDB_FILE), read_only=True) as conn:
+        (total,) = conn.execute(f"SELECT count(*) FROM {MART}").fetchone()
+        rows = conn.execute(MART_QUERY).fetchall()
+    print(f"\n{MART} ({total} rows: Potentials by close month and sales stage), "
+          "the three newest months:")  # fmt: skip
+    print(f"  {'month':<12}{'sales_stage':<26}{'deals':>6}{'amount':>14}{'win_rate':>10}")
+    for month, stage, deals, amount, win_rate in rows:
+        rate = "" if win_rate is None else f"{float(win_rate):.2f}"
+        print(f"  {month!s:<12}{stage or '':<26}{deals:>6}{float(amount or 0):>14,.2f}{rate:>10}")
+    print(f"  ({MART_QUERY})", flush=True)
 
 
 SELF_HOSTED_DUCKDB = OUTPUT / "vtiger-selfhosted.duckdb"
@@ -416,6 +458,8 @@ def main() -> int:
         + (f", + {reread} unchanged rows of the bookmark's second" if reread else "")
         + f"; explore with: duckdb {shown(DUCKDB_FILE)}"
     )
+    build_models()
+    print_mart()
     return 0
 
 

@@ -25,9 +25,13 @@ from ruamel.yaml.comments import CommentedSeq
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO_YML = ROOT / "meltano.yml"
 CONNECTORS = {"extractors": "tap-vtiger", "loaders": "target-vtiger"}
+#: JSON Schema type -> Meltano kind. A "number" is declared `kind: string`: Meltano 4.4 turns a
+#: `kind: decimal` value from an environment variable into a Decimal and then crashes writing
+#: the plugin's config ("Decimal is not JSON serializable"); as a string it passes "30" on and
+#: the connectors read numeric strings as numbers (vtiger_client.settings.numbers_from_strings).
 KIND_BY_TYPE = {
     "integer": "integer",
-    "number": "decimal",
+    "number": "string",
     "boolean": "boolean",
     "array": "array",
     "object": "object",

@@ -13,7 +13,9 @@ loop is a failure a user would see).
 Equivalent mutants (no observable difference) are listed in ``scripts/mutation_equivalent.txt``,
 one ``<mutant id>  # <reason>`` per line; only listed ones leave the score.
 
-Usage: ``python scripts/mutation.py [module-key ...] [--timeout S] [--list]``.
+Usage: ``python scripts/mutation.py [module-key ...] [--timeout S] [--list] [--match TEXT]
+[--limit N]``. Prints each surviving mutant, then per module: mutants, killed, equivalent,
+survived, the raw score (killed / mutants) and the score (killed / (mutants - equivalent)).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 import types
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -334,9 +336,10 @@ def _run_child(module: types.ModuleType, mutant: Mutant | None, target: Target,
     import pytest
 
     pid = os.fork()
-    if pid == 0:  # child
+    if pid == 0:  # child: its own process group, so that sandboxes it starts die with it
         code = 3
         try:
+            os.setpgid(0, 0)
             sink = io.StringIO()
             with redirect_stdout(sink), redirect_stderr(sink):
                 if mutant is not None:
@@ -349,13 +352,20 @@ def _run_child(module: types.ModuleType, mutant: Mutant | None, target: Target,
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
+            _kill_group(pid)
             code = os.waitstatus_to_exitcode(status)
             return {0: "survived", 1: "caught"}.get(code, "caught" if code > 0 else "error")
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            _kill_group(pid)
             os.waitpid(pid, 0)
             return "timeout"
         time.sleep(0.02)
+
+
+def _kill_group(pgid: int) -> None:
+    """End whatever a child left running (a sandbox of a test it was killed in)."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def load_equivalent() -> dict[str, str]:
@@ -370,50 +380,104 @@ def load_equivalent() -> dict[str, str]:
     return out
 
 
-def run(keys: list[str], timeout: float) -> int:
-    """Run the check for ``keys``; print scores and survivors; 0 when all reach the target."""
+@dataclass
+class Score:
+    """One module's result: raw = caught / mutants; adjusted = caught / (mutants - equivalent)."""
+
+    path: str
+    mutants: int
+    equivalent: int
+    caught: int
+    seconds: float
+    survivors: list[Mutant]
+    partial: bool = False
+
+    @property
+    def raw(self) -> float:
+        return 100.0 * self.caught / self.mutants if self.mutants else 100.0
+
+    @property
+    def adjusted(self) -> float:
+        scored = self.mutants - self.equivalent
+        return 100.0 * self.caught / scored if scored else 100.0
+
+
+def select(found: list[Mutant], match: str | None, limit: int | None) -> list[Mutant]:
+    """The mutants to run: those whose id contains ``match``, at most ``limit`` of them spread
+    evenly over the module (for a quick look; the figures that count run every mutant)."""
+    chosen = [m for m in found if match is None or match in m.ident]
+    if limit is not None and 0 < limit < len(chosen):
+        step = len(chosen) / limit
+        chosen = [chosen[int(i * step)] for i in range(limit)]
+    return chosen
+
+
+def score_module(key: str, timeout: float, equivalent: dict[str, str], *,
+                 match: str | None = None, limit: int | None = None,
+                 progress: bool = True) -> Score | None:
+    """Run the mutants of one module; None when its tests fail without any mutation."""
+    import pytest
+
+    target = TARGETS[key]
+    module = importlib.import_module(target.path[:-3].replace("/", "."))
+    started = time.monotonic()
+    with redirect_stdout(io.StringIO()):  # import the tests once, before forking
+        pytest.main([*_pytest_args(target), "--collect-only"])
+    base = _run_child(module, None, target, timeout * 4)
+    if base != "survived":
+        print(f"{key}: the tests fail without any mutation ({base}); fix them first")
+        return None
+    found = mutants(target)
+    chosen = select(found, match, limit)
+    survivors: list[Mutant] = []
+    caught = listed = 0
+    for mutant in chosen:
+        verdict = _run_child(module, mutant, target, timeout)
+        if verdict in ("caught", "timeout"):
+            caught += 1
+            if mutant.ident in equivalent:
+                print(f"CAUGHT BUT LISTED EQUIVALENT {mutant.ident}")
+        elif mutant.ident in equivalent:
+            listed += 1
+        else:
+            survivors.append(mutant)
+            if progress:
+                print(f"SURVIVED {mutant.ident}  (line {mutant.line})", flush=True)
+    return Score(target.path, len(chosen), listed, caught, time.monotonic() - started,
+                 survivors, partial=len(chosen) < len(found))
+
+
+def run(keys: list[str], timeout: float, *, match: str | None = None,
+        limit: int | None = None) -> int:
+    """Run the check for ``keys``; print survivors and scores; 0 when all reach the target."""
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     os.environ.setdefault("CI", "1")  # the derandomized hypothesis profile (tests/conftest.py)
-    import pytest
-
     equivalent = load_equivalent()
-    rows = []
+    known = {m.ident for key in keys for m in mutants(TARGETS[key])}
+    for ident in sorted(set(equivalent) - known):
+        if any(ident.startswith(TARGETS[k].path + "::") for k in keys):
+            print(f"STALE EQUIVALENT (no such mutant any more) {ident}")
+    scores: list[Score] = []
     failed = False
     for key in keys:
-        target = TARGETS[key]
-        module = importlib.import_module(target.path[:-3].replace("/", "."))
-        started = time.monotonic()
-        with redirect_stdout(io.StringIO()):  # import the tests once, before forking
-            pytest.main([*_pytest_args(target), "--collect-only"])
-        base = _run_child(module, None, target, timeout * 4)
-        if base != "survived":
-            print(f"{key}: the tests fail without any mutation ({base}); fix them first")
+        score = score_module(key, timeout, equivalent, match=match, limit=limit)
+        if score is None:
             failed = True
             continue
-        found = mutants(target)
-        survivors, listed = [], 0
-        caught = 0
-        for mutant in found:
-            verdict = _run_child(module, mutant, target, timeout)
-            if verdict in ("caught", "timeout"):
-                caught += 1
-            elif mutant.ident in equivalent:
-                listed += 1
-            else:
-                survivors.append(mutant)
-        scored = len(found) - listed
-        score = 100.0 * caught / scored if scored else 100.0
-        failed |= score < TARGET_SCORE
-        rows.append((key, target.path, len(found), listed, caught, score,
-                     time.monotonic() - started))
-        for mutant in survivors:
-            print(f"SURVIVED {mutant.ident}  (line {mutant.line})")
+        scores.append(score)
+        failed |= score.adjusted < TARGET_SCORE
     print()
-    print(f"{'module':<32} {'mutants':>7} {'equiv':>6} {'caught':>7} {'score':>7} {'secs':>6}")
-    for _key, path, n, listed, caught, score, secs in rows:
-        mark = "PASS" if score >= TARGET_SCORE else "FAIL"
-        print(f"{path:<32} {n:>7} {listed:>6} {caught:>7} {score:>6.1f}% {secs:>6.0f} {mark}")
+    print(f"{'module':<30} {'mutants':>7} {'killed':>6} {'equiv':>5} {'survived':>8} "
+          f"{'raw':>6} {'score':>6} {'secs':>5}")
+    for sc in scores:
+        mark = "PASS" if sc.adjusted >= TARGET_SCORE else "FAIL"
+        if sc.partial:
+            mark += " (partial: --match/--limit)"
+        print(f"{sc.path:<30} {sc.mutants:>7} {sc.caught:>6} {sc.equivalent:>5} "
+              f"{len(sc.survivors):>8} {sc.raw:>5.1f}% {sc.adjusted:>5.1f}% {sc.seconds:>5.0f} "
+              f"{mark}")
+    print(f"score = killed / (mutants - equivalent); equivalent mutants: {EQUIVALENT_FILE.name}")
     return 1 if failed else 0
 
 
@@ -423,6 +487,9 @@ def main() -> int:
                         "(default: all)")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per mutant")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument("--match", help="only the mutants whose id contains this text")
+    parser.add_argument("--limit", type=int, help="at most this many mutants per module, "
+                        "spread over it (a quick look; the figures that count run them all)")
     args = parser.parse_args()
     keys = args.modules or list(TARGETS)
     unknown = [k for k in keys if k not in TARGETS]
@@ -430,10 +497,10 @@ def main() -> int:
         parser.error(f"unknown module key(s) {unknown}; choose from {list(TARGETS)}")
     if args.list:
         for key in keys:
-            for mutant in mutants(TARGETS[key]):
+            for mutant in select(mutants(TARGETS[key]), args.match, args.limit):
                 print(mutant.ident)
         return 0
-    return run(keys, args.timeout)
+    return run(keys, args.timeout, match=args.match, limit=args.limit)
 
 
 if __name__ == "__main__":

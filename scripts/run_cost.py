@@ -65,7 +65,7 @@ def measure(api_style: str, extra: dict, seed: str = "demo") -> dict:
         work = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_VTIGER")}
         env["XDG_CACHE_HOME"] = str(work / "cache")
-        from vtiger_sandbox.operations import DEFAULT_SETTINGS
+        from vtiger_sandbox.backend.settings import DEFAULT_SETTINGS
 
         unlimited = {"edition": "unlimited"} if "edition" in DEFAULT_SETTINGS else {}
         with SandboxServer(work / "sandbox.sqlite", seed=seed, config=unlimited) as sandbox:

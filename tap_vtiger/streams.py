@@ -30,10 +30,14 @@ Fallback decisions (logged as warnings):
 - ``sync`` answers HTTP 500 with an empty body (stock self-hosted 8.2) or refuses the module:
   query. Remembered in state for a day (``vtiger_sync``), then ``sync`` is tried again.
 - webservice.php servers return only the caller's own records from ``sync``. The first page
-  proves completeness when it holds a record owned by someone else (remembered for good);
-  otherwise one ``select count(*) ... where assigned_user_id != <me> and modifiedtime > L``
-  decides: other owners' records exist -> query (remembered for a day). REST (Vtiger Cloud)
-  ``sync`` with ``syncType=application`` returns every record and is not checked.
+  proves completeness when it holds a record owned by someone else; otherwise one
+  ``select count(*) ... where assigned_user_id != <me> and modifiedtime > L`` decides: other
+  owners' records exist -> query (remembered for a day). Owner-limited sync is a property of
+  the server's build (self-hosted), not of a module, so one proof holds for every module and
+  is remembered for good in the state (``vtiger_sync_complete``): after it, no module spends a
+  ``count(*)`` and the id check of :mod:`tap_vtiger.deletions` is not needed (sync lists every
+  deletion). REST (Vtiger Cloud) ``sync`` with ``syncType=application`` returns every record
+  and is not checked.
 
 State: records are emitted in ``modifiedtime`` order (sync pages sorted, deletions stamped with
 the page's ``lastModifiedTime``), so the SDK's sorted-stream bookmark never passes an undelivered
@@ -79,6 +83,9 @@ if t.TYPE_CHECKING:
 QUERY_PAGE = 100
 #: How long a "sync cannot serve this module" verdict is trusted before sync is tried again.
 VERDICT_TTL = 86400
+#: Tap state key: proof that this server's ``sync`` lists every owner's records (a sync page
+#: held a record owned by someone else than the caller): {"module", "proven_at"}.
+SYNC_PROOF_KEY = "vtiger_sync_complete"
 #: Modules whose ``sync`` answers but never lists anything (Users): read as full tables.
 NON_SYNC_MODULES = frozenset({"Users"})
 #: Fields never emitted (credentials of CRM users).
@@ -362,25 +369,23 @@ class ModuleStream(VtigerStream):
     # ------------------------------------------------------------------ start point
 
     def start_seconds(self, context: t.Mapping[str, t.Any] | None) -> int:
-        """Exclusive lower bound (unix seconds) of this run: bookmark - 1 (re-read the
-        bookmark second), else start_date - 1 (start_date is inclusive), else 0.
+        """Exclusive lower bound (unix seconds) of this run: the starting value - 1 (the
+        bookmark second is re-read; start_date is inclusive), else 0. The SDK's starting value
+        is the bookmark, or start_date when there is none or start_date is later.
         """
         value = self.get_starting_replication_key_value(context)
-        if value:
-            seconds = vtypes.datetime_to_unix(str(value))
-            now = int(self.client.server_now())
-            if seconds > now + CLOCK_SLACK:  # ahead of our clock: ask the server's
-                now = int(self.client.server_now(ask=True))
-            if seconds > now + CLOCK_SLACK:
-                self._warn_future(str(value), now, "the state's bookmark")
-                seconds = now
-                self.get_context_state(context)["replication_key_value"] = (
-                    vtypes.unix_to_datetime(now))
-            return max(0, seconds - 1)
-        start = self.config.get("start_date")
-        if start:
-            return max(0, vtypes.datetime_to_unix(str(start)) - 1)
-        return 0
+        if not value:
+            return 0
+        seconds = vtypes.datetime_to_unix(str(value))
+        now = int(self.client.server_now())
+        if seconds > now + CLOCK_SLACK:  # ahead of our clock: ask the server's
+            now = int(self.client.server_now(ask=True))
+        if seconds > now + CLOCK_SLACK:
+            self._warn_future(str(value), now, "the state's bookmark")
+            seconds = now
+            self.get_context_state(context)["replication_key_value"] = (
+                vtypes.unix_to_datetime(now))
+        return max(0, seconds - 1)
 
     def _bookmark_moved(self) -> None:
         """Keep the bookmark at or before the server's clock: a record stamped in the future
@@ -424,7 +429,27 @@ class ModuleStream(VtigerStream):
         verdict = state.get("vtiger_sync") or {}
         if verdict.get("mode") == "query":
             return True
-        return self.client.config.api_style == "webservice" and verdict.get("complete") is not True
+        return self.client.config.api_style == "webservice" and not self._sync_proven(state)
+
+    def _sync_proven(self, state: dict[str, t.Any]) -> bool:
+        """Whether sync is known to list every owner's records of this module: proven by
+        this module, or by any module of this server (``SYNC_PROOF_KEY``) while ``sync_type``
+        is application (a user-scoped sync lists the user's records only, by design).
+        """
+        if (state.get("vtiger_sync") or {}).get("complete") is True:
+            return True
+        sync_type = self.config.get("sync_type") or "application"
+        return sync_type == "application" and bool(self.tap_state.get(SYNC_PROOF_KEY))
+
+    def _prove_sync_complete(self, state: dict[str, t.Any]) -> None:
+        """A sync page held another owner's record: this server's sync is not owner-limited."""
+        self._verdict(state)["complete"] = True
+        if not self.tap_state.get(SYNC_PROOF_KEY):
+            self.tap_state[SYNC_PROOF_KEY] = {"module": self.module,
+                                              "proven_at": int(time.time())}
+            self.logger.info("%s: sync returned another owner's record: this server's sync "
+                             "lists every owner's records (no owner check for any module "
+                             "from now on)", self.module)
 
     def _tracked(self, records: t.Generator[dict, None, t.Any]) -> t.Generator[dict, None, t.Any]:
         """The records of ``records`` (and its return value), noted by the deletion check."""
@@ -559,7 +584,7 @@ class ModuleStream(VtigerStream):
         check_owner = (
             client.config.api_style == "webservice"
             and sync_type == "application"
-            and self._verdict(state).get("complete") is not True
+            and not self._sync_proven(state)
         )
         resume_from = since  # where query goes on from, should sync not serve
         gap = self._verdict(state).get("gap_from") if include_deleted else None
@@ -570,8 +595,9 @@ class ModuleStream(VtigerStream):
                 vtypes.unix_to_datetime(max(1, int(gap))))
             since = int(gap)
             self.rereading_gap = True
+        since = max(1, since)  # the modifiedTime sync is asked for: 0 crashes the server
         try:
-            page = client.sync(self.module, max(1, since), sync_type)
+            page = client.sync(self.module, since, sync_type)
         except (RetryableError, UnknownModuleError) as exc:
             if isinstance(exc, RetryableError) and exc.code not in ("EMPTY_RESPONSE", "HTTP_500"):
                 raise
@@ -642,7 +668,7 @@ class ModuleStream(VtigerStream):
             return True
         owners = {r.get("assigned_user_id") for r in page.get("updated") or []}
         if owners - {me, "", None}:
-            self._verdict(state)["complete"] = True  # proof: someone else's record came back
+            self._prove_sync_complete(state)  # someone else's record came back
             return True
         where = vtql.ne("assigned_user_id", me)
         if since >= 1:

@@ -23,10 +23,13 @@ one line on stderr with exit code 1: no traceback, and never the access key.
 from __future__ import annotations
 
 import copy
+import io
+import json
 import sys
 import threading
 import time
 import typing as t
+from pathlib import Path
 
 import click
 from singer_sdk import Stream, Tap
@@ -35,8 +38,10 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._state import reset_state_progress_markers
 
 from tap_vtiger.deletions import DELETION_SETTINGS
+from tap_vtiger.state_check import check_state
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
+    SYNC_PROOF_KEY,
     VERDICT_TTL,
     FullTableStream,
     ModuleStream,
@@ -52,7 +57,12 @@ from vtiger_client.errors import (
     VtigerError,
     settings_error,
 )
-from vtiger_client.settings import CONNECTION_KEYS, connection_properties
+from vtiger_client.settings import (
+    CONNECTION_KEYS,
+    connection_properties,
+    json_file_problem,
+    numbers_from_strings,
+)
 
 if t.TYPE_CHECKING:
     from tap_vtiger.discovery_cache import DiscoveryCache
@@ -123,6 +133,14 @@ def _beyond_settings() -> list[th.Property]:
     return out
 
 
+def _module_proved_sync(box: t.Any) -> bool:
+    """A module's state says its sync returned another owner's record (state of a run
+    before the proof was kept server-wide, ``SYNC_PROOF_KEY``).
+    """
+    verdict = box.get("vtiger_sync") if isinstance(box, dict) else None
+    return isinstance(verdict, dict) and verdict.get("complete") is True
+
+
 class _VtigerCommand(click.Command):
     """The SDK's command, with run-ending errors as one line and exit code 1."""
 
@@ -154,6 +172,15 @@ class TapVtiger(Tap):
         self._discovery_cache: DiscoveryCache | None = None
         #: set (to the reason) when api_budget_percent stopped the run
         self.budget_exhausted: str | None = None
+        # a state the tap did not write stops the run before discovery's calls
+        state = kwargs.get("state")
+        if isinstance(state, str) and state:  # a --state path: the SDK's reader would crash
+            problem = json_file_problem(state, "--state")
+            if problem:
+                raise ConfigError("STATE", problem)
+            check_state(json.loads(Path(state).read_text(encoding="utf-8")))
+        elif isinstance(state, dict):
+            check_state(state)
         super().__init__(*args, catalog=catalog, **kwargs)
 
     # ------------------------------------------------------------------ settings
@@ -162,8 +189,10 @@ class TapVtiger(Tap):
         """The SDK's JSON Schema check, reported as ONE line naming the setting (the SDK's last
         line, "Config validation failed", names none and its messages echo the bad value), plus
         what JSON Schema does not check here: ``start_date`` must parse (else the run would
-        call listtypes and describe before failing on it). Runs before any API call.
+        call listtypes and describe before failing on it). Runs before any API call. Numeric
+        settings given as numeric strings (environment variables) count as numbers.
         """
+        self._config.update(numbers_from_strings(self._config, self.config_jsonschema))
         try:
             errors = super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
@@ -401,12 +430,56 @@ class TapVtiger(Tap):
                         me.get("user_name") or tap.config["username"], me.get("id"))
         ctx.exit()
 
+    @classmethod
+    def invoke(cls, *args: t.Any, state: t.Any = None, **kwargs: t.Any) -> t.Any:  # type: ignore[override]
+        """The SDK's run, with a ``--state`` that is not JSON, or not a state the tap wrote,
+        stopped in one line naming the key (ConfigError), before any call.
+        """
+        if state is not None:
+            text = state.read()
+            name = getattr(state, "name", "")
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError("STATE", f"--state file {name} is not valid JSON (line "
+                                  f"{exc.lineno} column {exc.colno}: {exc.msg}); fix the file "
+                                  "or run without --state") from None
+            check_state(value)
+            state = io.StringIO(text)
+        return super().invoke(*args, state=state, **kwargs)
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """The SDK's ``--config`` reading, with a file that is not a JSON object (syntax
+        error, missing) reported in one line naming it, exit 1, instead of a traceback.
+        """
+        for path in value:
+            problem = None if path == "ENV" else json_file_problem(path, "config")
+            if problem:
+                cls.logger.error("tap-vtiger: %s", problem)
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
+
     def load_state(self, state: dict[str, t.Any]) -> None:
-        """The SDK's (bookmarks only), plus the operations found missing by earlier runs."""
+        """The SDK's (bookmarks only), plus what earlier runs learnt about the server: the
+        operations found missing, and the proof that its sync lists every owner's records
+        (also taken from a module that proved it before the proof was kept server-wide).
+        A state the tap did not write stops the run first (one line naming the key).
+        """
+        check_state(state)
         super().load_state(state)
         saved = state.get(UNAVAILABLE_STATE_KEY)
         if isinstance(saved, dict) and saved:
             self.state[UNAVAILABLE_STATE_KEY] = dict(saved)
+        proof = state.get(SYNC_PROOF_KEY)
+        if not isinstance(proof, dict) or not proof:
+            bookmarks = state.get("bookmarks")
+            proof = next(({"module": name, "proven_at": None}
+                          for name, box in (bookmarks if isinstance(bookmarks, dict) else {}
+                                            ).items()
+                          if _module_proved_sync(box)), None)
+        if proof:
+            self.state[SYNC_PROOF_KEY] = dict(proof)
 
     def _remember_missing_operations(self) -> None:
         """Operations an earlier run found missing (state ``vtiger_unavailable``: name ->

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import threading
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -89,9 +90,25 @@ class RejectsWriter:
                 return
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = self.path.open("a", encoding="utf-8")
+                # backslashreplace: a lone surrogate in a bad record is written as its JSON
+                # escape (\\ud800), which reads back as the same text; strict encoding would
+                # end the run with a traceback at the very record it is meant to report
+                self._handle = self.path.open("a", encoding="utf-8", errors="backslashreplace")
             self._handle.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
             self._handle.flush()
+
+    def check_writable(self) -> None:
+        """Open the file now (append, nothing written): a rejects_path that is a folder or
+        cannot be written is a setting error found before the first record is written, not at
+        the first reject in the middle of a run. Raises ``OSError``.
+        """
+        with self._lock:
+            if self.path is None or self._handle is not None:
+                return
+            if self.path.is_dir():
+                raise IsADirectoryError(f"{self.path} is a folder")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("a", encoding="utf-8", errors="backslashreplace")
 
     def close(self) -> None:
         """Close the file (idempotent)."""
@@ -133,6 +150,45 @@ UNREADABLE_INPUT = "(unreadable input)"
 #: Internal message types the reader hands on for lines that are not Singer messages.
 MALFORMED_LINE = "_VTIGER_MALFORMED_LINE"
 _BLANK_LINE = "_VTIGER_BLANK_LINE"
+#: What an input byte that is not UTF-8 becomes once decoded with ``surrogateescape``.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def decoded_lines(stream: Any) -> Any:
+    """The lines of ``stream`` as text, whatever bytes they hold.
+
+    A text stream (stdin, ``--input``) decodes strictly, or with ``surrogateescape``,
+    depending on the machine's locale: one byte that is not UTF-8 then ends the run with a
+    traceback, or slips through as a lone surrogate. Reading the bytes and decoding each line
+    with ``surrogateescape`` makes every such byte one lone surrogate (U+DC80-U+DCFF) the
+    reader can point at. Only a line feed ends a line (no universal-newline splitting).
+    """
+    raw = getattr(stream, "buffer", None)
+    if raw is None:  # already text (a StringIO)
+        yield from stream
+        return
+    for line in raw:
+        yield line.decode("utf-8", "surrogateescape")
+
+
+def _keeping_repeats(repeated: list[str]) -> Any:
+    """A ``json`` ``object_pairs_hook`` that builds each object and notes repeated keys."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) < len(pairs):
+            seen: set[str] = set()
+            repeated.extend(k for k, _ in pairs if k in seen or seen.add(k))
+        return built
+
+    return build
+
+
+def _readable(line: str) -> str:
+    """The line with each byte that is not UTF-8 spelled as a backslash, x and two hex digits
+    (valid text to report).
+    """
+    return line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _sdk_reader_base() -> type:
@@ -154,6 +210,13 @@ class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
         #: called with ``{"line", "line_number", "reason"}``; set by the target
         self.on_malformed: Any = None
 
+    def process_lines(self, file_input: Any, callbacks: dict) -> Any:
+        """The SDK's loop over :func:`decoded_lines` (bytes that are not UTF-8 become
+        rejects of their line instead of a traceback).
+        """
+        return super().process_lines(decoded_lines(file_input or self.default_input),
+                                     callbacks)
+
     def deserialize_json(self, line: str) -> dict:
         """Parse one line like the SDK; a bad line becomes an internal MALFORMED_LINE message."""
         from singer_sdk.singerlib.encoding.simple import deserialize_json
@@ -161,17 +224,52 @@ class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
         self.line_number += 1
         if not line.strip():
             return {"type": _BLANK_LINE}
+        undecodable = _UNDECODABLE.search(line)
+        if undecodable:
+            return self._not_utf8(line, undecodable)
+        repeated: list[str] = []
         try:
-            message = deserialize_json(line)
+            message = deserialize_json(line, object_pairs_hook=_keeping_repeats(repeated))
         except (ValueError, RecursionError) as exc:
             reason = f"not valid JSON ({type(exc).__name__}: {str(exc)[:200]})"
             return self._malformed(line, reason)
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             return self._malformed(line, "not a Singer message (a JSON object with a type)")
+        if repeated:
+            # JSON parsers keep the last value of a repeated key, others the first: which
+            # one the source meant is unknown, so neither is written
+            malformed = self._malformed(
+                line, f"key {repeated[0]!r} appears twice in one JSON object; which value is "
+                "meant is unknown (the source must send each key once)", code="DUPLICATE_KEY")
+            if isinstance(message.get("stream"), str) and message["stream"]:
+                malformed["stream"] = message["stream"]
+            return malformed
         return message
 
-    def _malformed(self, line: str, reason: str) -> dict:
-        return {"type": MALFORMED_LINE, "line": line.rstrip("\r\n"),
+    def _not_utf8(self, line: str, first: re.Match) -> dict:
+        """A line holding bytes that are not UTF-8: rejected whole (``INVALID_UTF8``), filed
+        under its stream when the rest of the line says which one.
+        """
+        byte = ord(first.group()) - 0xDC00
+        column = len(first.string[: first.start()].encode("utf-8", "surrogateescape")) + 1
+        malformed = self._malformed(
+            _readable(line),
+            f"not valid UTF-8 (byte 0x{byte:02x} at byte {column}); the source must send "
+            "UTF-8 (the line is kept with each bad byte written as \\xNN)",
+            code="INVALID_UTF8")
+        try:
+            from singer_sdk.singerlib.encoding.simple import deserialize_json
+
+            message = deserialize_json(line)
+        except (ValueError, RecursionError):
+            return malformed
+        if isinstance(message, dict) and isinstance(message.get("stream"), str) and (
+                message["stream"]):
+            malformed["stream"] = _readable(message["stream"])
+        return malformed
+
+    def _malformed(self, line: str, reason: str, code: str = "MALFORMED_LINE") -> dict:
+        return {"type": MALFORMED_LINE, "line": line.rstrip("\r\n"), "code": code,
                 "line_number": self.line_number, "reason": reason}
 
     def _process_unknown_message(self, message_dict: dict) -> None:

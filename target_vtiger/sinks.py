@@ -494,7 +494,39 @@ class VtigerSink(BatchSink):
         except CreateUnconfirmed as err:
             self.reject(plan, "CREATE_UNCONFIRMED", str(err))
             return
+        except RetryableError as err:
+            if not self._record_crashes_server(err):
+                raise
+            self._reject_server_error(plan, err, "create", " (the record was looked up by its "
+                                      "match key after each answer: Vtiger does not hold it)")
+            return
         self._after_write(plan, returned, "created")
+
+    @staticmethod
+    def _record_crashes_server(err: RetryableError) -> bool:
+        """An HTTP 500 (or Vtiger's INTERNAL_SERVER_ERROR) that outlived the retries: the
+        server answers, but fails on this record. Other transient errors (timeouts, refused
+        connections, 502-504, 429) say the server is unreachable or busy: they stop the run.
+        """
+        return not isinstance(err, RateLimitError) and (
+            err.http_status == 500 or err.code == "INTERNAL_SERVER_ERROR")
+
+    def _reject_server_error(self, plan: Planned, err: RetryableError, verb: str,
+                             detail: str = "") -> None:
+        """Reject the record the server keeps failing on (``SERVER_ERROR``), unless
+        ``stop_on_server_error`` says the run must stop there (``FatalError``: exit 1).
+        """
+        tries = int(self.config.get("max_retries", 5)) + 1
+        message = (f"Vtiger failed on this record's {verb} {tries} time(s): {err.detail()}; "
+                   f"not written{detail}. Fix the record's values (or the server) and send it "
+                   "again")
+        if self.config.get("stop_on_server_error", False):
+            ref = self._ref(plan.raw)
+            which = f"record {ref}" if ref else "a record"
+            raise FatalError("SERVER_ERROR", f"stream {self.stream_name}, {which}: {message} "
+                             "(stop_on_server_error is on)", err.http_status, verb)
+        self.reject(plan, "SERVER_ERROR", message)
+        self._target.note_server_error()
 
     def _create_once(self, plan: Planned) -> dict[str, t.Any]:
         """Create without ever creating twice.
@@ -596,6 +628,11 @@ class VtigerSink(BatchSink):
         except RecordError as err:
             self.reject(plan, err.code, err.message)
             return
+        except RetryableError as err:  # revise sends the same values again: safe to retry
+            if not self._record_crashes_server(err):
+                raise
+            self._reject_server_error(plan, err, "revise")
+            return
         self._after_write(plan, returned, "updated")
 
     def _delete(self, plan: Planned) -> None:
@@ -608,10 +645,17 @@ class VtigerSink(BatchSink):
                 self.reject(plan, err.code, err.message)
                 return
             # Vtiger says ACCESS_DENIED for "already deleted": the goal state holds
+        except RetryableError as err:
+            if not self._record_crashes_server(err):
+                raise
+            self._reject_server_error(plan, err, "delete")
+            return
+        self._target.note_written()
         self._count("deleted")
 
     def _after_write(self, plan: Planned, returned: t.Any, outcome: str) -> None:
         """Compare what Vtiger stored with what was sent; report every altered field."""
+        self._target.note_written()
         stored = returned if isinstance(returned, dict) else {}
         alterations = altered_fields(self.module, plan.changes, stored)
         if alterations:

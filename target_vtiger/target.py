@@ -43,10 +43,14 @@ from target_vtiger.webhook import (
 )
 from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
 from vtiger_client.session import ClientConfig, VtigerClient
-from vtiger_client.settings import connection_properties
+from vtiger_client.settings import connection_properties, json_file_problem, numbers_from_strings
 
 #: Most records one API Designer bulk request may carry (Vtiger's limit).
 BULK_LIMIT = 50
+#: Records in a row rejected as SERVER_ERROR (no write succeeding between them) after which
+#: the run stops: the server fails on everything, and going on would spend the API budget
+#: (max_retries + 1 calls each) to reject every record.
+SERVER_ERROR_STREAK = 10
 
 
 class RejectedRecordsError(Exception):
@@ -171,6 +175,17 @@ TARGET_PROPERTIES = [
         "(rounded currency, emoji turned into '?'...). Default: log a warning per field.",
     ),
     th.Property(
+        "stop_on_server_error",
+        th.BooleanType,
+        default=False,
+        description="Stop the run (exit 1) at the first record Vtiger still answers HTTP 500 "
+        "for after max_retries, instead of rejecting it as SERVER_ERROR and writing the "
+        "records after it. Cost of leaving it off: each such record spends max_retries + 1 "
+        "writes (and, for a create, as many lookups) and the retry pauses before it is "
+        f"rejected; {SERVER_ERROR_STREAK} such records in a row stop the run anyway (the "
+        "server, not the records, is broken).",
+    ),
+    th.Property(
         "allow_rejects",
         th.BooleanType,
         default=False,
@@ -277,6 +292,7 @@ class TargetVtiger(Target):
         self._preferences: UserPreferences | None = None
         self._schemas: dict[str, dict] = {}
         self._lock = threading.RLock()
+        self._server_error_streak = 0
         self.summaries: dict[str, StreamSummary] = {}
         # STATE bookkeeping: every record gets a sequence number; a STATE may be emitted once
         # every record that arrived before it has been written or rejected.
@@ -286,6 +302,13 @@ class TargetVtiger(Target):
         super().__init__(*args, **kwargs)
         self._check_settings()
         self.rejects = RejectsWriter(self.config.get("rejects_path"), dry_run=self.dry_run)
+        try:  # before the first write, not at the first reject in the middle of the run
+            self.rejects.check_writable()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            msg = (f"setting rejects_path: cannot append to {self.rejects.path} ({reason}); "
+                   "name a file in a writable folder")
+            raise TargetConfigError(msg) from None
         self.altered = AlteredWriter(self.config.get("altered_path"))
         if isinstance(self.message_reader, TolerantSingerReader):
             self.message_reader.on_malformed = self._reject_malformed_line
@@ -298,8 +321,10 @@ class TargetVtiger(Target):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """The SDK's JSON Schema check as ONE line naming the setting (a ConfigError: exit 1);
         the SDK's own last line, "Config validation failed", names none and its messages echo
-        the bad value.
+        the bad value. Numeric settings given as numeric strings (environment variables) count
+        as numbers.
         """
+        self._config.update(numbers_from_strings(self._config, self.config_jsonschema))
         try:
             return super()._validate_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
@@ -362,8 +387,41 @@ class TargetVtiger(Target):
         """A line that is not a Singer message (see TolerantSingerReader): the singer-sdk would
         stop the run with a traceback; here it is rejected, raw line kept, and reading goes on.
         """
-        self._reject_input(UNREADABLE_INPUT, {"line": message["line"]}, "MALFORMED_LINE",
+        self._reject_input(message.get("stream") or UNREADABLE_INPUT, {"line": message["line"]},
+                           message.get("code") or "MALFORMED_LINE",
                            f"input line {message['line_number']}: {message['reason']}")
+
+    def _line(self) -> str:
+        """``input line N: `` for messages about the line being read ("" if unknown)."""
+        number = getattr(self.message_reader, "line_number", 0)
+        return f"input line {number}: " if number else ""
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        """A BATCH message carries records in files this target does not read: going on would
+        let the STATE after it pass records never written, so the run stops (one line, exit 1).
+        """
+        stream = message_dict.get("stream")
+        msg = (f"{self._line()}BATCH message (stream {stream!r}): target-vtiger reads RECORD "
+               "messages only; turn off the tap's batch_config")
+        raise TargetConfigError(msg)
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        """ACTIVATE_VERSION never deletes anything here (see docs); one for a stream with no
+        SCHEMA yet is rejected (NO_SCHEMA, the input line named) instead of a KeyError.
+        """
+        stream = message_dict.get("stream")
+        if not isinstance(stream, str) or not stream or "version" not in message_dict:
+            self._reject_input(
+                stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
+                {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
+                f"{self._line()}an ACTIVATE_VERSION message needs a stream name and a version")
+            return
+        if stream not in self.mapper.stream_maps:
+            self._reject_input(stream, {k: v for k, v in message_dict.items() if k != "type"},
+                               "NO_SCHEMA", f"{self._line()}ACTIVATE_VERSION for stream "
+                               f"{stream!r} arrived before its SCHEMA message")
+            return
+        super()._process_activate_version_message(message_dict)
 
     def _process_record_message(self, message_dict: dict) -> None:
         """The SDK's record handling, except that a RECORD the SDK would stop the run on is
@@ -412,7 +470,17 @@ class TargetVtiger(Target):
             self._reject_input(
                 stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
                 {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
-                "a SCHEMA message needs a stream name and a schema object with properties")
+                f"{self._line()}a SCHEMA message needs a stream name and a schema object with "
+                "properties")
+            return
+        keys = message_dict.get("key_properties")
+        if keys is not None and not (isinstance(keys, list)
+                                     and all(isinstance(k, str) for k in keys)):
+            self._reject_input(
+                stream, {k: v for k, v in message_dict.items() if k != "type"},
+                "MALFORMED_MESSAGE", f"{self._line()}key_properties of stream {stream!r} must "
+                "be a list of field names (e.g. [\"email\"]); the stream's records are "
+                "rejected until a valid SCHEMA arrives")
             return
         previous = self._module_sinks.get(stream)
         if previous is not None and previous.current_size and (
@@ -472,9 +540,9 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ API access
 
-    def _client_config(self, **overrides: t.Any) -> ClientConfig:
+    def _client_config(self) -> ClientConfig:
         """The shared client's settings, validated by vtiger_client (same rules as the tap)."""
-        mapping = {**self.config, **overrides}
+        mapping = dict(self.config)
         # without a budget vtiger_client would sleep on a 429 until the daily quota resets
         mapping.setdefault("api_budget_percent", 100)
         mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
@@ -490,21 +558,32 @@ class TargetVtiger(Target):
 
     @property
     def no_retry_client(self) -> VtigerClient:
-        """A client that never retries, for ``create``: a create whose answer was lost may
-        have happened, so the sink checks (by match key) before trying again instead of
-        letting a transport-level retry write the record twice.
+        """The run's client without retries, for ``create``: a create whose answer was lost
+        may have happened, so the sink checks (by match key) before trying again instead of
+        letting a transport-level retry write the record twice. Same session (one login per
+        run), counters (one api_budget_percent) and rate state as :attr:`client`.
         """
         with self._lock:
             if self._no_retry_client is None:
-                client = VtigerClient(self._client_config(max_retries=0))
-                # One run, one budget: it counts into the main client's counters and reads
-                # the same rate-limit headers, so api_budget_percent caps the run's calls (with
-                # a counter each, a run could spend twice its share).
-                main = self.client
-                client.calls, client.rejected, client.rate = main.calls, main.rejected, main.rate
-                client._count_lock = main._count_lock
-                self._no_retry_client = client
+                self._no_retry_client = self.client.without_retries()
             return self._no_retry_client
+
+    def note_written(self) -> None:
+        """A write succeeded: the server works, whatever it failed on before."""
+        with self._lock:
+            self._server_error_streak = 0
+
+    def note_server_error(self) -> None:
+        """A record was rejected as SERVER_ERROR; stop (FatalError) at the
+        SERVER_ERROR_STREAK-th in a row.
+        """
+        with self._lock:
+            self._server_error_streak += 1
+            if self._server_error_streak >= SERVER_ERROR_STREAK:
+                msg = (f"Vtiger answered HTTP 500 for {SERVER_ERROR_STREAK} records in a row "
+                       "and wrote none in between: the server, not the records, looks broken; "
+                       "check the server (its PHP error log) before running again")
+                raise FatalError("SERVER_ERROR", msg)
 
     def api_calls(self) -> dict[str, int]:
         """API calls spent by this run, by operation (both clients share one counter)."""
@@ -589,6 +668,12 @@ class TargetVtiger(Target):
         typically right after the batch that contained them. Records arriving after the STATE
         may still be in flight; that is fine, they come again on a re-run and are matched.
         """
+        if "value" not in message_dict:
+            self._reject_input(UNREADABLE_INPUT, {k: v for k, v in message_dict.items()
+                                                  if k != "type"},
+                               "MALFORMED_MESSAGE", f"{self._line()}a STATE message needs a "
+                               "value; not passed on")
+            return
         super()._process_state_message(message_dict)
         with self._lock:
             self._pending_states.append((self._record_seq, message_dict["value"]))
@@ -708,6 +793,18 @@ class TargetVtiger(Target):
                     "required_streams to accept empty runs"
                 )
                 raise MissingInputError(msg)
+
+    @classmethod
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
+        """The SDK's ``--config`` reading, with a file that is not a JSON object (syntax
+        error, missing) reported in one line naming it, exit 1, instead of a traceback.
+        """
+        for path in value:
+            problem = None if path == "ENV" else json_file_problem(path, "config")
+            if problem:
+                cls.logger.error("target-vtiger stopped: %s", problem)
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]

@@ -46,6 +46,9 @@ _ID_RE = re.compile(r"^\d+x\d+$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _WIRE_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+#: UTF-16 surrogates: never valid Unicode text on their own (a JSON "\\ud800" escape, a half
+#: of an emoji cut by the source, or a byte that was not UTF-8 decoded with surrogateescape).
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _TRUE = frozenset({"1", "true", "on", "yes"})
 _FALSE = frozenset({"0", "false", "off", "no", ""})
 
@@ -272,6 +275,13 @@ def _to_text(value: Any) -> str:
         raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not text")
     if "\x00" in text:
         raise InvalidValue("INVALID_VALUE", "contains a NUL character, which Vtiger cannot store")
+    surrogate = _SURROGATE_RE.search(text)
+    if surrogate:
+        raise InvalidValue(
+            "INVALID_VALUE",
+            f"contains a lone surrogate (U+{ord(surrogate.group()):04X} at character "
+            f"{surrogate.start() + 1}), which is not valid Unicode and Vtiger cannot store; "
+            "fix the text at its source (broken UTF-8 or a half emoji)")
     return text
 
 

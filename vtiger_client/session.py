@@ -39,12 +39,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
+import dataclasses
 import email.utils
 import hashlib
 import ipaddress
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -258,6 +261,14 @@ class ClientConfig:
         for name in ("verify_ssl", "allow_http"):
             if name in values:
                 values[name] = _as_bool(values[name], name)
+        _check_header_texts(values)
+        if values.get("ca_bundle") not in (None, ""):
+            bundle = values["ca_bundle"]
+            if not isinstance(bundle, str):
+                raise ConfigError("CONFIG", "setting ca_bundle must be a file path")
+            if not os.path.isfile(bundle) or not os.access(bundle, os.R_OK):
+                raise ConfigError("CONFIG", "setting ca_bundle must name a readable PEM file "
+                                  f"(not found or not readable: {bundle})")
         cfg = cls(**values)
         cfg.base_url()  # validates the URL
         return cfg
@@ -287,6 +298,30 @@ class ClientConfig:
         return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+def _check_header_texts(values: dict[str, t.Any]) -> None:
+    """Settings sent in HTTP headers must be sendable: ``user_agent`` without line breaks or
+    other control characters (requests refuses them mid-run), ``username`` and ``access_key``
+    in Latin-1 (HTTP Basic auth; Vtiger's access keys are 16 letters and digits). Checked
+    before any call; the access key is never quoted.
+    """
+    agent = values.get("user_agent")
+    if agent is not None and (not isinstance(agent, str)
+                              or any(ord(c) < 32 or ord(c) == 127 for c in agent)):
+        raise ConfigError("CONFIG", "setting user_agent must be one line of text (no CR, LF or "
+                          "other control characters)")
+    for name in ("username", "access_key"):
+        text = values.get(name)
+        try:
+            text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ConfigError("CONFIG", f"setting {name} has characters outside Latin-1, "
+                              "which HTTP authentication cannot send; copy it again from "
+                              "Vtiger (My Preferences)") from None
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise ConfigError("CONFIG", f"setting {name} contains a line break or other "
+                              "control character; copy it again from Vtiger")
+
+
 @dataclass
 class RateInfo:
     """The last rate-limit headers seen (None = never reported)."""
@@ -296,7 +331,6 @@ class RateInfo:
     minute_reset: float | None = None
     daily_limit: int | None = None
     daily_remaining: int | None = None
-    daily_reset: float | None = None
 
 
 def _int_header(headers: t.Mapping[str, str], name: str) -> int | None:
@@ -346,6 +380,18 @@ class _Session(requests.Session):
         return {**settings, "proxies": dict(settings["proxies"])}
 
 
+@dataclass
+class _RunState:
+    """What every view of one client shares besides its counters: the webservice session,
+    the user it belongs to, the server's clock offset and whether the server answered yet.
+    """
+
+    session_name: str | None = None
+    user_id: str | None = None
+    server_offset: float | None = None
+    reached: bool = False
+
+
 class VtigerClient:
     """A Vtiger API client; see the module docstring. Thread-safe enough for one tap/target."""
 
@@ -366,24 +412,17 @@ class VtigerClient:
         #: Calls answered 429 (not charged by Vtiger), by operation.
         self.rejected: collections.Counter[str] = collections.Counter()
         self.rate = RateInfo()
-        self.user_id: str | None = None
+        self._run = _RunState()
         #: operations this server turned out not to offer (name -> why), for the whole run
         self.unavailable: dict[str, str] = {}
         #: called with the operation name when the client finds one missing (the tap keeps
         #: it in its state so later runs do not spend calls finding out again)
         self.on_unavailable: t.Callable[[str], None] | None = None
         self._warned_unavailable: set[str] = set()
-        #: server clock - local clock (s), the largest seen in a ``Date`` header or a
-        #: getchallenge ``serverTime`` (None before the first answer); see :meth:`server_now`.
-        self.server_offset: float | None = None
         self._sleep = sleep
         self._clock = clock
-        self._session_name: str | None = None
         self._login_lock = threading.RLock()
         self._count_lock = threading.Lock()  # prefetch threads and child streams count too
-        #: whether any request of this client got an HTTP answer (a refused first connection
-        #: is a wrong api_url, not a hiccup worth retrying)
-        self.reached = False
         self.http = session or _Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.http.mount("http://", adapter)
@@ -397,6 +436,39 @@ class VtigerClient:
     def __repr__(self) -> str:
         cfg = self.config
         return f"VtigerClient({self.base_url!r}, user={cfg.username!r}, style={cfg.api_style!r})"
+
+    def without_retries(self) -> VtigerClient:
+        """A view of this client that never retries a call, for a write whose lost answer may
+        mean it happened (the caller checks before trying again, instead of a transport retry
+        writing twice).
+
+        The view is the same connection with another retry policy: it shares the session (one
+        login per run; a re-login by either serves both), the call counters (one
+        ``api_budget_percent`` for the run), the rate-limit state (pacing), the operations
+        found missing, the HTTP connection pool and the server clock.
+        """
+        view = copy.copy(self)  # shallow: every mutable part above is the same object
+        view.config = dataclasses.replace(self.config, max_retries=0)
+        return view
+
+    @property
+    def user_id(self) -> str | None:
+        """The logged-in user's id (webservice ``login``; None before it and with REST)."""
+        return self._run.user_id
+
+    @property
+    def server_offset(self) -> float | None:
+        """Server clock - local clock (s), the largest seen in a ``Date`` header or a
+        getchallenge ``serverTime`` (None before the first answer); see :meth:`server_now`.
+        """
+        return self._run.server_offset
+
+    @property
+    def reached(self) -> bool:
+        """Whether any request got an HTTP answer (a refused first connection is a wrong
+        api_url, not a hiccup worth retrying).
+        """
+        return self._run.reached
 
     # ------------------------------------------------------------------ accounting
 
@@ -438,7 +510,6 @@ class VtigerClient:
             ("minute_reset", "X-FloodControl-Reset"),
             ("daily_limit", "X-RateLimit-DailyLimit"),
             ("daily_remaining", "X-RateLimit-Remaining"),
-            ("daily_reset", "X-RateLimit-Reset"),
         ):
             value = _int_header(headers, name)
             if value is not None and attr.endswith("_reset"):
@@ -519,7 +590,7 @@ class VtigerClient:
                     relogged = True
                     log.info("%s: session expired (%s); logging in again", operation, exc.code)
                     with self._login_lock:
-                        self._session_name = None
+                        self._run.session_name = None
                     continue
                 raise
 
@@ -631,7 +702,7 @@ class VtigerClient:
                 raise RetryableError("CONNECTION_REFUSED", message, operation=operation) from None
             raise RetryableError("CONNECTION", f"connection to {where} failed "
                                  f"({type(exc).__name__})", operation=operation) from None
-        self.reached = True
+        self._run.reached = True
         return self._result(operation, response, body)
 
     def _result(self, operation: str, response: requests.Response,
@@ -699,8 +770,8 @@ class VtigerClient:
         except (TypeError, ValueError, IndexError, OverflowError):
             return
         offset = server - self._clock()
-        if self.server_offset is None or offset > self.server_offset:
-            self.server_offset = offset
+        if self._run.server_offset is None or offset > self._run.server_offset:
+            self._run.server_offset = offset
 
     def server_now(self, *, ask: bool = False) -> float:
         """The server's current time (unix seconds) as far as its answers tell; the local
@@ -737,10 +808,10 @@ class VtigerClient:
 
     def _ensure_session(self) -> str:
         with self._login_lock:
-            if self._session_name is None:
+            if self._run.session_name is None:
                 self.login()
-            assert self._session_name is not None
-            return self._session_name
+            assert self._run.session_name is not None
+            return self._run.session_name
 
     def login(self) -> dict[str, t.Any]:
         """``getchallenge`` + ``login`` (webservice style); REST needs no login.
@@ -766,19 +837,19 @@ class VtigerClient:
                     if exc.code == "INVALID_AUTH_TOKEN" and attempt == 1:
                         continue
                     raise
-                self._session_name = str(result["sessionName"])
-                self.user_id = result.get("userId")
+                self._run.session_name = str(result["sessionName"])
+                self._run.user_id = result.get("userId")
                 return {k: v for k, v in result.items() if k != "sessionName"}
         raise AuthenticationError("INVALID_AUTH_TOKEN", "login failed", operation="login")
 
     def logout(self) -> None:
         """End the session (best effort: stock 8.2 crashes on logout)."""
-        if self.config.api_style != "webservice" or self._session_name is None:
+        if self.config.api_style != "webservice" or self._run.session_name is None:
             return
         with contextlib.suppress(VtigerError):
             self._send("logout", "POST", self.webservice_url,
-                       {"operation": "logout", "sessionName": self._session_name})
-        self._session_name = None
+                       {"operation": "logout", "sessionName": self._run.session_name})
+        self._run.session_name = None
 
     def close(self) -> None:
         """Close pooled connections."""

@@ -13,9 +13,16 @@ connector declares it with its own meaning.
 
 from __future__ import annotations
 
+import math
+import re
+import typing as t
+from collections.abc import Mapping
+
 from singer_sdk import typing as th
 
-__all__ = ["CONNECTION_KEYS", "connection_properties"]
+__all__ = ["CONNECTION_KEYS", "connection_properties", "numbers_from_strings"]
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 #: The settings ``ClientConfig.from_mapping`` reads (with ``api_budget_percent``).
 CONNECTION_KEYS = ("api_url", "username", "access_key", "api_style", "request_timeout",
@@ -77,3 +84,63 @@ def connection_properties(*, max_retries_note: str = "", backoff_note: str = "",
                     description="Allow plain http to non-local hosts (the access key then "
                     "travels in clear text)."),
     ]
+
+
+def _types(schema: Mapping[str, t.Any]) -> set[str]:
+    declared = schema.get("type") or ()
+    return {declared} if isinstance(declared, str) else set(declared)
+
+
+def numbers_from_strings(config: Mapping[str, t.Any], schema: Mapping[str, t.Any],
+                         ) -> dict[str, int | float]:
+    """The numeric settings of ``config`` that arrived as numeric strings, as numbers.
+
+    Environment variables are strings: Meltano passes a ``kind: string`` setting on as
+    ``"30"`` (its ``kind: decimal`` would crash with "Decimal is not JSON serializable"), and
+    the SDK's own ``--config=ENV`` leaves number settings as strings. A connector applies this
+    before validating its settings, so ``"30"`` and ``30`` mean the same. A string that is
+    not a finite number is left alone, so the settings check names it.
+    """
+    found: dict[str, int | float] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
+        text = value.strip()
+        types = _types(prop)
+        if _INTEGER.fullmatch(text) and types & {"integer", "number"}:
+            found[name] = int(text)
+        elif "number" in types:
+            try:
+                number = float(text)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                found[name] = number
+    return found
+
+
+def json_file_problem(path: str, what: str) -> str | None:
+    """Why the JSON object file ``path`` (a ``--config`` or ``--state``) cannot be read, in
+    one line naming the file and the place (line, column), or None when it can. The
+    singer-sdk would end the run with a JSON decoder traceback.
+    """
+    import json
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return f"{what} file {path} not found"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{what} file {path} cannot be read ({type(exc).__name__})"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return (f"{what} file {path} is not valid JSON (line {exc.lineno} column {exc.colno}: "
+                f"{exc.msg}); fix the file")
+    except (ValueError, RecursionError) as exc:
+        return f"{what} file {path} is not valid JSON ({type(exc).__name__}); fix the file"
+    if not isinstance(value, dict):
+        return f"{what} file {path} must hold a JSON object"
+    return None

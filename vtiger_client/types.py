@@ -240,17 +240,6 @@ def _make_bool(module: str, field: str) -> t.Callable[[t.Any], bool | None]:
 _ZERO_DATES = frozenset({"0000-00-00", "0000-00-00 00:00:00", "00:00:00"})
 
 
-def parse_datetime(value: t.Any) -> str | None:
-    """``"2026-11-22 07:24:24"`` (UTC) -> ``"2026-11-22T07:24:24+00:00"``; empty -> None."""
-    if not value or value in _ZERO_DATES:
-        return None
-    if len(value) == 19 and value[10] == " ":
-        return value[:10] + "T" + value[11:] + "+00:00"
-    if value.endswith("+00:00") and "T" in value:
-        return value
-    return None
-
-
 def _make_datetime(module: str, field: str) -> t.Callable[[t.Any], str | None]:
     def parse(value: t.Any) -> str | None:
         if not value or value in _ZERO_DATES:

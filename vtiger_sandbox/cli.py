@@ -17,11 +17,13 @@ from pathlib import Path
 
 import uvicorn
 
-from .app import REST_PREFIX, build_app
+from .app import build_app
+from .backend import VtigerBackend
+from .backend.settings import DEFAULT_SETTINGS, FLAVOR_ALIASES, FLAVORS
 from .modules import load_modules
-from .operations import DEFAULT_SETTINGS, FLAVOR_ALIASES, FLAVORS, Operations
 from .seed import apply_seed
 from .store import Store
+from .urls import REST_PREFIX
 
 
 class _Server(uvicorn.Server):
@@ -30,7 +32,7 @@ class _Server(uvicorn.Server):
     banner_info: tuple[str, str, str] = ("127.0.0.1", "admin", "")
     scheme = "http"
 
-    def handle_exit(self, sig: int, frame: object) -> None:
+    def handle_exit(self, sig: int, _frame: object) -> None:
         """Graceful stop without re-raising the signal afterwards: exit code 0."""
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if db.parent and not db.parent.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
     store = Store(db, load_modules())
-    ops = Operations(store)
+    backend = VtigerBackend(store)
     settings: dict = {}
     if args.config:
         settings.update(json.loads(Path(args.config).read_text()))
@@ -103,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown settings: {sorted(unknown)}", file=sys.stderr)
         return 2
     if settings:
-        ops.configure(settings)
-    key = ops.bootstrap(args.username, args.access_key)
-    apply_seed(ops, args.seed)
-    app = build_app(ops)
+        backend.configure(settings)
+    key = backend.bootstrap(args.username, args.access_key)
+    apply_seed(backend, args.seed)
+    app = build_app(backend)
     config = uvicorn.Config(app, host=args.host, port=args.port, http="h11", lifespan="off",
                             log_level=args.log_level, access_log=False,
                             ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,

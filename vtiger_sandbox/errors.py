@@ -1,8 +1,8 @@
-"""Vtiger-style API errors raised by the sandbox's operations.
+"""Vtiger-style API errors raised by the sandbox's backend.
 
-Operations raise :class:`VtigerApiError`; the HTTP layer turns it into the envelope
+Backend methods raise :class:`VtigerApiError`; the HTTP layer turns it into the envelope
 ``{"success": false, "error": {"code", "message"}}`` with the status each API style uses
-(REST: ``http_status``; ``webservice.php``: always 200), so operations stay HTTP-free.
+(REST: ``http_status``; ``webservice.php``: always 200), so the backend stays HTTP-free.
 """
 
 from __future__ import annotations

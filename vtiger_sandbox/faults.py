@@ -8,10 +8,14 @@ Settings (``faults`` in ``/_sandbox/config``)::
 
     {"seed": 1, "latency_ms": 0, "error_rate": 0, "drop_rate": 0, "html_rate": 0,
      "truncate_rate": 0, "burst_429": {"every": n, "length": k, "retry_after": s},
-     "hold_create_s": 0, "operations": null | ["sync", ...]}
+     "hold_create_s": 0, "crash_values": [], "operations": null | ["sync", ...]}
 
 ``hold_create_s``: every ``create`` waits that long before it writes, and writes even when the
 client has gone (a server slower than the client's ``request_timeout``).
+
+``crash_values``: a list of strings; a call whose ``element`` (create, update, revise)
+contains one of them answers HTTP 500 with an empty body and writes nothing, every time (a
+record a real server crashes on, whatever the number of retries).
 
 ``burst_429``: calls are numbered from 0 among the eligible ones; in every cycle of
 ``every + length`` calls, the first ``every`` pass and the next ``length`` answer 429.
@@ -22,6 +26,7 @@ Error, drop and HTML faults happen before the operation runs (nothing is written
 from __future__ import annotations
 
 import collections
+import json
 import random
 import threading
 from dataclasses import dataclass
@@ -58,6 +63,18 @@ class FaultInjector:
         with self._lock:
             self.injected[fault.kind] += 1
         return fault
+
+    def crashes_on(self, config: dict[str, Any] | None, params: dict[str, Any]) -> bool:
+        """The ``crash_values`` fault: whether this call's ``element`` holds one of them."""
+        values = (config or {}).get("crash_values") or []
+        element = params.get("element")
+        if not values or element is None:
+            return False
+        text = element if isinstance(element, str) else json.dumps(element, ensure_ascii=False)
+        if any(isinstance(v, str) and v and v in text for v in values):
+            self._tally(Fault("crash_value"))
+            return True
+        return False
 
     def decide(self, config: dict[str, Any] | None, operation: str) -> Fault | None:
         """The fault for this call, or None when injection is off or skips the operation."""

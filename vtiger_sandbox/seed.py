@@ -15,8 +15,10 @@ import json
 import random
 from typing import Any
 
+from .backend import VtigerBackend
+from .backend.settings import check_picklist_dependencies
+from .backend.values import autonumber, autonumber_field, currency, default_value
 from .modules import Module
-from .operations import AUTONUM_PREFIX, Operations, check_picklist_dependencies, default_value
 from .store import epoch_to_text
 
 #: 2025-06-01 00:00:00 UTC; demo records are modified from here on, one second apart-ish.
@@ -66,8 +68,8 @@ def _picklist(m: Module, name: str) -> list[str]:
 class _Builder:
     """Builds full rows for one module with the server-maintained fields filled."""
 
-    def __init__(self, ops: Operations, m: Module) -> None:
-        self.ops, self.m = ops, m
+    def __init__(self, backend: VtigerBackend, m: Module) -> None:
+        self.backend, self.m = backend, m
         self.base = {
             f["name"]: default_value(f) for f in m.describe["fields"]
         }
@@ -75,8 +77,7 @@ class _Builder:
                      ("assigned_user_id", "19x1")):
             if n in m.fields:
                 self.base[n] = v
-        self.auto = ops.autonumber_field(m)
-        self.prefix = AUTONUM_PREFIX.get(m.name, m.name[:3].upper())
+        self.auto = autonumber_field(m)
         self.rows: list[dict[str, Any]] = []
 
     def add(self, epoch: int, created: int, deleted: bool = False, **values: str) -> int:
@@ -92,21 +93,25 @@ class _Builder:
         return len(self.rows) - 1
 
     def write(self) -> list[str]:
-        st = self.ops.store
+        st = self.backend.store
         if self.auto:
             first = st.reserve_seq(f"autonum:{self.m.name}", len(self.rows))
             for i, row in enumerate(self.rows):
-                row[self.auto] = f"{self.prefix}{first + i}"
+                row[self.auto] = autonumber(self.m, first + i)
         return st.insert_rows(self.m, self.rows)
 
 
-def seed_demo(ops: Operations) -> dict[str, int]:
+def seed_demo(backend: VtigerBackend) -> dict[str, int]:
     """The demo CRM. Idempotent: a database already seeded is left alone."""
-    st = ops.store
+    st = backend.store
     if st.get_setting("seeded"):
         return {}
     rng = random.Random(20251122)
-    mods = ops.modules
+    mods = backend.modules
+
+    def money(text: str) -> str:
+        return currency(backend.settings, text)
+
     counts: dict[str, int] = {}
     clock = [DEMO_EPOCH]
 
@@ -117,7 +122,7 @@ def seed_demo(ops: Operations) -> dict[str, int]:
     owners = ["19x1"] * 8 + ["20x2", "20x3"]
     with st.transaction():
         # Accounts (a few with parents, for get_account_hierarchy)
-        acc = _Builder(ops, mods["Accounts"])
+        acc = _Builder(backend, mods["Accounts"])
         acc_ids: list[str] = []
         for i in range(500):
             t = tick()
@@ -128,7 +133,7 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                     rating=rng.choice(_picklist(acc.m, "rating")),
                     phone=f"+1 555 {rng.randint(1000, 9999)}",
                     website=f"https://www.example{i}.com", employees=str(rng.randint(1, 5000)),
-                    annual_revenue=ops.currency(str(rng.randint(10_000, 9_000_000))),
+                    annual_revenue=money(str(rng.randint(10_000, 9_000_000))),
                     bill_city=rng.choice(["Berlin", "Paris", "Austin", "Osaka", "Lagos"]),
                     assigned_user_id=rng.choice(owners), email1=f"info@example{i}.com")
         all_acc_ids = acc.write()
@@ -140,7 +145,7 @@ def seed_demo(ops: Operations) -> dict[str, int]:
             st.conn.execute(f"UPDATE {accounts.table} SET account_id = ? WHERE id = ?",
                             (acc_ids[(i - 1) // 3], acc_ids[i]))
 
-        con = _Builder(ops, mods["Contacts"])
+        con = _Builder(backend, mods["Contacts"])
         for i in range(2000):
             t = tick()
             first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -167,7 +172,7 @@ def seed_demo(ops: Operations) -> dict[str, int]:
         con_ids = con.write()
         counts["Contacts"] = len(con_ids)
 
-        lea = _Builder(ops, mods["Leads"])
+        lea = _Builder(backend, mods["Leads"])
         for i in range(1000):
             t = tick()
             lea.add(t, t - 7200, deleted=(i % 113 == 7), firstname=rng.choice(FIRST),
@@ -176,16 +181,16 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                     leadsource=rng.choice(_picklist(lea.m, "leadsource")),
                     leadstatus=rng.choice(_picklist(lea.m, "leadstatus")),
                     industry=rng.choice(_picklist(lea.m, "industry")),
-                    annualrevenue=ops.currency(str(rng.randint(0, 500000))),
+                    annualrevenue=money(str(rng.randint(0, 500000))),
                     assigned_user_id=rng.choice(owners))
         counts["Leads"] = len(lea.write())
 
-        pot = _Builder(ops, mods["Potentials"])
+        pot = _Builder(backend, mods["Potentials"])
         for i in range(300):
             t = tick()
             pot.add(t, t - 600, deleted=(i % 61 == 3), potentialname=f"Deal {i + 1}",
                     related_to=rng.choice(acc_ids), contact_id=rng.choice(con_ids),
-                    amount=ops.currency(f"{rng.randint(500, 250000)}.{rng.randint(0, 99):02d}"),
+                    amount=money(f"{rng.randint(500, 250000)}.{rng.randint(0, 99):02d}"),
                     closingdate=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
                     sales_stage=rng.choice(_picklist(pot.m, "sales_stage")),
                     leadsource=rng.choice(_picklist(pot.m, "leadsource")),
@@ -194,7 +199,7 @@ def seed_demo(ops: Operations) -> dict[str, int]:
         pot_ids = pot.write()
         counts["Potentials"] = len(pot_ids)
 
-        hd = _Builder(ops, mods["HelpDesk"])
+        hd = _Builder(backend, mods["HelpDesk"])
         for i in range(200):
             t = tick()
             hd.add(t, t - 60, deleted=(i % 53 == 11), ticket_title=f"Ticket {i + 1}",
@@ -207,31 +212,31 @@ def seed_demo(ops: Operations) -> dict[str, int]:
         counts["HelpDesk"] = len(hd.write())
 
         # A small catalogue: vendors, products, campaigns (for discovery and N:N relations)
-        ven = _Builder(ops, mods["Vendors"])
+        ven = _Builder(backend, mods["Vendors"])
         for i in range(10):
             t = tick()
             ven.add(t, t - 100, vendorname=f"{rng.choice(COMPANY_A)} Supply {i + 1}",
                     email=f"sales@vendor{i}.example", glacct=rng.choice(_picklist(ven.m, "glacct")))
         ven_ids = ven.write()
         counts["Vendors"] = len(ven_ids)
-        prod = _Builder(ops, mods["Products"])
+        prod = _Builder(backend, mods["Products"])
         for i in range(50):
             t = tick()
             prod.add(t, t - 100, productname=f"Widget {i + 1}", vendor_id=rng.choice(ven_ids),
                      productcategory=rng.choice(_picklist(prod.m, "productcategory")),
                      usageunit=rng.choice(_picklist(prod.m, "usageunit")),
-                     unit_price=ops.currency(f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}"),
+                     unit_price=money(f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}"),
                      qtyinstock=f"{rng.randint(0, 500)}.000", discontinued="1")
         prod_ids = prod.write()
         counts["Products"] = len(prod_ids)
-        camp = _Builder(ops, mods["Campaigns"])
+        camp = _Builder(backend, mods["Campaigns"])
         for i in range(5):
             t = tick()
             camp.add(t, t - 100, campaignname=f"Campaign {2025 + i}",
                      campaigntype=rng.choice(_picklist(camp.m, "campaigntype")),
                      campaignstatus=rng.choice(_picklist(camp.m, "campaignstatus")),
                      closingdate=f"202{6 + i % 3}-0{1 + i}-15", product_id=rng.choice(prod_ids),
-                     expectedrevenue=ops.currency(str(rng.randint(1000, 90000))))
+                     expectedrevenue=money(str(rng.randint(1000, 90000))))
         camp_ids = camp.write()
         counts["Campaigns"] = len(camp_ids)
 
@@ -267,15 +272,15 @@ def seed_demo(ops: Operations) -> dict[str, int]:
                 [(",".join(by_record[crm(rid)]), crm(rid)) for rid in ids
                  if crm(rid) in by_record])
         # Picklist dependencies, unless the server was started with some (--config).
-        settings = dict(ops.settings)
+        settings = dict(backend.settings)
         if not settings.get("picklist_dependencies"):
             settings["picklist_dependencies"] = check_picklist_dependencies(
                 mods, DEMO_PICKLIST_DEPENDENCIES)
             st.conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('config', ?)",
                             (json.dumps(settings),))
         st.conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('seeded', 'true')")
-    ops.settings.update(settings)
-    _demo_team(ops)
+    backend.settings.update(settings)
+    _demo_team(backend)
     return counts
 
 
@@ -287,25 +292,26 @@ DEMO_USERS = [("maria", "Maria", "Sales", "demo-maria-key"),
 DEMO_SHARED_MODULES = ("Accounts", "Contacts", "Leads", "Potentials", "HelpDesk")
 
 
-def _demo_team(ops: Operations) -> None:
+def _demo_team(backend: VtigerBackend) -> None:
     """Add the demo users and give each about a quarter of the admin's records (by crmid, so
     the draw of the rest of the demo data is unchanged).
     """
-    users = [ops.add_user(name, first, last, key) for name, first, last, key in DEMO_USERS]
-    with ops.store.transaction() as c:
+    users = [backend.users.add_user(name, first, last, key)
+             for name, first, last, key in DEMO_USERS]
+    with backend.store.transaction() as c:
         for name in DEMO_SHARED_MODULES:
-            m = ops.modules[name]
+            m = backend.modules[name]
             for i, user in enumerate(users, start=1):
                 c.execute(f"UPDATE {m.table} SET assigned_user_id = ? "
                           "WHERE assigned_user_id = '19x1' AND crmid % 4 = ?", (user["id"], i))
 
 
-def seed_contacts(ops: Operations, n: int) -> list[str]:
+def seed_contacts(backend: VtigerBackend, n: int) -> list[str]:
     """N plain Contacts (for benchmarks): realistic width, ten records per second of mtime."""
-    st = ops.store
-    m = ops.modules["Contacts"]
+    st = backend.store
+    m = backend.modules["Contacts"]
     rng = random.Random(n)
-    b = _Builder(ops, m)
+    b = _Builder(backend, m)
     for i in range(n):
         t = DEMO_EPOCH + i // 10
         b.add(t, t, firstname=rng.choice(FIRST), lastname=f"{rng.choice(LAST)} {i}",
@@ -316,15 +322,15 @@ def seed_contacts(ops: Operations, n: int) -> list[str]:
         return b.write()
 
 
-def apply_seed(ops: Operations, seed: str | None) -> dict[str, int]:
+def apply_seed(backend: VtigerBackend, seed: str | None) -> dict[str, int]:
     """``--seed demo|empty|N``."""
     if not seed or seed == "empty":
         return {}
     if seed == "demo":
-        return seed_demo(ops)
+        return seed_demo(backend)
     n = int(seed)
-    if ops.store.get_setting("seeded"):
+    if backend.store.get_setting("seeded"):
         return {}
-    ids = seed_contacts(ops, n)
-    ops.store.set_setting("seeded", True)
+    ids = seed_contacts(backend, n)
+    backend.store.set_setting("seeded", True)
     return {"Contacts": len(ids)}

@@ -34,9 +34,6 @@ from pathlib import Path
 from .modules import Module, load_modules
 from .vtql import install_collation
 
-#: Bookkeeping columns present in every module table besides the describe fields.
-BOOK_COLUMNS = ("crmid", "id", "deleted", "_mtime")
-
 
 def now_epoch() -> int:
     """Current time as whole unix seconds (Vtiger keeps second resolution)."""

@@ -98,10 +98,40 @@ def duckdb_soft_delete(db_sync_class: t.Any) -> None:
     db_sync_class.update_from_temp_table = update_from_temp_table
 
 
+def create_database_directory(argv: list[str]) -> None:
+    """Create the directory of the DuckDB file named by ``--config``'s ``path``/``filepath``.
+
+    target-duckdb 0.8 opens the file with ``duckdb.connect``, which fails on a fresh clone where
+    ``output/`` does not exist yet ("Cannot open file ... No such file or directory").
+    MotherDuck (``md:``) and in-memory databases have no directory.
+    """
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-c", "--config")
+    known, _ = parser.parse_known_args(argv)
+    if not known.config:
+        return
+    try:
+        config = json.loads(Path(known.config).read_text())
+    except (OSError, ValueError):
+        return  # target-duckdb reports an unreadable config itself
+    path = str(config.get("path") or config.get("filepath") or "")
+    if path and not path.startswith(("md:", "motherduck:", ":memory:")):
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
 def duckdb_main() -> None:
-    """``target-duckdb-vtiger``: target-duckdb's CLI with the ``soft_delete`` setting."""
+    """``target-duckdb-vtiger``: target-duckdb's CLI with the ``soft_delete`` setting, which
+    also creates the DuckDB file's directory.
+    """
+    import sys
+
     import target_duckdb
     from target_duckdb.db_sync import DbSync
 
+    create_database_directory(sys.argv[1:])
     duckdb_soft_delete(DbSync)
     target_duckdb.main()

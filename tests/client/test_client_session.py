@@ -72,9 +72,11 @@ class TestConfig:
         with pytest.raises(ConfigError, match="api_budget_percent"):
             cfg(api_budget_percent=150)
 
-    def test_tls_verification_defaults_on_and_takes_a_bundle(self):
+    def test_tls_verification_defaults_on_and_takes_a_bundle(self, tmp_path):
+        bundle = tmp_path / "my.pem"
+        bundle.write_text("-----BEGIN CERTIFICATE-----\n")
         assert VtigerClient(cfg()).http.verify is True
-        assert VtigerClient(cfg(ca_bundle="/etc/ssl/my.pem")).http.verify == "/etc/ssl/my.pem"
+        assert VtigerClient(cfg(ca_bundle=str(bundle))).http.verify == str(bundle)
 
     def test_repr_hides_the_key(self):
         assert SECRET not in repr(cfg())
@@ -271,6 +273,49 @@ class TestWebserviceSession:
         assert SECRET not in str(info.value) and SECRET not in caplog.text
 
 
+class TestViewWithoutRetries:
+    def test_the_view_never_retries_but_the_client_still_does(self):
+        client, http, slept = fake_client([response(503, b"x"), response(503, b"x"),
+                                           ok({"id": "19x1"})])
+        view = client.without_retries()
+        with pytest.raises(RetryableError):
+            view.call("me")
+        assert client.call("me") == {"id": "19x1"}
+        assert (len(http.sent), len(slept)) == (3, 1)
+
+    def test_the_view_counts_into_the_clients_counters(self):
+        client, _, _ = fake_client([ok({"id": "19x1"}), ok({"id": "19x1"})])
+        client.without_retries().call("me")
+        client.call("me")
+        assert client.calls["me"] == 2 and client.total_calls == 2
+
+    def test_one_login_serves_the_client_and_its_view(self):
+        script = [ok({"token": "tok"}), ok({"sessionName": "sess-1", "userId": "19x1"}),
+                  ok({"types": []}), ok({"id": "12x1"})]
+        client, http, _ = fake_client(script, api_style="webservice")
+        view = client.without_retries()
+        client.listtypes()
+        view.create("Contacts", {"lastname": "A"})
+        assert [s[2]["operation"] for s in http.sent] == [
+            "getchallenge", "login", "listtypes", "create"]
+        assert http.sent[3][2]["sessionName"] == "sess-1"
+        assert view.user_id == client.user_id == "19x1"
+
+    def test_a_relogin_by_the_view_serves_the_client_too(self):
+        expired = response(200, {"success": False, "error": {"code": "INVALID_SESSIONID",
+                                                             "message": "expired"}})
+        script = [ok({"token": "t1"}), ok({"sessionName": "sess-1", "userId": "19x1"}),
+                  ok({"types": []}), expired, ok({"token": "t2"}),
+                  ok({"sessionName": "sess-2", "userId": "19x1"}), ok({"id": "12x1"}),
+                  ok({"types": []})]
+        client, http, _ = fake_client(script, api_style="webservice")
+        client.listtypes()
+        client.without_retries().create("Contacts", {"lastname": "A"})
+        client.listtypes()
+        assert [s[2].get("sessionName") for s in http.sent[-2:]] == ["sess-2", "sess-2"]
+        assert client.calls["login"] == 2
+
+
 # ------------------------------------------------------------------ against the sandbox
 
 
@@ -354,7 +399,8 @@ def test_debug_logs_never_show_the_session_or_key(sandbox, caplog):
     with caplog.at_level(logging.DEBUG):
         client.me()
         client.describe("Contacts")
-    assert client._session_name
+    session_name = client._run.session_name
+    assert session_name
     assert "sessionName=***" in caplog.text  # urllib3 logged the URL, masked
-    assert client._session_name not in caplog.text
+    assert session_name not in caplog.text
     assert sandbox.access_key not in caplog.text

@@ -163,8 +163,10 @@ class PostgresServer:
                 time.sleep(0.2)
         return self
 
-    def connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.dsn, autocommit=True)
+    def connect(self, database: str | None = None) -> psycopg.Connection:
+        """A connection to the tests' database, or to another one of this server."""
+        dsn = self.dsn if database is None else self.dsn.rsplit("/", 1)[0] + f"/{database}"
+        return psycopg.connect(dsn, autocommit=True)
 
     def stop(self) -> None:
         if self.pgdata.exists():

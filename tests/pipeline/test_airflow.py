@@ -3,7 +3,8 @@
 Airflow lives in its own virtualenv (orchestrate/airflow/.venv, made by setup_venv.sh and
 cached between runs), never in the project's dependencies. The DagBag must load without import
 errors, and `airflow dags test` must really extract: one task per module, each with its own
-Meltano state, then the reverse job writing into Vtiger. (`dags test` runs the tasks one after
+Meltano state, then dbt building the models of transform/ from what was loaded, then the reverse
+job writing into Vtiger. (`dags test` runs the tasks one after
 the other, so another test starts the DAG's own task commands all at once, as a parallel
 executor would, and checks that they do not collide.)
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -121,11 +123,14 @@ def test_dagbag_loads_with_zero_import_errors(airflow_env):
     assert bag["max_active_runs"] == 1
     extracts = {name: task for name, task in bag["tasks"].items() if name.startswith("extract_")}
     assert sorted(extracts) == ["extract_Accounts", "extract_Contacts", "extract_Leads"]
-    for task in bag["tasks"].values():
-        assert task["pool"] == "vtiger_api"
+    for name, task in bag["tasks"].items():
+        # every task calling Vtiger takes a slot of the API pool; dbt reads the warehouse only
+        assert task["pool"] == ("default_pool" if name == "transform" else "vtiger_api"), name
         assert task["retries"] >= 1
-    # every extraction feeds the reverse job
-    assert all(task["downstream"] == ["reverse_etl"] for task in extracts.values())
+    # every extraction feeds dbt, which feeds the reverse job
+    assert all(task["downstream"] == ["transform"] for task in extracts.values())
+    assert bag["tasks"]["transform"]["downstream"] == ["reverse_etl"]
+    assert bag["tasks"]["transform"]["bash_command"].endswith(" run dbt-postgres:build")
     assert_extracts_only_its_module(bag["tasks"], ["Contacts", "Accounts", "Leads"])
 
 
@@ -137,7 +142,14 @@ def test_with_duckdb_the_extractions_follow_each_other(airflow_env):
     tasks = bag["tasks"]
     assert "extract_Accounts" in tasks["extract_Contacts"]["downstream"]
     assert "extract_Leads" in tasks["extract_Accounts"]["downstream"]
-    assert tasks["extract_Leads"]["downstream"] == ["reverse_etl"]
+    assert tasks["extract_Leads"]["downstream"] == ["transform"]
+    assert tasks["transform"]["bash_command"].endswith(" run dbt-duckdb:build")
+
+
+def test_without_a_transform_the_loads_feed_the_reverse_job(airflow_env):
+    bag = load_dagbag(dict(airflow_env, VTIGER_ELT_MODULES="Contacts", VTIGER_ELT_TRANSFORM=""))
+    assert "transform" not in bag["tasks"]
+    assert bag["tasks"]["extract_Contacts"]["downstream"] == ["reverse_etl"]
 
 
 def demo_environment(sandbox, postgres, workdir) -> dict[str, str]:
@@ -196,13 +208,21 @@ def test_extract_tasks_started_at_once_do_not_collide(
                 assert landed == len(api.all_records(module)), module
 
 
-def test_dags_test_extracts_each_module_with_its_own_state(
+def task_order(output: str) -> list[str]:
+    """Task ids in the order `airflow dags test` started them."""
+    return re.findall(r"\[DAG TEST\] starting task_id=(\S+)", output)
+
+
+def test_dags_test_extracts_each_module_then_builds_the_models_then_runs_the_reverse_job(
     airflow_env, postgres, meltano_plugins, tmp_path
 ):
+    database = "airflow_warehouse"  # of its own: the loaders' default schema vtiger, as dbt reads
+    with postgres.connect() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {database}")
+        conn.execute(f"CREATE DATABASE {database}")
     with SandboxServer(tmp_path / "crm.sqlite", seed="demo") as sandbox:
         api = VtigerREST(sandbox)
-        with postgres.connect() as conn:
-            conn.execute("DROP SCHEMA IF EXISTS reverse_etl CASCADE")
+        with postgres.connect(database) as conn:
             conn.execute("CREATE SCHEMA reverse_etl")
             conn.execute(
                 "CREATE TABLE reverse_etl.contacts_to_vtiger (email text PRIMARY KEY, "
@@ -214,8 +234,12 @@ def test_dags_test_extracts_each_module_with_its_own_state(
             )
         env = dict(airflow_env)
         env.update(demo_environment(sandbox, postgres, tmp_path))
+        env.pop("TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA")
+        env.update(TARGET_POSTGRES_DATABASE=database, TAP_POSTGRES_DATABASE=database,
+                   DBT_POSTGRES_TARGET_PATH=str(tmp_path / "dbt-target"),
+                   DBT_POSTGRES_LOG_PATH=str(tmp_path))  # fmt: skip
         # what Vtiger holds before the reverse job adds its contact
-        live_before = {module: len(api.all_records(module)) for module in DAG_MODULES}
+        live_before = {module: set(api.all_records(module)) for module in DAG_MODULES}
         started = time.monotonic()
         proc = subprocess.run(
             [str(AIRFLOW), "dags", "test", "vtiger_elt"],
@@ -225,15 +249,24 @@ def test_dags_test_extracts_each_module_with_its_own_state(
         (tmp_path / "airflow.log").write_text(proc.stdout + proc.stderr)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0, output[-6000:]
-        for task in [*(f"extract_{m}" for m in DAG_MODULES), "reverse_etl"]:
+        for task in [*(f"extract_{m}" for m in DAG_MODULES), "transform", "reverse_etl"]:
             assert f"[DAG TEST] end task task_id={task} " in output, task
+        order = task_order(output)
+        assert order[-2:] == ["transform", "reverse_etl"], order
 
-        with postgres.connect() as conn:
+        with postgres.connect(database) as conn:
             for module in DAG_MODULES:
                 [(landed,)] = conn.execute(
-                    f"SELECT count(*) FROM {SCHEMA}.{module.lower()} WHERE _sdc_deleted_at IS NULL"
+                    f"SELECT count(*) FROM vtiger.{module.lower()} WHERE _sdc_deleted_at IS NULL"
                 ).fetchall()
-                assert landed == live_before[module], module
+                assert landed == len(live_before[module]), module
+                # dbt built the staging model from the loads, before the reverse job wrote
+                staged = {r for (r,) in conn.execute(f"SELECT id FROM staging.{module.lower()}")}
+                assert staged == live_before[module], module
+        results = json.loads((tmp_path / "dbt-target" / "run_results.json").read_text())
+        failed = [r["unique_id"] for r in results["results"]
+                  if r["status"] not in ("success", "pass")]  # fmt: skip
+        assert results["results"] and failed == [], failed
         meltano = Meltano(workdir=tmp_path, env=sandbox_env(sandbox))
         state_ids = meltano.state_ids()
         for module in DAG_MODULES:

@@ -250,3 +250,25 @@ def test_target_duckdb_keeps_the_first_record_of_every_batch(meltano_plugins, tm
     )
     with duckdb.connect(str(tmp_path / "t.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT id, lastname FROM s.contacts").fetchall() == [("12x1", "Only")]
+
+
+def test_the_loader_creates_the_directory_of_its_duckdb_file(meltano_plugins, tmp_path):
+    """On a fresh clone output/ does not exist: the first `meltano run` must still load."""
+    messages = [
+        {"type": "SCHEMA", "stream": "Contacts", "key_properties": ["id"],
+         "schema": {"type": "object", "properties": {"id": {"type": "string"},
+                                                     "lastname": {"type": ["string", "null"]}}}},
+        {"type": "RECORD", "stream": "Contacts", "record": {"id": "12x1", "lastname": "New"}},
+    ]  # fmt: skip
+    database = tmp_path / "fresh" / "output" / "warehouse.duckdb"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"filepath": str(database), "default_target_schema": "s"}))
+    loader = ROOT / ".meltano/loaders/target-duckdb/venv/bin/target-duckdb-vtiger"
+    proc = subprocess.run(
+        [str(loader), "--config", str(config)],
+        input="\n".join(json.dumps(m) for m in messages) + "\n",
+        text=True, capture_output=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with duckdb.connect(str(database), read_only=True) as conn:
+        assert conn.execute("SELECT id, lastname FROM s.contacts").fetchall() == [("12x1", "New")]

@@ -111,6 +111,8 @@ def test_the_demo_exits_0_and_reports_each_step(demo: DemoRun):
         "self-hosted run 1 done in ",
         "self-hosted run 2 done in ",
         "done: run 2 moved ",
+        "dbt: meltano --environment dev run dbt-duckdb:build",
+        "dbt build done in ",
     ]
     assert len(steps) == len(expected), steps
     for line, start in zip(steps, expected, strict=True):
@@ -205,6 +207,38 @@ def test_the_demo_kept_to_its_temporary_files(demo: DemoRun):
     assert {name.lower() for name in bookmarks} >= set(MODULES)
     assert demo.developer_after == demo.developer_before, "output/ of the checkout was written"
     assert str(demo.output) in demo.proc.stdout
+
+
+def test_the_demo_ends_by_printing_the_deal_pipeline_mart_dbt_built(demo: DemoRun):
+    """dbt builds every model and passes every test; the last lines are the mart's newest
+    months, exactly as marts.deal_pipeline holds them."""
+    built = next(ln for ln in demo.lines if "models built" in ln)
+    match = re.fullmatch(r"  (\d+) models built, (\d+) dbt tests passed", built)
+    assert match and int(match[1]) > 0 and int(match[2]) > 0, built
+    results = json.loads((demo.output / "dbt" / "run_results.json").read_text())["results"]
+    assert {r["status"] for r in results} <= {"success", "pass"}
+    heading = next(i for i, ln in enumerate(demo.lines) if ln.startswith("marts.deal_pipeline ("))
+    assert demo.lines[heading + 1].split() == ["month", "sales_stage", "deals", "amount",
+                                               "win_rate"]  # fmt: skip
+    printed = demo.lines[heading + 2 : -1]
+    assert demo.lines[-1].startswith("  (SELECT month, sales_stage")  # the query, last
+    with duckdb.connect(str(demo.output / "warehouse.duckdb"), read_only=True) as conn:
+        newest = conn.execute(
+            "SELECT month, sales_stage, deals FROM marts.deal_pipeline WHERE month >= "
+            "(SELECT max(month) FROM marts.deal_pipeline) - INTERVAL 2 MONTH "
+            "ORDER BY month DESC, sales_stage"
+        ).fetchall()
+        # every live deal is in the mart, once
+        (deals,) = conn.execute("SELECT sum(deals) FROM marts.deal_pipeline").fetchone()
+        (live,) = conn.execute(
+            "SELECT count(*) FROM vtiger.potentials WHERE _sdc_deleted_at IS NULL"
+        ).fetchone()
+    assert deals == live > 0
+    assert len(printed) == len(newest) > 0
+    for line, row in zip(printed, newest, strict=True):
+        # fixed columns: month 12, sales_stage 26, deals 6
+        shown = (line[2:14].strip(), line[14:40].strip(), int(line[40:46]))
+        assert shown == (str(row[0]), row[1] or "", row[2]), line
 
 
 # ------------------------------------------------------------------ the run-2 check itself

@@ -310,3 +310,366 @@ def test_with_allow_rejects_the_same_kind_of_input_exits_0(sandbox, tmp_path):
                                            "altered": 0}
     assert summaries(proc)["(unreadable input)"]["rejected"] == 1
     assert [r["lastname"] for r in all_rows(client(sandbox), "Contacts")] == ["Ok"]
+
+
+# ------------------------------------------------------- bad values: rejects, never a stuck run
+# (issue 14 case 6) A value Vtiger cannot store, a line that is not UTF-8 and a record the
+# server keeps failing on each end as one reject naming why; the records after it are written
+# and the run ends normally (exit 0 with allow_rejects; 2 without, as for any reject).
+
+#: fast retries: a record the server fails on costs 2 attempts and no long pauses
+FAST_RETRIES = {"max_retries": 1, "backoff_base": 0.05, "backoff_max": 0.1}
+
+
+def _keyed_config(server, tmp_path, **extra) -> dict:
+    return {**server.tap_config(), "allow_rejects": True, "match_keys": {"Contacts": ["email"]},
+            "rejects_path": str(tmp_path / "rejects.jsonl"), **extra}
+
+
+def _rejects(tmp_path) -> list[dict]:
+    path = tmp_path / "rejects.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _run_bytes(exe: str, config: dict, data: bytes, tmp_path, *args: str):
+    """Like run_cli, but the input is raw bytes (possibly not UTF-8)."""
+    import subprocess
+
+    from bad_input_helpers import BIN, clean_env
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    proc = subprocess.run([str(BIN / exe), "--config", str(path), *args], input=data,
+                          capture_output=True, timeout=180, env=clean_env(), cwd=tmp_path,
+                          check=False)
+    proc.stdout = proc.stdout.decode("utf-8", "replace")
+    proc.stderr = proc.stderr.decode("utf-8", "replace")
+    return proc
+
+
+def test_a_lone_surrogate_is_rejected_naming_the_field_and_the_run_goes_on(sandbox, tmp_path):
+    """JSON "\\ud800" decodes to half a UTF-16 pair: not text any server can store. It used to
+    be sent, answered HTTP 500, retried for ~40 s and end the run with exit 1; every re-run
+    stopped at the same record. Now it never leaves the target (0 writes for it).
+    """
+    lines = [json.dumps(schema("Contacts", "lastname", "email", "description")),
+             '{"type": "RECORD", "stream": "Contacts", "record": {"lastname": "Half\\ud800",'
+             ' "email": "half@example.com"}}',
+             '{"type": "RECORD", "stream": "Contacts", "record": {"lastname": "Low",'
+             ' "email": "low@example.com", "description": "tail \\udfff"}}',
+             json.dumps(record("Contacts", {"lastname": "After", "email": "after@example.com"})),
+             json.dumps({"type": "STATE", "value": {"done": 1}})]
+    sandbox.reset_stats()
+    proc = run_cli("target-vtiger", _keyed_config(sandbox, tmp_path), tmp_path=tmp_path,
+                   stdin="\n".join(lines) + "\n")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    rows = {r["record"]["email"]: r for r in _rejects(tmp_path)}
+    assert set(rows) == {"half@example.com", "low@example.com"}
+    assert rows["half@example.com"]["error_code"] == "INVALID_VALUE"
+    assert rows["half@example.com"]["fields"] == ["lastname"]
+    assert rows["half@example.com"]["message"].startswith("lastname: contains a lone surrogate")
+    assert rows["half@example.com"]["record"]["lastname"] == "Half\ud800"  # kept as sent
+    assert rows["low@example.com"]["fields"] == ["description"]
+    assert [r["email"] for r in all_rows(client(sandbox), "Contacts")] == ["after@example.com"]
+    assert sandbox.stats().get("create") == 1
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"done": 1}
+
+
+def test_control_characters_vtiger_stores_are_written_unchanged(sandbox, tmp_path):
+    """Control characters other than NUL are text Vtiger stores and returns as sent (the
+    sandbox and a real MariaDB alike): they are not refused, and the run reports no change."""
+    text = "bell\x07 esc\x1b[0m tab\tform\x0cfeed del\x7f c1\x85"
+    stdin = singer(schema("Contacts", "lastname", "email", "description"),
+                   record("Contacts", {"lastname": "Ctl", "email": "ctl@example.com",
+                                       "description": text}))
+    proc = run_cli("target-vtiger", _keyed_config(sandbox, tmp_path), tmp_path=tmp_path,
+                   stdin=stdin)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert summaries(proc)["Contacts"]["created"] == 1
+    assert summaries(proc)["Contacts"]["altered"] == 0
+    assert [r["description"] for r in all_rows(client(sandbox), "Contacts")] == [text]
+
+
+def test_a_nul_character_is_rejected_naming_the_field(sandbox, tmp_path):
+    stdin = singer(schema("Contacts", "lastname", "email"),
+                   record("Contacts", {"lastname": "Nul\x00", "email": "nul@example.com"}),
+                   record("Contacts", {"lastname": "Fine", "email": "fine@example.com"}))
+    proc = run_cli("target-vtiger", _keyed_config(sandbox, tmp_path), tmp_path=tmp_path,
+                   stdin=stdin)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = _rejects(tmp_path)
+    assert (row["error_code"], row["fields"]) == ("INVALID_VALUE", ["lastname"])
+    assert [r["lastname"] for r in all_rows(client(sandbox), "Contacts")] == ["Fine"]
+
+
+@pytest.mark.parametrize("how", ["stdin", "--input"])
+def test_a_line_that_is_not_utf8_is_rejected_with_its_line_number(sandbox, tmp_path, how):
+    """Raw bytes that are not UTF-8 (a Latin-1 export piped in): the line is rejected
+    (INVALID_UTF8, input line number, the byte), filed under its stream; the rejects writer
+    does not crash on it and the lines after it are written.
+    """
+    latin1 = (b'{"type": "RECORD", "stream": "Contacts", "record": {"lastname": "M\xfcller",'
+              b' "email": "latin1@example.com"}}\n')
+    data = (singer(schema("Contacts", "lastname", "email"),
+                   record("Contacts", {"lastname": "Before", "email": "before@example.com"}))
+            .encode()
+            + latin1
+            + b"\xff\xfe not even JSON \x80\n"
+            + singer(record("Contacts", {"lastname": "After", "email": "after@example.com"}),
+                     {"type": "STATE", "value": {"done": 2}}).encode())
+    cfg = _keyed_config(sandbox, tmp_path)
+    if how == "stdin":
+        proc = _run_bytes("target-vtiger", cfg, data, tmp_path)
+    else:
+        (tmp_path / "input.jsonl").write_bytes(data)
+        proc = _run_bytes("target-vtiger", cfg, b"", tmp_path, "--input",
+                          str(tmp_path / "input.jsonl"))
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    first, second = _rejects(tmp_path)
+    assert (first["stream"], first["error_code"]) == ("Contacts", "INVALID_UTF8")
+    column = latin1.index(b"\xfc") + 1
+    assert first["message"].startswith(
+        f"input line 3: not valid UTF-8 (byte 0xfc at byte {column})")
+    assert "M\\xfcller" in first["record"]["line"]  # the bad byte spelled out, valid text
+    assert (second["stream"], second["error_code"]) == ("(unreadable input)", "INVALID_UTF8")
+    assert second["message"].startswith("input line 4: not valid UTF-8 (byte 0xff at byte 1)")
+    assert sorted(r["lastname"] for r in all_rows(client(sandbox), "Contacts")) == [
+        "After", "Before"]
+    assert summaries(proc)["Contacts"]["rejected"] == 1
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"done": 2}
+
+
+def test_a_record_the_server_keeps_failing_on_is_rejected_as_server_error(sandbox, tmp_path):
+    """A create answered HTTP 500 on every try: before each retry the record is looked up by
+    its match key (a 500 does not prove nothing was written), so it is never created twice;
+    after the retries it is rejected as SERVER_ERROR with the server's answer, and the
+    records after it are written. A revise failing the same way is rejected the same way.
+    """
+    vt = client(sandbox)
+    vt.create("Contacts", {"lastname": "Existing", "email": "old@example.com",
+                           "assigned_user_id": "19x1"})
+    sandbox.configure(faults={"crash_values": ["poison-value"]})
+    stdin = singer(schema("Contacts", "lastname", "email", "description"),
+                   record("Contacts", {"lastname": "New", "email": "new@example.com",
+                                       "description": "poison-value"}),
+                   record("Contacts", {"lastname": "Existing", "email": "old@example.com",
+                                       "description": "poison-value"}),
+                   record("Contacts", {"lastname": "After", "email": "after@example.com"}),
+                   {"type": "STATE", "value": {"done": 3}})
+    sandbox.reset_stats()
+    proc = run_cli("target-vtiger", _keyed_config(sandbox, tmp_path, **FAST_RETRIES),
+                   tmp_path=tmp_path, stdin=stdin)
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    rows = {r["record"]["email"]: r for r in _rejects(tmp_path)}
+    assert set(rows) == {"new@example.com", "old@example.com"}
+    for row in rows.values():
+        assert row["error_code"] == "SERVER_ERROR"
+        assert "EMPTY_RESPONSE" in row["message"] and "HTTP 500" in row["message"]
+    assert "create 2 time(s)" in rows["new@example.com"]["message"]
+    assert "revise 2 time(s)" in rows["old@example.com"]["message"]
+    calls = sandbox.stats()
+    # 2 creates of the poison record (each followed by a look for it) + 1 for "After"
+    assert calls["create"] == 3 and calls["revise"] == 2
+    assert calls["query"] == 1 + 2  # the batch lookup + one look after each failed create
+    stored = {r["email"]: r for r in all_rows(vt, "Contacts")}
+    assert set(stored) == {"old@example.com", "after@example.com"}
+    assert stored["old@example.com"]["description"] == ""
+    assert json.loads(proc.stdout.splitlines()[-1]) == {"done": 3}
+
+
+def test_stop_on_server_error_stops_the_run_at_that_record(sandbox, tmp_path):
+    sandbox.configure(faults={"crash_values": ["poison-value"]})
+    stdin = singer(schema("Contacts", "lastname", "email"),
+                   record("Contacts", {"lastname": "poison-value", "email": "p@example.com"}),
+                   {"type": "STATE", "value": {"before": "after"}},
+                   record("Contacts", {"lastname": "Later", "email": "later@example.com"}))
+    cfg = _keyed_config(sandbox, tmp_path, stop_on_server_error=True, batch_size_rows=1,
+                        **FAST_RETRIES)
+    proc = run_cli("target-vtiger", cfg, tmp_path=tmp_path, stdin=stdin)
+
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = error_lines(proc)
+    assert len(errors) == 1 and errors[0] == proc.stderr.strip().splitlines()[-1]
+    assert "SERVER_ERROR" in errors[0] and "stop_on_server_error" in errors[0]
+    assert "email='p@example.com'" in errors[0]
+    assert all_rows(client(sandbox), "Contacts") == []
+    assert proc.stdout.strip() == ""  # no STATE passes the record that was not written
+
+
+def test_a_server_failing_on_every_record_stops_the_run_after_ten_in_a_row(sandbox, tmp_path):
+    """Rejecting record after record would spend the day's API budget on a broken server."""
+    sandbox.configure(faults={"crash_values": ["@example.com"]})
+    stdin = singer(schema("Contacts", "lastname", "email"),
+                   *(record("Contacts", {"lastname": f"N{i}", "email": f"n{i}@example.com"})
+                     for i in range(12)))
+    cfg = _keyed_config(sandbox, tmp_path, max_retries=0)
+    proc = run_cli("target-vtiger", cfg, tmp_path=tmp_path, stdin=stdin)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = error_lines(proc)
+    assert len(errors) == 1 and "10 records in a row" in errors[0]
+    assert len(_rejects(tmp_path)) == 10
+    assert sandbox.stats()["create"] == 10
+
+
+# ------------------------------------- bad settings and messages: one line (issue 14 case 7)
+
+
+def _one_line(proc, code: int, *needles: str) -> str:
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    errors = error_lines(proc)
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert errors[0] == proc.stderr.strip().splitlines()[-1]
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file"])
+def test_target_rejects_path_that_cannot_be_written_stops_before_any_write(
+        module_sandbox, tmp_path, where):
+    """Found at start (exit 1, zero calls), not at the first reject in the middle of a run."""
+    (tmp_path / "a_file").write_text("x")
+    path = tmp_path if where == "folder" else tmp_path / "a_file" / "rejects.jsonl"
+    before = module_sandbox.total_calls()
+    proc = run_cli("target-vtiger", {**module_sandbox.tap_config(), "rejects_path": str(path)},
+                   tmp_path=tmp_path, stdin=CONTACTS_IN)
+    _one_line(proc, 1, "setting rejects_path")
+    assert module_sandbox.total_calls() == before
+
+
+@pytest.mark.parametrize(("changes", "setting"), [
+    ({"ca_bundle": "/nonexistent/private-ca.pem"}, "setting ca_bundle"),
+    ({"user_agent": "etl\r\nX-Injected: 1"}, "setting user_agent"),
+    ({"access_key": "ключ-доступа"}, "setting access_key"),
+], ids=["ca_bundle missing", "user_agent CRLF", "access_key not latin-1"])
+@pytest.mark.parametrize("exe", ["target-vtiger", "tap-vtiger"])
+def test_unsendable_connection_settings_one_line_zero_calls(module_sandbox, tmp_path, changes,
+                                                           setting, exe):
+    before = module_sandbox.total_calls()
+    proc = run_cli(exe, {**module_sandbox.tap_config(), **QUIET, **changes}, tmp_path=tmp_path,
+                   stdin=CONTACTS_IN if exe == "target-vtiger" else "")
+    line = _one_line(proc, 1, setting)
+    assert "ключ" not in line and "X-Injected" not in line
+    assert module_sandbox.total_calls() == before
+
+
+@pytest.mark.parametrize("exe", ["target-vtiger", "tap-vtiger"])
+def test_config_file_with_a_json_syntax_error_one_line(tmp_path, exe):
+    import subprocess
+
+    from bad_input_helpers import BIN, clean_env
+
+    path = tmp_path / "config.json"
+    path.write_text('{"api_url": "http://127.0.0.1:1",\n "username": }\n')
+    proc = subprocess.run([str(BIN / exe), "--config", str(path)], input="",
+                          capture_output=True, text=True, timeout=60, env=clean_env(),
+                          cwd=tmp_path, check=False)
+    _one_line(proc, 1, f"config file {path} is not valid JSON (line 2 column")
+
+
+@pytest.mark.parametrize(("case", "message", "code"), [
+    ("STATE without value", {"type": "STATE"}, "MALFORMED_MESSAGE"),
+    ("ACTIVATE_VERSION unknown stream",
+     {"type": "ACTIVATE_VERSION", "stream": "Nope", "version": 1}, "NO_SCHEMA"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_target_bad_message_is_rejected_with_its_line_number(sandbox, tmp_path, case, message,
+                                                             code):
+    stdin = singer(schema("Contacts", "lastname", "email"), message,
+                   record("Contacts", {"lastname": "After", "email": "after@example.com"}))
+    cfg = {**sandbox.tap_config(), "rejects_path": str(tmp_path / "rejects.jsonl")}
+    proc = run_cli("target-vtiger", cfg, tmp_path=tmp_path, stdin=stdin)
+    _one_line(proc, 2, "1 record(s) rejected")
+    (row,) = _rejects(tmp_path)
+    assert row["error_code"] == code and row["message"].startswith("input line 2: ")
+    assert [r["lastname"] for r in all_rows(client(sandbox), "Contacts")] == ["After"]
+
+
+def test_target_key_properties_as_a_string_rejects_the_schema_naming_it(sandbox, tmp_path):
+    bad = {**schema("Contacts", "lastname", "email"), "key_properties": "email"}
+    stdin = singer(bad, record("Contacts", {"lastname": "A", "email": "a@example.com"}))
+    cfg = {**sandbox.tap_config(), "rejects_path": str(tmp_path / "rejects.jsonl")}
+    proc = run_cli("target-vtiger", cfg, tmp_path=tmp_path, stdin=stdin)
+    _one_line(proc, 2, "2 record(s) rejected")
+    first, second = _rejects(tmp_path)
+    assert first["error_code"] == "MALFORMED_MESSAGE"
+    assert first["message"].startswith("input line 1: key_properties of stream 'Contacts'")
+    assert second["error_code"] == "NO_SCHEMA"
+    assert all_rows(client(sandbox), "Contacts") == []
+
+
+def test_target_batch_message_stops_the_run_before_its_state(sandbox, tmp_path):
+    """Records in BATCH files are not read: the STATE after one must never be passed on."""
+    stdin = singer(schema("Contacts", "lastname", "email"),
+                   {"type": "BATCH", "stream": "Contacts", "encoding": {"format": "jsonl"},
+                    "manifest": ["file:///tmp/batch-1.jsonl"]},
+                   {"type": "STATE", "value": {"past": "the batch"}})
+    proc = run_cli("target-vtiger", sandbox.tap_config(), tmp_path=tmp_path, stdin=stdin)
+    _one_line(proc, 1, "input line 2: BATCH message", "batch_config")
+    assert proc.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(("state", "key"), [
+    ({"bookmarks": {"Contacts": "garbage"}}, "bookmarks.Contacts must be an object"),
+    ({"bookmarks": []}, "bookmarks must be an object"),
+    ({"bookmarks": {"Contacts": {"vtiger_sync": {"mode": "query", "checked_at": "yesterday"}}}},
+     "bookmarks.Contacts.vtiger_sync.checked_at must be a number"),
+    ("not json {", "is not valid JSON"),
+], ids=["garbage bookmark", "bookmarks a list", "checked_at text", "syntax error"])
+def test_tap_state_it_did_not_write_one_line_naming_the_key(module_sandbox, tmp_path, state,
+                                                            key):
+    path = tmp_path / "state.json"
+    path.write_text(state if isinstance(state, str) else json.dumps(state))
+    before = module_sandbox.total_calls()
+    proc = run_cli("tap-vtiger", {**module_sandbox.tap_config(), **QUIET,
+                                  "modules": ["Contacts"]}, "--state", str(path),
+                   tmp_path=tmp_path)
+    _one_line(proc, 1, key)
+    assert proc.stdout.strip() == ""
+    assert module_sandbox.total_calls() == before
+
+
+@pytest.mark.parametrize(("value", "stream", "code", "reason"), [
+    ("9" * 5000, "(unreadable input)", "MALFORMED_LINE", "Exceeds the limit"),
+    ("[" * 100_000 + "]" * 100_000, "(unreadable input)", "MALFORMED_LINE", "RecursionError"),
+    ("NaN", "Contacts", "INVALID_TYPE", "description: float value is not text"),
+], ids=["5000-digit number", "nesting 100k deep", "NaN"])
+def test_adversarial_json_values_are_one_reject_each(sandbox, tmp_path, value, stream, code,
+                                                     reason):
+    line = ('{"type": "RECORD", "stream": "Contacts", "record": {"lastname": "X", '
+            f'"email": "x@example.com", "description": {value}}}}}\n')
+    stdin = (singer(schema("Contacts", "lastname", "email", "description")) + line
+             + singer(record("Contacts", {"lastname": "After", "email": "after@example.com"})))
+    proc = run_cli("target-vtiger", _keyed_config(sandbox, tmp_path), tmp_path=tmp_path,
+                   stdin=stdin)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    (row,) = _rejects(tmp_path)
+    assert (row["stream"], row["error_code"]) == (stream, code)
+    assert reason in row["message"]
+    assert [r["lastname"] for r in all_rows(client(sandbox), "Contacts")] == ["After"]
+
+
+def test_a_record_repeating_a_key_is_rejected_not_guessed(sandbox, tmp_path):
+    """{"lastname": "A", "lastname": "B"}: Python keeps B, other readers A; neither is written."""
+    line = ('{"type": "RECORD", "stream": "Contacts", "record": {"lastname": "First", '
+            '"email": "dup@example.com", "lastname": "Second"}}\n')
+    stdin = (singer(schema("Contacts", "lastname", "email")) + line
+             + singer(record("Contacts", {"lastname": "After", "email": "after@example.com"})))
+    proc = run_cli("target-vtiger", _keyed_config(sandbox, tmp_path), tmp_path=tmp_path,
+                   stdin=stdin)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = _rejects(tmp_path)
+    assert (row["stream"], row["error_code"]) == ("Contacts", "DUPLICATE_KEY")
+    assert row["message"].startswith("input line 2: key 'lastname' appears twice")
+    assert [r["lastname"] for r in all_rows(client(sandbox), "Contacts")] == ["After"]

@@ -309,11 +309,11 @@ def _route_paths() -> list[str]:
     from starlette.routing import Mount
 
     from vtiger_sandbox.app import build_app
+    from vtiger_sandbox.backend import VtigerBackend
     from vtiger_sandbox.modules import load_modules
-    from vtiger_sandbox.operations import Operations
     from vtiger_sandbox.store import Store
 
-    app = build_app(Operations(Store(":memory:", load_modules())))
+    app = build_app(VtigerBackend(Store(":memory:", load_modules())))
     paths: list[str] = []
 
     def walk(routes, prefix: str) -> None:

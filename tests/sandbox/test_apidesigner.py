@@ -14,8 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sandbox_helpers import Rest
 
-from vtiger_sandbox.apidesigner import DEMO_DEFINITIONS, DefinitionError, load_definitions
 from vtiger_sandbox.modules import load_modules
+from vtiger_sandbox.responses.apidesigner import (
+    DEMO_DEFINITIONS,
+    DefinitionError,
+    load_definitions,
+)
 from vtiger_sandbox.testing import SandboxServer
 
 TOKEN = "demo-webhook-token"
@@ -298,46 +302,46 @@ def test_bad_definitions_are_refused_with_the_reason(xml: str, problem: str) -> 
 
 # ------------------------------------------------------- filter values, without HTTP
 @pytest.fixture(scope="module")
-def ops(tmp_path_factory):
-    from vtiger_sandbox.operations import Operations
+def backend(tmp_path_factory):
+    from vtiger_sandbox.backend import VtigerBackend
     from vtiger_sandbox.store import Store
 
-    operations = Operations(Store(tmp_path_factory.mktemp("ad") / "ad.sqlite", load_modules()))
-    operations.bootstrap()
-    yield operations
-    operations.store.close()
+    made = VtigerBackend(Store(tmp_path_factory.mktemp("ad") / "ad.sqlite", load_modules()))
+    made.bootstrap()
+    yield made
+    made.store.close()
 
 
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=st.text(min_size=1, max_size=20).filter(lambda v: "\0" not in v and v.strip()))
-def test_filter_values_reach_vtql_unchanged(ops, value: str) -> None:
+def test_filter_values_reach_the_query_unchanged(backend, value: str) -> None:
     """Whatever a caller sends as a filter, the select finds exactly the records holding it
     under the server's collation: ``value.upper()`` is the same text there, ``value + "x"``,
     ``%`` and ``_`` never are.
     """
     from vtiger_client.collation import same_text
-    from vtiger_sandbox.apidesigner import _Runner
+    from vtiger_sandbox.responses.apidesigner import Runner
 
-    admin = ops.user_by_crmid(1)
+    admin = backend.users.by_crmid(1)
     designer = load_definitions(
         "<apidesigner><endpoint path='p'><api><select module='Contacts'>"
         "<record><field name='lastname'/></record>"
         "<where><field name='lastname' value='@name'/><field name='department' value='@run'/>"
-        "</where></select></api></endpoint></apidesigner>", ops.modules)
+        "</where></select></api></endpoint></apidesigner>", backend.modules)
     action = designer[("api", "p")].actions["GET"]
-    run = f"run{ops.store.stats['hypothesis'] + 1}"
-    ops.store.stats["hypothesis"] += 1
-    made = ops.create(admin, {"elementType": "Contacts", "element": {
-        "lastname": value, "department": run, "assigned_user_id": "19x1"}})
+    run = f"run{backend.store.stats['hypothesis'] + 1}"
+    backend.store.stats["hypothesis"] += 1
+    made = backend.records.create(admin, "Contacts", {
+        "lastname": value, "department": run, "assigned_user_id": "19x1"})
     expected = [made["id"]]
     for decoy in {value + "x", value.upper(), value.replace("'", ""), "%", "_"} - {value}:
         if decoy.strip():
-            other = ops.create(admin, {"elementType": "Contacts", "element": {
-                "lastname": decoy, "department": run, "assigned_user_id": "19x1"}})
+            other = backend.records.create(admin, "Contacts", {
+                "lastname": decoy, "department": run, "assigned_user_id": "19x1"})
             if same_text(decoy, value):
                 expected.append(other["id"])
-    rows = _Runner(ops).select(admin, action, {"name": value, "run": run})
+    rows = Runner(backend).select(admin, action, {"name": value, "run": run})
     assert sorted(r["id"] for r in rows) == sorted(expected)
 
 

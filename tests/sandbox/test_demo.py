@@ -7,8 +7,8 @@ from collections import Counter
 
 from sandbox_helpers import Rest
 
+from vtiger_sandbox.backend import VtigerBackend
 from vtiger_sandbox.modules import load_modules
-from vtiger_sandbox.operations import Operations
 from vtiger_sandbox.seed import DEMO_TIE_COUNT, DEMO_TIE_TEXT, apply_seed
 from vtiger_sandbox.store import Store, text_to_epoch
 from vtiger_sandbox.testing import SandboxServer
@@ -60,9 +60,9 @@ def test_demo_records_are_related_tagged_and_share_a_modifiedtime(
 def test_demo_is_deterministic(tmp_path) -> None:
     def build(name: str) -> list:
         store = Store(tmp_path / name, load_modules())
-        ops = Operations(store)
-        ops.bootstrap("admin", "k")
-        apply_seed(ops, "demo")
+        backend = VtigerBackend(store)
+        backend.bootstrap("admin", "k")
+        apply_seed(backend, "demo")
         rows = store.conn.execute(
             'SELECT id, firstname, lastname, account_id, modifiedtime, deleted FROM "m_Contacts"'
             " ORDER BY crmid").fetchall()

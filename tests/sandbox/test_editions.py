@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sandbox_helpers import Rest
 
-from vtiger_sandbox.operations import DEFAULT_SETTINGS
+from vtiger_sandbox.backend.settings import DEFAULT_SETTINGS
 from vtiger_sandbox.ratelimit import EDITIONS, edition_limits
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sandbox_helpers import Rest
 
-from vtiger_sandbox.operations import OPERATION_METHODS
+from vtiger_sandbox.responses.operations import OPERATION_METHODS
 from vtiger_sandbox.testing import SandboxServer
 
 OPS = sorted(set(OPERATION_METHODS) - {"login", "logout", "getchallenge"})

@@ -75,6 +75,18 @@ def test_wheel_contains_the_describe_documents(wheel: Path) -> None:
         assert "vtiger-sandbox = vtiger_sandbox.cli:main" in zf.read(entry_points).decode()
 
 
+def test_the_sandbox_servers_dependencies_come_only_with_the_sandbox_extra(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        metadata = zf.read(next(n for n in zf.namelist()
+                                if n.endswith(".dist-info/METADATA"))).decode()
+    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+                if line.startswith("Requires-Dist:")]
+    for name in ("starlette", "uvicorn", "lark"):
+        mine = [r for r in requires if r.split(">")[0].split("<")[0].split("[")[0].strip() == name]
+        assert mine and all('extra == "sandbox"' in r for r in mine), (name, mine)
+    assert any(r.startswith("tap-vtiger[sandbox]") and 'extra == "dev"' in r for r in requires)
+
+
 def test_sandbox_from_the_unpacked_wheel_serves_listtypes_and_describe(
     wheel: Path, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 from tap_helpers import _Stop, client_for, config, run_tap
-from test_tap_sync import BASE, catalog_for, contacts
+from test_tap_sync import BASE, catalog_for, contacts, wire
 
 from tap_vtiger import idset
 from tap_vtiger.deletions import STATE_KEY
@@ -215,16 +215,83 @@ def test_the_id_set_round_trips_and_stays_small():
         idset.decode("r1:garbage")
 
 
-def restore_keeping_modifiedtime(server, record_id: str) -> None:
-    """What Vtiger's recycle bin restore may do: the row is live again, modifiedtime untouched
-    (written straight into the sandbox's database, as no API call restores a record)."""
+#: Texts written by the run encoding, the only one before the gap encoding existed.
+LEGACY = ("r1:{Wp48S^xk9=GL@E0stWa8~^|S5YJf50RRsH0s{a60^A1xm-zqx{~rJVEL@{TCQx#g00Afv<qK?JAGY&"
+          "-0RR9100dcD")
+
+
+def test_an_id_set_in_the_earlier_run_encoding_still_decodes():
+    assert idset.decode(LEGACY) == [1, 2, 3, 7, 9, 10, 11, 1000, 2**40]
+
+
+def test_scattered_ids_take_the_gap_encoding_and_round_trip():
+    import random
+
+    rng = random.Random(11)
+    for spread in (2, 10, 100, 5000):
+        ids = sorted(rng.sample(range(1, 2_000 * spread), 2_000))
+        text = idset.encode([*ids, 2**45])  # one huge gap: the escape code
+        assert text.startswith("r2:")
+        assert idset.decode(text) == [*ids, 2**45]
+
+
+def test_neighbouring_ids_keep_the_run_encoding():
+    holes = {i for i in range(1, 100_000, 97)}  # a bulk import, 1 in 97 deleted
+    text = idset.encode(i for i in range(1, 100_000) if i not in holes)
+    assert text.startswith("r1:") and len(text) < 2_000
+
+
+def test_one_million_ids_at_one_crmid_in_100_take_near_their_information_bound():
+    import math
+    import random
+
+    ids = random.Random(7).sample(range(1, 100_000_001), 1_000_000)
+    p = 0.01
+    bound = 100_000_000 * -(p * math.log2(p) + (1 - p) * math.log2(1 - p)) / math.log2(85)
+    assert len(idset.encode(ids)) < 1.01 * bound  # about 1.26 MB: no encoding fits 1 MB
+
+
+@pytest.mark.parametrize("text", ["r2:", "r2:garbage", idset.encode(range(1, 400, 3))[:-5]])
+def test_a_corrupt_gap_encoding_is_refused(text):
+    with pytest.raises(ValueError):
+        idset.decode(text)
+
+
+def test_a_state_in_the_earlier_encoding_is_checked_and_rewritten(sandbox_factory):
+    server = sandbox_factory()
+    ids = contacts(server, 30)
+    server.configure(sync_http_500=True)
+    cfg = config(server, modules=["Contacts"], deletion_check_hours=0)
+    first = run_tap(cfg)
+    state = first.state()
+    box = state["bookmarks"]["Contacts"][STATE_KEY]
+    numbers = sorted(idset.crmid(i) for i in ids)
+    box["known"] = idset._runs(numbers)  # as the earlier tap wrote it
+    client_for(server).delete(ids[7])
+    second = run_tap(cfg, state=state)
+    assert second.ids("Contacts", deleted=True) == [ids[7]]
+    after = second.state()["bookmarks"]["Contacts"][STATE_KEY]
+    assert idset.decode(after["known"]) == [n for n in numbers if n != idset.crmid(ids[7])]
+
+
+def restore(server, record_id: str, modifiedtime: str) -> None:
+    """What Vtiger's recycle bin restore does: the row is live again and keeps the
+    modifiedtime it has (the deletion's, or older), here the given one so the test decides
+    where it falls against the tap's bookmark (written straight into the sandbox's database,
+    as no API call restores a record)."""
     import sqlite3
 
     with sqlite3.connect(server.db_path, timeout=10) as db:
-        db.execute("UPDATE m_Contacts SET deleted = 0 WHERE id = ?", (record_id,))
+        db.execute("UPDATE m_Contacts SET deleted = 0, modifiedtime = ? WHERE id = ?",
+                   (modifiedtime, record_id))
 
 
-def test_a_record_reported_deleted_that_exists_again_is_emitted_live_again(sandbox_factory):
+def deleted_then_restored(sandbox_factory, modifiedtime):
+    """30 Contacts (modifiedtime BASE .. BASE + 29) read through query; the fifth is reported
+    deleted by the id check, then restored with ``modifiedtime(server, client)`` and read by a
+    third run (its query texts noted). The deletion's own modifiedtime (the current second)
+    never matters: the restore replaces it, so no run depends on which second it starts in.
+    """
     server = sandbox_factory()
     ids = contacts(server, 30)
     server.configure(sync_http_500=True)
@@ -234,17 +301,36 @@ def test_a_record_reported_deleted_that_exists_again_is_emitted_live_again(sandb
     vt.delete(ids[4])
     second = run_tap(cfg, state=first.state())
     assert second.ids("Contacts", deleted=True) == [ids[4]]
-    restore_keeping_modifiedtime(server, ids[4])
+    restore(server, ids[4], modifiedtime(server, vt))
     queries: list[str] = []
     third = run_tap(cfg, state=second.state(), prepare=recording(queries))
+    return server, cfg, ids, third, queries
+
+
+def test_a_record_reported_deleted_that_exists_again_is_emitted_live_again(sandbox_factory):
+    # restored with a modifiedtime before the bookmark: only the id check can see it back
+    server, cfg, ids, third, queries = deleted_then_restored(
+        sandbox_factory, lambda server, vt: wire(BASE + 4))  # its own, before the deletion
     back = [r for r in third.records("Contacts") if r["id"] == ids[4]]
     assert len(back) == 1 and not back[0].get("_sdc_deleted_at")
     assert back[0]["lastname"]  # the whole record, not an id
     assert third.ids("Contacts", deleted=True) == []
     assert sum("where id in (" in q for q in queries) == 1
-    vt.delete(ids[4])  # deleted again: reported again
+    client_for(server).delete(ids[4])  # deleted again: reported again
     fourth = run_tap(cfg, state=third.state())
     assert fourth.ids("Contacts", deleted=True) == [ids[4]]
+
+
+def test_a_restored_record_the_incremental_read_sees_is_emitted_live_once(sandbox_factory):
+    # restored with a modifiedtime after the bookmark (the first run's newest record, BASE +
+    # 29) and long past: the incremental read delivers it, and the id check must not read or
+    # emit it again
+    _server, _cfg, ids, third, queries = deleted_then_restored(
+        sandbox_factory, lambda server, vt: wire(BASE + 100))
+    back = [r for r in third.records("Contacts") if r["id"] == ids[4]]
+    assert len(back) == 1 and not back[0].get("_sdc_deleted_at")
+    assert third.ids("Contacts", deleted=True) == []
+    assert sum("where id in (" in q for q in queries) == 0
 
 
 def test_a_first_run_from_start_date_keeps_only_what_it_delivered(sandbox_factory):

@@ -12,6 +12,8 @@ import time
 import pytest
 from tap_helpers import client_for, config, discover, run_tap, select, server_ids
 
+from tap_vtiger.streams import SYNC_PROOF_KEY
+
 BASE = calendar.timegm((2026, 1, 1, 0, 0, 0))
 
 
@@ -210,6 +212,8 @@ def test_self_hosted_sync_with_only_own_records_is_completed_through_query(
     second = run_tap(cfg, state=first.state(), catalog=catalog)
     assert set(later) <= set(second.ids("Contacts"))
     assert server.stats().get("sync", 0) == 0
+    # a record of another owner read through query proves nothing about sync
+    assert SYNC_PROOF_KEY not in first.state() and SYNC_PROOF_KEY not in second.state()
 
 
 def test_self_hosted_sync_is_trusted_when_it_returns_other_owners(sandbox_factory):
@@ -223,6 +227,72 @@ def test_self_hosted_sync_is_trusted_when_it_returns_other_owners(sandbox_factor
     server.reset_stats()
     run_tap(cfg, state=first.state(), catalog=catalog)
     assert server.stats() == {"getchallenge": 1, "login": 1, "sync": 1}
+
+
+def two_modules_one_with_another_owner(server) -> tuple[str, list[str]]:
+    """Contacts: one of bob's; Leads: only the caller's. Returns bob's id and the Leads."""
+    bob = server.add_user("bob")["id"]
+    server.bulk_create("Contacts", 3, modifiedtime=wire(BASE), assigned_user_id=bob)
+    leads = server.bulk_create("Leads", 3, modifiedtime=wire(BASE))
+    return bob, leads
+
+
+def test_one_modules_proof_spares_every_module_the_owner_check_and_the_id_check(
+        sandbox_factory):
+    server = sandbox_factory()  # cloud flavor: sync sees everyone
+    two_modules_one_with_another_owner(server)
+    cfg = config(server, modules=["Contacts", "Leads"], api_style="webservice")
+    catalog = catalog_for(cfg, "Contacts", "Leads")
+    first = run_tap(cfg, catalog=catalog)
+    assert first.state()[SYNC_PROOF_KEY]["module"] == "Contacts"
+    assert "vtiger_ids" not in first.state()["bookmarks"]["Leads"]
+    server.reset_stats()
+    second = run_tap(cfg, catalog=catalog, state=first.state())
+    assert server.stats() == {"getchallenge": 1, "login": 1, "sync": 2}
+    assert second.ids("Leads") == [] and second.ids("Contacts") == []
+
+
+def test_after_the_proof_other_owners_changes_and_deletions_still_arrive(sandbox_factory):
+    server = sandbox_factory()
+    bob, leads = two_modules_one_with_another_owner(server)
+    cfg = config(server, modules=["Contacts", "Leads"], api_style="webservice")
+    catalog = catalog_for(cfg, "Contacts", "Leads")
+    first = run_tap(cfg, catalog=catalog)
+    vt = client_for(server)
+    bobs = server.bulk_create("Leads", 1, assigned_user_id=bob)  # now, by another owner
+    vt.revise({"id": leads[1], "lastname": "Changed", "assigned_user_id": bob})
+    vt.delete(leads[0])
+    second = run_tap(cfg, catalog=catalog, state=first.state())
+    assert sorted(second.ids("Leads")) == sorted([*bobs, leads[1]])
+    assert second.ids("Leads", deleted=True) == [leads[0]]
+
+
+def test_a_proof_kept_by_a_module_before_it_was_server_wide_counts_for_every_module(
+        sandbox_factory):
+    server = sandbox_factory()
+    two_modules_one_with_another_owner(server)
+    cfg = config(server, modules=["Contacts", "Leads"], api_style="webservice")
+    catalog = catalog_for(cfg, "Contacts", "Leads")
+    state = run_tap(cfg, catalog=catalog).state()
+    del state[SYNC_PROOF_KEY]  # as a run before this change wrote it
+    assert state["bookmarks"]["Contacts"]["vtiger_sync"] == {"complete": True}
+    server.reset_stats()
+    again = run_tap(cfg, catalog=catalog, state=state)
+    assert server.stats() == {"getchallenge": 1, "login": 1, "sync": 2}
+    assert again.state()[SYNC_PROOF_KEY]["module"] == "Contacts"
+
+
+def test_without_a_proof_each_module_checks_its_other_owners(sandbox_factory):
+    server = sandbox_factory()
+    server.bulk_create("Contacts", 3, modifiedtime=wire(BASE))
+    server.bulk_create("Leads", 3, modifiedtime=wire(BASE))
+    cfg = config(server, modules=["Contacts", "Leads"], api_style="webservice")
+    catalog = catalog_for(cfg, "Contacts", "Leads")
+    first = run_tap(cfg, catalog=catalog)
+    assert SYNC_PROOF_KEY not in first.state()
+    server.reset_stats()
+    run_tap(cfg, catalog=catalog, state=first.state())
+    assert server.stats() == {"getchallenge": 1, "login": 1, "sync": 2, "query": 2}
 
 
 @pytest.mark.parametrize("sync_type", ["user", "userandgroup"])

@@ -1,9 +1,10 @@
-"""vtiger_elt: Vtiger CRM -> warehouse, one extraction task per module, then reverse ETL.
+"""vtiger_elt: Vtiger CRM -> warehouse, one extraction task per module, the dbt models, then
+reverse ETL.
 
     extract_Contacts ─┐
     extract_Accounts ─┤
-    extract_Leads ────┼─> reverse_etl (warehouse-to-vtiger: warehouse table -> Vtiger)
-    extract_...    ───┘
+    extract_Leads ────┼─> transform ─> reverse_etl (warehouse-to-vtiger: warehouse table -> Vtiger)
+    extract_...    ───┘   (dbt build: models of transform/ and their tests)
 
 Each extraction task runs
 
@@ -11,7 +12,10 @@ Each extraction task runs
 
 with the tap's select filter and `modules` setting narrowed to that one module, so every module
 keeps its own Meltano state (`<env>:tap-vtiger-to-<loader>:<Module>`), retries on its own, and
-a failure in one module neither blocks nor re-extracts the others.
+a failure in one module neither blocks nor re-extracts the others. Once every module is loaded,
+`transform` runs `meltano run dbt-postgres:build` (`dbt-duckdb:build` with target-duckdb): the
+models of transform/ and their tests, so a failed dbt test stops the reverse job from sending
+data it built.
 
 Rate limits: Vtiger Cloud allows a number of API calls per minute per user. All tasks that call
 Vtiger run in the Airflow pool `vtiger_api`; its slot count caps how many talk to Vtiger at once.
@@ -29,6 +33,8 @@ Configuration (environment of the scheduler and workers; nothing secret in this 
                              (default: Contacts,Accounts,Leads,Potentials,HelpDesk)
     VTIGER_ELT_LOADER        loader (default: target-postgres; a DuckDB file takes one writer
                              at a time, so with target-duckdb the extractions run in a chain)
+    VTIGER_ELT_TRANSFORM     dbt command run after the loads (default: dbt-postgres:build, or
+                             dbt-duckdb:build with target-duckdb; empty: no transform task)
     VTIGER_ELT_REVERSE_JOB   reverse job (default: warehouse-to-vtiger; empty: no reverse task)
     VTIGER_ELT_POOL          pool name (default: vtiger_api)
     VTIGER_ELT_SCHEDULE      cron or preset (default: @hourly)
@@ -67,6 +73,10 @@ MODULES = [
     if m.strip()
 ]
 LOADER = os.environ.get("VTIGER_ELT_LOADER", "target-postgres")
+TRANSFORM = os.environ.get(
+    "VTIGER_ELT_TRANSFORM",
+    "dbt-duckdb:build" if LOADER.startswith("target-duckdb") else "dbt-postgres:build",
+)
 REVERSE_JOB = os.environ.get("VTIGER_ELT_REVERSE_JOB", "warehouse-to-vtiger")
 POOL = os.environ.get("VTIGER_ELT_POOL", "vtiger_api")
 SCHEDULE = os.environ.get("VTIGER_ELT_SCHEDULE", "@hourly")
@@ -132,6 +142,19 @@ with DAG(
     if LOADER.startswith("target-duckdb"):
         # one writer at a time for a DuckDB file: the modules follow each other
         chain(*extracts)
+    loaded = extracts
+    if TRANSFORM:
+        transform = BashOperator(
+            task_id="transform",
+            bash_command=(
+                f"{MELTANO_TASK} transform -- --environment {shlex.quote(ENVIRONMENT)} "
+                f"run {shlex.quote(TRANSFORM)}"
+            ),
+            append_env=True,
+            pool="default_pool",  # dbt reads the warehouse only: no Vtiger API slot
+        )
+        extracts >> transform
+        loaded = [transform]
     if REVERSE_JOB:
         reverse = BashOperator(
             task_id="reverse_etl",
@@ -141,4 +164,4 @@ with DAG(
             ),
             append_env=True,
         )
-        extracts >> reverse
+        loaded >> reverse

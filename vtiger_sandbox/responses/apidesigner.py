@@ -4,7 +4,7 @@ Why: connectors can read from admin-published endpoints (tap ``api_designer_stre
 write through webhooks (target ``webhook_url``, up to 50 records a request); both need a server
 that serves such definitions the way Vtiger Cloud does, over real HTTP.
 
-URLs (mounted by ``app.py`` through :func:`mount`):
+URLs (mounted by ``vtiger_sandbox.urls`` through :func:`mount`):
 
 * ``/restapi/vtap/api/<path>``: HTTP Basic auth of a sandbox user (username + access key).
 * ``/restapi/vtap/webhook/<path>``: no Basic auth; the endpoint's own token, in the ``token``
@@ -51,7 +51,7 @@ Semantics:
   ``startswith``, ``endswith``, ``in`` (a list, or a comma-separated string). ``<sort>``: VTQL
   allows one direction, on the last field, so only that one may say ``descending``.
 * ``<select>`` answers ``{"success": true, "result": [records]}`` (selected fields plus ``id``),
-  through the sandbox's VTQL (100 rows at most per page).
+  as the sandbox's VTQL would answer it (100 rows at most per page).
 * ``<create>`` / ``<update>`` / ``<upsert>`` / ``<delete>`` take one record (the body object);
   with ``bulk="true"`` (create, upsert) also ``{"records": [...]}`` or a JSON array, at most
   50 records, else HTTP 400 ``LIMIT_EXCEEDED`` and nothing is written. A bulk answer is
@@ -61,10 +61,10 @@ Semantics:
   ``<where>`` fields (all must match; an ``id`` parameter in the record wins); upsert creates
   when nothing matches; more than one match is ``DUPLICATE_RECORDS`` ("Duplicate records
   found"), none for update/delete ``RECORD_NOT_FOUND``. Creates default ``assigned_user_id`` to
-  the caller. Record work goes through the sandbox's operations (``create``, ``revise``,
-  ``delete``, ``query``), so validation and errors are the core API's.
+  the caller. Record work goes through the sandbox's backend (``records.create``, ``revise``,
+  ``delete``, ``query.select``), so validation and errors are the core API's.
 
-Where definitions come from (first found): ``mount(ops, definitions_path)``, the environment
+Where definitions come from (first found): ``mount(server, definitions_path)``, the environment
 variable ``VTIGER_SANDBOX_API_DESIGNER``, ``<database file>.apidesigner.xml`` beside the
 sandbox's database, the bundled ``apidesigner_demo.xml``. The file is re-read when it changes
 (tests may write it while the server runs). An invalid file makes every endpoint answer HTTP 500
@@ -93,9 +93,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from .errors import VtigerApiError
-from .modules import Module
-from .operations import is_self_hosted
+from ..backend import User, VtigerBackend
+from ..backend.settings import is_self_hosted
+from ..errors import VtigerApiError
+from ..modules import Module
+from ..vtql import Condition, Select
+from .common import Server, error_response, json_response, parse_basic
 
 __all__ = ["BULK_LIMIT", "DEMO_DEFINITIONS", "DefinitionError", "Endpoint", "load_definitions",
            "mount"]
@@ -106,7 +109,7 @@ BULK_LIMIT = 50
 PAGE_LIMIT = 100
 #: Largest request body read.
 MAX_BODY = 8 * 1024 * 1024
-DEMO_DEFINITIONS = Path(__file__).with_name("apidesigner_demo.xml")
+DEMO_DEFINITIONS = Path(__file__).parent.parent / "apidesigner_demo.xml"
 ENV_VAR = "VTIGER_SANDBOX_API_DESIGNER"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -272,64 +275,53 @@ def load_definitions(text: str, modules: dict[str, Module]) -> dict[tuple[str, s
     return endpoints
 
 
-# ----------------------------------------------------------------------------- VTQL text
-def _literal(value: Any) -> str:
-    """A VTQL string literal (quotes and backslashes doubled; see vtiger_client.vtql)."""
-    text = "1" if value is True else "0" if value is False else str(value)
-    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+# ------------------------------------------------------------------------ typed filters
+def _text(value: Any) -> str:
+    return "1" if value is True else "0" if value is False else str(value)
 
 
 def _like(value: Any, mode: str) -> str:
+    """A LIKE pattern finding ``value`` literally (its wildcards and backslashes escaped)."""
     text = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = {"like": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}"}[mode]
-    return _literal(pattern)
+    return {"like": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}"}[mode]
 
 
-def _condition(spec: FieldSpec, value: Any) -> str | None:
+def _condition(spec: FieldSpec, value: Any) -> Condition | None:
+    """The condition a where field sets for this request's value, None when it sets none."""
     if spec.condition == "in":
         items = value if isinstance(value, list) else str(value).split(",")
         items = [str(v).strip() for v in items if str(v).strip()]
-        return f"{spec.name} in ({', '.join(map(_literal, items))})" if items else None
+        return Condition(spec.name, "in", tuple(items)) if items else None
     if isinstance(value, (list, dict)):
         raise VtigerApiError("INVALID_PARAMETER", f"{spec.name}: one value expected", 400)
     if str(value) == "":
         return None
     if spec.condition in ("like", "startswith", "endswith"):
-        return f"{spec.name} like {_like(value, spec.condition)}"
-    return f"{spec.name} {spec.condition} {_literal(value)}"
+        return Condition(spec.name, "like", (_like(value, spec.condition),))
+    return Condition(spec.name, spec.condition, (_text(value),))
 
 
-def _where(action: Action, params: dict[str, Any], specs: list[FieldSpec] | None = None,
-           glue: str | None = None) -> str | None:
-    parts = []
-    for spec in specs if specs is not None else action.where:
+def _where(specs: list[FieldSpec], params: dict[str, Any]) -> tuple[Condition, ...]:
+    conditions = []
+    for spec in specs:
         value = spec.resolve(params)
         if value is None:
             continue
         cond = _condition(spec, value)
-        if cond:
-            parts.append(cond)
-    return f" {glue or action.glue} ".join(parts) if parts else None
+        if cond is not None:
+            conditions.append(cond)
+    return tuple(conditions)
 
 
 # ------------------------------------------------------------------------------ actions
-class _Runner:
-    """Executes actions through the sandbox's operations layer."""
+class Runner:
+    """Executes actions as typed calls of the sandbox's backend (its validation, its errors)."""
 
-    def __init__(self, ops: Any) -> None:
-        self.ops = ops
+    def __init__(self, backend: VtigerBackend) -> None:
+        self.backend = backend
 
-    def select(self, user: Any, action: Action, params: dict[str, Any]) -> list[dict]:
-        columns = [f.name for f in action.record] or ["*"]
-        # VTQL for ops.query (names checked against the describe, values quoted by _literal)
-        text = f"select {', '.join(dict.fromkeys(columns))} from {action.module.name}"  # noqa: S608
-        cond = _where(action, params)
-        if cond:
-            text += f" where {cond}"
-        if action.sort:
-            text += " order by " + ", ".join(s.name for s in action.sort)
-            if action.sort[-1].descending:
-                text += " desc"
+    def select(self, user: User, action: Action, params: dict[str, Any]) -> list[dict]:
+        """One page of the records the select's where fields match."""
         page = 1
         if action.page:
             raw = params.get(action.page[1:]) if action.page.startswith("@") else action.page
@@ -340,8 +332,14 @@ class _Runner:
                     page = 0
                 if page < 1:
                     raise VtigerApiError("INVALID_PARAMETER", "page must be 1, 2, 3...", 400)
-        text += f" limit {(page - 1) * action.limit_max}, {action.limit_max};"
-        return self.ops.query(user, {"query": text})
+        select = Select(
+            module=action.module.name,
+            columns=tuple(dict.fromkeys(f.name for f in action.record)),
+            where=_where(action.where, params), any_of=action.glue == "or",
+            order_by=tuple(s.name for s in action.sort),
+            descending=bool(action.sort) and action.sort[-1].descending,
+            offset=(page - 1) * action.limit_max, limit=action.limit_max)
+        return self.backend.query.select(user, select)
 
     def _values(self, action: Action, record: dict[str, Any]) -> dict[str, Any]:
         values = {}
@@ -351,66 +349,72 @@ class _Runner:
                 values[spec.name] = value
         return values
 
-    def _matches(self, user: Any, action: Action, record: dict[str, Any]) -> list[str] | None:
+    def _matches(self, user: User, action: Action, record: dict[str, Any]) -> list[str] | None:
         """Ids of live records matching the where fields (AND), None if no value was sent."""
         rid = record.get("id")
         if isinstance(rid, str) and rid:
             if rid.partition("x")[0] != action.module.id_prefix:
                 raise VtigerApiError("INVALID_ID_ATTRIBUTE", "Id specified is incorrect", 400)
             return [rid]
-        cond = _where(action, record, glue="and")
-        if cond is None:
+        where = _where(action.where, record)
+        if not where:
             return None
-        vtql = f"select id from {action.module.name} where {cond} limit 2;"  # noqa: S608
-        rows = self.ops.query(user, {"query": vtql})
+        rows = self.backend.query.select(user, Select(
+            module=action.module.name, columns=("id",), where=where, limit=2))
         return [row["id"] for row in rows]
 
-    def create(self, user: Any, action: Action, record: dict[str, Any]) -> tuple[str, dict]:
+    def create(self, user: User, action: Action, record: dict[str, Any]) -> tuple[str, dict]:
+        """A new record of the sent fields (owner: the caller unless sent)."""
         values = self._values(action, record)
         if "assigned_user_id" in action.module.fields:
             values.setdefault("assigned_user_id", user.id)
-        return "created", self.ops.create(user, {"elementType": action.module.name,
-                                                 "element": values})
+        return "created", self.backend.records.create(user, action.module.name, values)
 
-    def _one(self, user: Any, action: Action, record: dict[str, Any]) -> str | None:
+    def _one(self, user: User, action: Action, record: dict[str, Any]) -> str | None:
         ids = self._matches(user, action, record)
         if ids and len(ids) > 1:
             raise VtigerApiError("DUPLICATE_RECORDS", "Duplicate records found", 409)
         return ids[0] if ids else None
 
-    def update(self, user: Any, action: Action, record: dict[str, Any]) -> tuple[str, dict]:
+    def update(self, user: User, action: Action, record: dict[str, Any]) -> tuple[str, dict]:
+        """The one matching record revised with the sent fields."""
         rid = self._one(user, action, record)
         if rid is None:
             raise VtigerApiError("RECORD_NOT_FOUND", "Record not found", 404)
         element = {**self._values(action, record), "id": rid}
-        return "updated", self.ops.revise(user, {"element": element})
+        return "updated", self.backend.records.revise(user, element)
 
-    def upsert(self, user: Any, action: Action, record: dict[str, Any]) -> tuple[str, dict]:
+    def upsert(self, user: User, action: Action, record: dict[str, Any]) -> tuple[str, dict]:
+        """Update the one matching record, or create it when none matches."""
         rid = self._one(user, action, record)
         if rid is None:
             return self.create(user, action, record)
         element = {**self._values(action, record), "id": rid}
-        return "updated", self.ops.revise(user, {"element": element})
+        return "updated", self.backend.records.revise(user, element)
 
-    def delete(self, user: Any, action: Action, record: dict[str, Any]) -> tuple[str, dict]:
+    def delete(self, user: User, action: Action, record: dict[str, Any]) -> tuple[str, dict]:
+        """Delete the one matching record."""
         rid = self._one(user, action, record)
         if rid is None:
             raise VtigerApiError("RECORD_NOT_FOUND", "Record not found", 404)
-        self.ops.delete(user, {"id": rid})
+        self.backend.records.delete(user, rid)
         return "deleted", {"id": rid, "status": "successful"}
 
-    def write(self, user: Any, action: Action, record: Any) -> tuple[str, dict]:
+    def write(self, user: User, action: Action, record: Any) -> tuple[str, dict]:
+        """One record of a write action: (status, the record as stored)."""
         if not isinstance(record, dict):
             raise VtigerApiError("INVALID_PARAMETER", "a record must be a JSON object", 400)
-        return getattr(self, action.verb)(user, action, record)
+        verbs = {"create": self.create, "update": self.update, "upsert": self.upsert,
+                 "delete": self.delete}
+        return verbs[action.verb](user, action, record)
 
 
 # --------------------------------------------------------------------------------- HTTP
 class _Definitions:
     """The current definitions, re-read when the file changes."""
 
-    def __init__(self, ops: Any, explicit: str | os.PathLike | None) -> None:
-        self.ops = ops
+    def __init__(self, backend: VtigerBackend, explicit: str | os.PathLike | None) -> None:
+        self.backend = backend
         self.explicit = Path(explicit) if explicit else None
         self.lock = threading.Lock()
         self.key: tuple[str, int, int] | None = None
@@ -421,7 +425,7 @@ class _Definitions:
             return self.explicit
         if os.environ.get(ENV_VAR):
             return Path(os.environ[ENV_VAR])
-        beside = Path(str(getattr(self.ops.store, "path", "")) + ".apidesigner.xml")
+        beside = Path(str(getattr(self.backend.store, "path", "")) + ".apidesigner.xml")
         if beside.name != ".apidesigner.xml" and beside.exists():
             return beside
         return DEMO_DEFINITIONS
@@ -438,7 +442,7 @@ class _Definitions:
             if key != self.key:
                 try:
                     self.value = load_definitions(path.read_text(encoding="utf-8"),
-                                                  self.ops.modules)
+                                                  self.backend.modules)
                 except (OSError, UnicodeDecodeError, DefinitionError) as exc:
                     self.value = DefinitionError(str(exc))
                 self.key = key
@@ -467,34 +471,22 @@ async def _read_body(request: Request) -> Any:
 
 
 class APIDesigner:
-    """The two route handlers and what they share."""
+    """The two route handlers and what they share with the core API (limits, faults)."""
 
-    def __init__(self, ops: Any, definitions_path: str | os.PathLike | None = None,
-                 apply_fault: Any = None, truncate: Any = None, limiter: Any = None) -> None:
-        self.ops = ops
-        self.definitions = _Definitions(ops, definitions_path)
-        self.runner = _Runner(ops)
-        #: The server's fault injection (``SandboxApp._apply_fault`` / ``_truncate``) and its
-        #: rate limiter (``ratelimit.RateLimiter``), shared with the core REST API.
-        self.apply_fault, self.truncate, self.limiter = apply_fault, truncate, limiter
+    def __init__(self, server: Server, definitions_path: str | os.PathLike | None = None
+                 ) -> None:
+        self.server = server
+        self.backend = server.backend
+        self.definitions = _Definitions(server.backend, definitions_path)
+        self.runner = Runner(server.backend)
 
     async def _fault(self, kind: str) -> tuple[Any, Response | None]:
         """The injected fault for this call, when the faults setting names the route."""
-        config = self.ops.settings.get("faults") or {}
+        config = self.backend.settings.get("faults") or {}
         name = f"vtap_{kind}"
-        if self.apply_fault is None or name not in (config.get("operations") or ()):
+        if name not in (config.get("operations") or ()):
             return None, None
-        return await self.apply_fault(name, {})
-
-    def _respond(self, body: Any, status: int = 200) -> Response:
-        from .app import json_response
-
-        return json_response(body, status)
-
-    def _error(self, err: VtigerApiError) -> Response:
-        from .app import error_response
-
-        return error_response(err, True)
+        return await self.server.apply_fault(name, {})
 
     async def api(self, request: Request) -> Response:
         """``/restapi/vtap/api/<path>``: a sandbox user's Basic auth."""
@@ -504,9 +496,8 @@ class APIDesigner:
         """``/restapi/vtap/webhook/<path>``: the endpoint's token."""
         return await self._serve(request, "webhook")
 
-    def _caller(self, request: Request, kind: str, endpoint: Endpoint | None) -> Any:
-        from .app import parse_basic
-
+    def _caller(self, request: Request, kind: str, endpoint: Endpoint | None) -> User:
+        users = self.backend.users
         if kind == "webhook":
             given = (request.headers.get("token") if endpoint is None
                      or endpoint.token_placement == "header"  # noqa: S105
@@ -515,35 +506,33 @@ class APIDesigner:
             if not given or not expected or not hmac.compare_digest(
                     given.encode("utf-8", "replace"), expected.encode("utf-8")):
                 raise VtigerApiError("INVALID_AUTH_TOKEN", "Invalid or missing token", 401)
-            return self.ops.user_by_crmid(1)
+            admin = users.by_crmid(1)
+            assert admin is not None  # bootstrap made it
+            return admin
         creds = parse_basic(request)
         if creds is None:
             raise VtigerApiError("AUTHENTICATION_REQUIRED", "Authencation required", 401)
-        user = self.ops.authenticate_basic(*creds)
+        user = users.authenticate_basic(*creds)
         if user is None:
             raise VtigerApiError("INVALID_USER_CREDENTIALS", "Invalid username or password", 401)
         return user
 
     async def _serve(self, request: Request, kind: str) -> Response:
-        ops = self.ops
-        if is_self_hosted(ops.settings):
+        backend = self.backend
+        if is_self_hosted(backend.settings):
             return Response(b"<html><body><h1>Not Found</h1></body></html>", 404,
                             media_type="text/html")
-        ops.store.stats[f"vtap_{kind}"] += 1
-        headers: dict[str, str] = {}
-        if self.limiter is not None:
-            from .app import error_response
-
-            rate = self.limiter.hit()
-            headers = rate.headers
-            if not rate.allowed:
-                err = VtigerApiError("TOO_MANY_REQUESTS", "Too many requests", 429)
-                return error_response(err, True, headers)
+        backend.store.stats[f"vtap_{kind}"] += 1
+        rate = self.server.limiter.hit()
+        headers = rate.headers
+        if not rate.allowed:
+            err = VtigerApiError("TOO_MANY_REQUESTS", "Too many requests", 429)
+            return error_response(err, True, headers)
         fault, early = await self._fault(kind)
         if early is None:
             response = await self._answer(request, kind)
             if fault is not None and fault.kind == "truncate":
-                response = self.truncate(response)
+                response = self.server.truncate(response)
         else:
             response = early
         for name, value in headers.items():
@@ -572,12 +561,12 @@ class APIDesigner:
                 body = await _read_body(request)
             return self._run(user, action, params, body)
         except VtigerApiError as err:
-            return self._error(err)
+            return error_response(err, True)
 
-    def _run(self, user: Any, action: Action, params: dict[str, Any], body: Any) -> Response:
+    def _run(self, user: User, action: Action, params: dict[str, Any], body: Any) -> Response:
         if action.verb == "select":
             merged = {**params, **body} if isinstance(body, dict) else params
-            return self._respond({"success": True,
+            return json_response({"success": True,
                                   "result": self.runner.select(user, action, merged)})
         records: list[Any] | None = None
         if isinstance(body, list):
@@ -587,7 +576,7 @@ class APIDesigner:
         if records is None:
             record = {**params, **body} if isinstance(body, dict) else body
             _status, result = self.runner.write(user, action, record)
-            return self._respond({"success": True, "result": result})
+            return json_response({"success": True, "result": result})
         if not action.bulk:
             raise VtigerApiError("INVALID_PARAMETER",
                                  "this endpoint takes one record (its definition is not bulk)",
@@ -604,15 +593,12 @@ class APIDesigner:
                             "record": result})
             except VtigerApiError as err:
                 out.append(err.envelope())
-        return self._respond({"success": True, "result": {"records": out}})
+        return json_response({"success": True, "result": {"records": out}})
 
 
-def mount(operations: Any, definitions_path: str | os.PathLike | None = None, *,
-          apply_fault: Any = None, truncate: Any = None, limiter: Any = None) -> Mount:
-    """The ``/restapi/vtap`` routes serving API Designer definitions over ``operations``
-    (with the server's fault injection and rate limiter when given).
-    """
-    designer = APIDesigner(operations, definitions_path, apply_fault, truncate, limiter)
+def mount(server: Server, definitions_path: str | os.PathLike | None = None) -> Mount:
+    """The ``/restapi/vtap`` routes serving API Designer definitions over ``server``."""
+    designer = APIDesigner(server, definitions_path)
     methods = ["GET", "POST", "PUT", "DELETE"]
     return Mount("/restapi/vtap", routes=[
         Route("/api/{path:path}", designer.api, methods=methods),
