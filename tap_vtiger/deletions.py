@@ -51,9 +51,6 @@ from tap_vtiger import idset
 from vtiger_client import types as vtypes
 from vtiger_client import vtql
 
-if t.TYPE_CHECKING:
-    from tap_vtiger.streams import ModuleStream
-
 STATE_KEY = "vtiger_ids"
 DELETED_AT = "_sdc_deleted_at"
 #: Rows per ``select id`` call (Vtiger's cap).
@@ -81,10 +78,36 @@ DELETION_SETTINGS = [
 ]
 
 
+class CheckedStream(t.Protocol):
+    """What the deletion check needs of the module stream whose ids it keeps."""
+
+    module: str
+    logger: logging.Logger
+    config: t.Mapping[str, t.Any]
+    id_prefix: str | None
+
+    @property
+    def client(self) -> t.Any:
+        """The stream's API client."""
+
+    @property
+    def parser(self) -> t.Callable[[t.Mapping[str, t.Any]], dict]:
+        """Wire record -> typed record, as the stream emits it."""
+
+    def scope_where(self, where: vtql.Condition) -> vtql.Condition:
+        """``where`` narrowed to the records the stream reads."""
+
+    def query_columns(self) -> str | list[str]:
+        """The columns the stream selects."""
+
+    def write_page_state(self) -> None:
+        """STATE for the page just delivered."""
+
+
 class DeletionTracker:
     """One module's known ids and deletion check, for one run (see the module docstring)."""
 
-    def __init__(self, stream: ModuleStream, state: dict[str, t.Any], *, fresh: bool) -> None:
+    def __init__(self, stream: CheckedStream, state: dict[str, t.Any], *, fresh: bool) -> None:
         self.stream = stream
         self.logger: logging.Logger = stream.logger
         self.box: dict[str, t.Any] = state.setdefault(STATE_KEY, {})
@@ -224,8 +247,7 @@ class DeletionTracker:
                 else:
                     after = page[-1]
                     box["check_after"] = after
-                stream.state_manager.is_flushed = False
-                stream._page_done()
+                stream.write_page_state()
                 if end:
                     break
         finally:
