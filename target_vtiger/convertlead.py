@@ -29,7 +29,7 @@ from pathlib import Path
 from singer_sdk import typing as th
 
 from target_vtiger.relations import ID_RE, BeyondSink
-from target_vtiger.webhook import wire_value
+from vtiger_client.types import wire_value
 
 CONVERTIBLE = ("Accounts", "Contacts", "Potentials")
 

@@ -54,6 +54,7 @@ from vtiger_client.errors import (
     VtigerError,
     refused_before_work,
 )
+from vtiger_client.session import BULK_LIMIT
 
 if t.TYPE_CHECKING:
     from target_vtiger.target import TargetVtiger
@@ -705,7 +706,7 @@ class VtigerSink(BatchSink):
         assert self.bulk is not None
         path = str(self.bulk["path"])
         match_field = str(self.bulk.get("match_field") or "")
-        size = int(self.bulk.get("batch_size") or 50)
+        size = int(self.bulk.get("batch_size") or BULK_LIMIT)
         bulk: list[Planned] = []
         direct: list[Planned] = []
         for plan in plans:

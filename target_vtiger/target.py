@@ -42,11 +42,9 @@ from target_vtiger.webhook import (
     uses_webhook,
 )
 from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.session import BULK_LIMIT, ClientConfig, VtigerClient
 from vtiger_client.settings import connection_properties, json_file_problem, numbers_from_strings
 
-#: Most records one API Designer bulk request may carry (Vtiger's limit).
-BULK_LIMIT = 50
 #: Records in a row rejected as SERVER_ERROR (no write succeeding between them) after which
 #: the run stops: the server fails on everything, and going on would spend the API budget
 #: (max_retries + 1 calls each) to reject every record.

@@ -33,19 +33,16 @@ and 503, which refuse before any work, are retried with backoff either way.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import typing as t
-from decimal import Decimal
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
 from target_vtiger.relations import BeyondSink
+from vtiger_client.session import BULK_LIMIT
+from vtiger_client.types import wire_value
 
-#: Most records one API Designer bulk request may carry (Vtiger's limit).
-BULK_LIMIT = 50
 WEBHOOK_PREFIX = "/restapi/vtap/webhook/"
 #: Answers to a multi-record request meaning "this webhook takes fewer records per request".
 NOT_BULK_CODES = ("INVALID_PARAMETER", "LIMIT_EXCEEDED")
@@ -112,28 +109,6 @@ def webhook_path(webhook_url: str, api_url: str) -> str:
         msg = "webhook_url must be an API Designer webhook URL (.../restapi/vtap/webhook/<path>)"
         raise ValueError(msg)
     return url.path[len(WEBHOOK_PREFIX):].strip("/")
-
-
-def wire_value(value: t.Any) -> t.Any:
-    """One value as Vtiger's wire text (what the core API would send): numbers in plain
-    notation, booleans 1/0, datetimes UTC ``YYYY-MM-DD HH:MM:SS``, lists joined like a
-    multipicklist. The SDK hands sinks Decimals and datetimes, which JSON cannot carry.
-    """
-    from vtiger_client import types as vtypes
-
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (int, float, Decimal)):
-        return vtypes.format_decimal(value)
-    if isinstance(value, dt.datetime):
-        return vtypes.serialize_datetime(value)
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return " |##| ".join(str(wire_value(v)) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    return value
 
 
 def wire_body(record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
