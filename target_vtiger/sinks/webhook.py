@@ -39,7 +39,8 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from target_vtiger.relations import BeyondSink
+from target_vtiger.sinks.base import RunSink
+from vtiger_client.errors import FatalError, RetryableError, VtigerError, refused_before_work
 from vtiger_client.session import BULK_LIMIT
 from vtiger_client.types import wire_value
 
@@ -170,7 +171,7 @@ class TokenFilter(logging.Filter):
 URL_LOGGERS = ("urllib3.connectionpool", "requests")
 
 
-class WebhookSink(BeyondSink):
+class WebhookSink(RunSink):
     """Records in, POSTs to an API Designer webhook out (bulk where allowed)."""
 
     destination = "webhook"
@@ -210,8 +211,6 @@ class WebhookSink(BeyondSink):
             self._send(ready[i : i + self.batch_size])
 
     def _send(self, chunk: list[dict]) -> None:
-        from vtiger_client.errors import FatalError, RetryableError, VtigerError
-
         if not chunk:
             return
         if self.dry_run:
@@ -257,8 +256,6 @@ class WebhookSink(BeyondSink):
 
     def _unconfirmed(self, chunk: list[dict], err: t.Any) -> None:
         """Keep every record of a request that failed in transit, with the reason."""
-        from vtiger_client.errors import refused_before_work
-
         if refused_before_work(err):  # retries ran out, but nothing was written
             code, message = err.code, f"the webhook kept refusing ({err.code}): not written"
         else:
