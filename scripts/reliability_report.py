@@ -32,6 +32,9 @@ README = ROOT / "README.md"
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 RAW = ROOT / "output" / "reliability"
 FAULT_KINDS = ("error", "drop", "html", "truncate", "429")
+# The reliability suite, and the target's specification of "nothing doubled, nothing stale".
+TESTS = ("tests/reliability", "tests/target/test_target_integrity.py",
+         "tests/target/test_target_generated.py")
 
 
 @dataclass
@@ -46,7 +49,7 @@ class Cases:
 
 def run_tests(figures: Path, junit: Path, pytest_args: list[str]) -> int:
     env = {**os.environ, "RELIABILITY_FIGURES": str(figures)}
-    cmd = [sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", *TESTS, "-q", "-p", "no:cacheprovider",
            f"--junitxml={junit}", *pytest_args]
     print("+", " ".join(cmd), file=sys.stderr, flush=True)
     return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
@@ -88,6 +91,21 @@ def hostile_sizes() -> str:
             "type typed -> wire -> stored -> typed)")
 
 
+def generated_text(figures: list[dict]) -> str:
+    """The generated-input row: what was sent and where every key ended."""
+    networks = sorted({f["test"] for f in figures})
+    keys = sum(f["keys"] for f in figures)
+    codes: collections.Counter = collections.Counter()
+    for f in figures:
+        codes.update(f.get("rejected_keys") or {})
+    rejected = sum(codes.values())
+    why = ", ".join(f"{n} {code}" for code, n in sorted(codes.items())) or "none"
+    return (f"{len(figures)} examples over {len(networks)} networks, "
+            f"{sum(f['records_sent'] for f in figures):,} records of {keys} keys: "
+            f"{keys - rejected} in Vtiger once with the last value, {rejected} rejected with a "
+            f"reason ({why}), 0 doubled")
+
+
 def _count(cases: dict[str, Cases], module: str, prefix: str = "") -> int:
     c = cases.get(module, Cases())
     return sum(1 for name in c.names if name.startswith(prefix)) if prefix else c.passed
@@ -116,7 +134,19 @@ def table(figures: list[dict], cases: dict[str, Cases]) -> str:
     fault_text = ", ".join(f"{faults.get(k, 0):,} {k}" for k in FAULT_KINDS)
     settings = (_count(cases, "test_bad_input", "test_tap_bad_setting")
                 + _count(cases, "test_bad_input", "test_target_bad_setting")
-                + _count(cases, "test_bad_input", "test_tap_connection_test_mode"))
+                + _count(cases, "test_bad_input", "test_tap_connection_test_mode")
+                + _count(cases, "test_bad_input", "test_unsendable_connection_settings")
+                + _count(cases, "test_bad_input", "test_target_rejects_path"))
+    inputs = (_count(cases, "test_bad_input", "test_config_file_with_a_json_syntax_error")
+              + _count(cases, "test_bad_input", "test_target_bad_message")
+              + _count(cases, "test_bad_input", "test_target_key_properties_as_a_string")
+              + _count(cases, "test_bad_input", "test_target_batch_message")
+              + _count(cases, "test_bad_input", "test_tap_state_it_did_not_write"))
+    bad_values = sum(_count(cases, "test_bad_input", prefix) for prefix in (
+        "test_a_lone_surrogate", "test_a_nul_character", "test_a_line_that_is_not_utf8",
+        "test_a_record_the_server_keeps_failing", "test_stop_on_server_error",
+        "test_a_server_failing_on_every_record", "test_adversarial_json_values",
+        "test_a_record_repeating_a_key", "test_bad_records_are_rejected"))
     hostile = _count(cases, "test_hostile_values")
     security = _count(cases, "test_security")
     total = sum(c.passed for c in cases.values())
@@ -139,11 +169,21 @@ def table(figures: list[dict], cases: dict[str, Cases]) -> str:
         ("daily API limit exhausted mid-run: clean stop, resumed", f"{limit_runs} runs"),
         ("bad settings (tap x sync/discover, target): one line, exit 1, 0 API calls",
          f"{settings} cases"),
+        ("bad config files, tap states and target messages: one line naming the key or the "
+         "input line, documented exit code", f"{inputs} cases"),
+        ("bad values (invalid UTF-8, lone surrogates, NUL, values the server keeps failing "
+         "on): a reject with its reason, the run goes on", f"{bad_values} cases"),
+        ("the same key as the server sees it (case, trailing blanks, leading blanks, ß/ss), "
+         "altered values, creates the server finishes late, input order",
+         f"{_count(cases, 'test_target_integrity')} tests"),
+        ("generated target inputs (hypothesis: key spellings, SCHEMA changes, two streams to "
+         "one module) over no faults, lost answers, slow creates and SIGKILL",
+         generated_text(of("test_target_generated"))),
         ("hostile values, type round-trips, VTQL escaping (hypothesis, derandomized)",
          f"{hostile} tests: {hostile_sizes()}"),
         ("security: secrets never printed, TLS, auth on every route, webhook tokens",
          f"{security} tests"),
-        ("tests/reliability", f"{total} passed, {failed} failed"),
+        (", ".join(TESTS), f"{total} passed, {failed} failed"),
     ]
     out = ["| What was tried | Figure |", "|:--|:--|"]
     out += [f"| {what} | {figure} |" for what, figure in rows]

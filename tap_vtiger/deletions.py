@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import time
 import typing as t
 
 from singer_sdk import typing as th
@@ -50,15 +51,16 @@ from tap_vtiger import idset
 from vtiger_client import types as vtypes
 from vtiger_client import vtql
 
-if t.TYPE_CHECKING:
-    from tap_vtiger.streams import ModuleStream
-
 STATE_KEY = "vtiger_ids"
 DELETED_AT = "_sdc_deleted_at"
 #: Rows per ``select id`` call (Vtiger's cap).
 PAGE = 100
-#: Below this many known ids the state is written after every page (cheap to encode).
-SMALL = 20_000
+#: Up to this many known ids the set is saved with every page's STATE (about a millisecond).
+SMALL = 2_000
+#: Above it, the set is saved once the tap's CPU since the last save reaches this many times
+#: what that save cost: encoding stays under a tenth of the tap's CPU at any size (a scattered
+#: million ids takes seconds to encode), and a resumed run re-reads at most that much work.
+SAVE_COST_RATIO = 9
 
 DELETION_SETTINGS = [
     th.Property(
@@ -76,16 +78,43 @@ DELETION_SETTINGS = [
 ]
 
 
+class CheckedStream(t.Protocol):
+    """What the deletion check needs of the module stream whose ids it keeps."""
+
+    module: str
+    logger: logging.Logger
+    config: t.Mapping[str, t.Any]
+    id_prefix: str | None
+
+    @property
+    def client(self) -> t.Any:
+        """The stream's API client."""
+
+    @property
+    def parser(self) -> t.Callable[[t.Mapping[str, t.Any]], dict]:
+        """Wire record -> typed record, as the stream emits it."""
+
+    def scope_where(self, where: vtql.Condition) -> vtql.Condition:
+        """``where`` narrowed to the records the stream reads."""
+
+    def query_columns(self) -> str | list[str]:
+        """The columns the stream selects."""
+
+    def write_page_state(self) -> None:
+        """STATE for the page just delivered."""
+
+
 class DeletionTracker:
     """One module's known ids and deletion check, for one run (see the module docstring)."""
 
-    def __init__(self, stream: ModuleStream, state: dict[str, t.Any], *, fresh: bool) -> None:
+    def __init__(self, stream: CheckedStream, state: dict[str, t.Any], *, fresh: bool) -> None:
         self.stream = stream
         self.logger: logging.Logger = stream.logger
         self.box: dict[str, t.Any] = state.setdefault(STATE_KEY, {})
         self.checking = False
-        self._pages_since_state = 0
         self._dirty = False
+        self._saved_at = time.process_time()
+        self._save_cost = 0.0
         self.known: set[int] = set()
         #: record numbers reported deleted: one seen again (a restore from Vtiger's recycle
         #: bin, which need not touch modifiedtime) is emitted live again by the check
@@ -128,6 +157,7 @@ class DeletionTracker:
 
     def save(self) -> None:
         """Put "known" into the state (before every STATE message)."""
+        started = time.process_time()
         if self._dirty:
             self.box["known"] = idset.encode(self.known)
             if self.gone:
@@ -135,16 +165,17 @@ class DeletionTracker:
             else:
                 self.box.pop("gone", None)
             self._dirty = False
-        self._pages_since_state = 0
+        self._saved_at = time.process_time()
+        self._save_cost = self._saved_at - started
 
     def state_due(self) -> bool:
         """Whether the page just delivered should be followed by a STATE message: always while
-        "known" is small; for large modules every few pages (up to 50, i.e. 5,000 records a
-        resumed run may read again), so that state traffic stays a small share of the output.
+        "known" is small; for large sets once the CPU spent since the last save is
+        ``SAVE_COST_RATIO`` times what that save cost.
         """
-        self._pages_since_state += 1
-        every = min(50, len(self.known) // SMALL + 1)
-        return self._pages_since_state >= every
+        if len(self.known) <= SMALL:
+            return True
+        return time.process_time() - self._saved_at >= SAVE_COST_RATIO * self._save_cost
 
     # ------------------------------------------------------------------ the check
 
@@ -216,8 +247,7 @@ class DeletionTracker:
                 else:
                     after = page[-1]
                     box["check_after"] = after
-                stream.state_manager.is_flushed = False
-                stream._page_done()
+                stream.write_page_state()
                 if end:
                     break
         finally:

@@ -18,51 +18,73 @@ purpose (passwords), are ignored for the rest of the run without further calls.
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from singer_sdk.mapper import SameRecordTransform
 
-if t.TYPE_CHECKING:
-    from tap_vtiger.streams import VtigerStream
+from vtiger_client.errors import FatalError, VtigerError
 
 DELETED_AT = "_sdc_deleted_at"
+
+Describe = t.Mapping[str, t.Any]
+
+
+class DriftingStream(t.Protocol):
+    """What schema drift needs of a stream: its name, log and the schemas it emits."""
+
+    module: str
+    logger: logging.Logger
+    schema: dict
+    stream_maps: list
+
+    @property
+    def effective_schema(self) -> dict:
+        """The schema records are emitted with (after stream maps)."""
+
+
+class DescribeSource(t.Protocol):
+    """Where describes come from: the discovery cache (0 calls), or the server (1 call)."""
+
+    def cached_describe(self, module: str) -> Describe | None:
+        """The cached describe of ``module`` whatever its age, if any (0 calls)."""
+
+    def fresh_describe(self, module: str) -> Describe:
+        """One ``describe`` call."""
+
+    def schema_of(self, describe: Describe, *, deletions: bool) -> dict:
+        """The stream schema of a describe."""
 
 
 class SchemaDrift:
     """Per stream and run: which undeclared fields were already dealt with."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: DescribeSource) -> None:
+        self.source = source
         self.ignored: set[str] = {DELETED_AT}
         self.described = False
         #: fields added to the schema during this run
         self.added: list[str] = []
 
-    def undeclared(self, stream: VtigerStream,
+    def undeclared(self, stream: DriftingStream,
                    wires: t.Sequence[t.Mapping[str, t.Any]]) -> set[str]:
         """Keys of the page's first and last record that the schema lacks."""
         props = stream.effective_schema.get("properties", {})
         new = (wires[0].keys() | wires[-1].keys()) - props.keys()
         return new - self.ignored if new else new
 
-    def adopt(self, stream: VtigerStream, new: set[str]) -> bool:
+    def adopt(self, stream: DriftingStream, new: set[str]) -> bool:
         """Add the fields describe declares to the schema; True when the schema grew."""
-        from tap_vtiger.streams import module_schema
-
-        tap = stream._tap
         describe = None
-        cache = getattr(tap, "discovery_cache", None)
-        if cache is not None:
-            cached = cache.any_describe(stream.module)
-            if cached and new <= _field_names(cached):
-                describe = cached
+        cached = self.source.cached_describe(stream.module)
+        if cached and new <= _field_names(cached):
+            describe = cached
         if describe is None and not self.described:
             self.described = True
             stream.logger.info("%s: records carry fields the schema lacks (%s); describing the "
                                "module again", stream.module, ", ".join(sorted(new)))
-            from vtiger_client.errors import FatalError, VtigerError
-
             try:
-                describe = tap.fresh_describe(stream.module)  # type: ignore[attr-defined]
+                describe = self.source.fresh_describe(stream.module)
             except VtigerError as exc:
                 if isinstance(exc, FatalError):
                     raise
@@ -71,7 +93,8 @@ class SchemaDrift:
         if describe is None:
             self.ignored |= new
             return False
-        schema = module_schema(describe, deletions=DELETED_AT in stream.schema["properties"])
+        schema = self.source.schema_of(describe,
+                                       deletions=DELETED_AT in stream.schema["properties"])
         addable = {n: schema["properties"][n] for n in sorted(new) if n in schema["properties"]}
         self.ignored |= new - addable.keys()
         if not addable:
@@ -88,7 +111,7 @@ def _field_names(describe: t.Mapping[str, t.Any]) -> set[str]:
     return {str(f.get("name")) for f in describe.get("fields") or []}
 
 
-def _schemas_of(stream: VtigerStream) -> list[dict]:
+def _schemas_of(stream: DriftingStream) -> list[dict]:
     """Every schema dict the stream emits or filters records with (each once)."""
     out: list[dict] = []
     candidates = [stream.schema, stream.effective_schema]

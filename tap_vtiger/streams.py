@@ -152,6 +152,26 @@ def _utc_now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
+
+class TapDescribes:
+    """Describes for schema drift: the tap's discovery cache (0 calls) and its describe call."""
+
+    def __init__(self, tap: t.Any) -> None:
+        self.tap = tap
+
+    def cached_describe(self, module: str) -> dict | None:
+        """The discovery cache's describe of ``module`` whatever its age (0 calls)."""
+        cache = getattr(self.tap, "discovery_cache", None)
+        return cache.any_describe(module) if cache is not None else None
+
+    def fresh_describe(self, module: str) -> dict:
+        """One ``describe`` call, kept in the cache."""
+        return self.tap.fresh_describe(module)
+
+    def schema_of(self, describe: t.Mapping[str, t.Any], *, deletions: bool) -> dict:
+        """The module's stream schema."""
+        return module_schema(describe, deletions=deletions)
+
 class VtigerStream(Stream):
     """Common ground of module streams: typed records, fast RECORD writing."""
 
@@ -550,13 +570,20 @@ class ModuleStream(VtigerStream):
         records carry fields the schema lacks that describe declares (tap_vtiger.schema_drift).
         """
         if self._drift is None:
-            self._drift = SchemaDrift()
+            self._drift = SchemaDrift(TapDescribes(self._tap))
         new = self._drift.undeclared(self, wires)
         if not new or not self._drift.adopt(self, new):
             return parse
         self._parser = None
         self._write_schema_message()
         return self.parser
+
+    def write_page_state(self) -> None:
+        """The page just delivered is done: its STATE goes out (when due) even though no
+        record of it moved the bookmark (deletion-check pages carry ids only).
+        """
+        self.state_manager.is_flushed = False
+        self._page_done()
 
     def _page_done(self) -> None:
         """Remember the page's last-second records in the state before its STATE message;

@@ -47,16 +47,6 @@ def test_a_package_imports_none_of_the_packages_it_must_not_know(package):
 # ------------------------------------------------------------------------- import cycles
 PACKAGES = sorted(FORBIDDEN)
 
-#: Cycles that exist today and belong to the tap restructure (issue 20, item 3): exactly these
-#: modules, no more and no fewer. Each is an expected failure of
-#: ``test_a_package_has_no_import_cycle``, which then fails (strict) the day it is fixed, so
-#: that this list shrinks with the code.
-KNOWN_CYCLES = {
-    "tap_vtiger": frozenset({"tap_vtiger.deletions", "tap_vtiger.schema_drift",
-                             "tap_vtiger.streams"}),
-}
-
-
 def modules_under(root: Path, packages: list[str]) -> dict[str, Path]:
     """Dotted module name -> file, for every module of ``packages`` below ``root``."""
     out = {}
@@ -156,16 +146,7 @@ def test_the_cycle_finder_sees_a_cycle_through_a_third_module(tmp_path) -> None:
         frozenset({"pkg.a", "pkg.b", "pkg.c"})]
 
 
-def test_no_import_cycle_beyond_the_known_ones() -> None:
-    cycles = import_cycles(modules_under(ROOT, PACKAGES))
-    assert [sorted(c) for c in cycles if c not in KNOWN_CYCLES.values()] == []
-
-
-@pytest.mark.parametrize("package", [
-    pytest.param(p, marks=pytest.mark.xfail(
-        strict=True, reason=f"issue 20: the {p} import cycle, left to the tap "
-                            f"restructure: {sorted(KNOWN_CYCLES[p])}"))
-    if p in KNOWN_CYCLES else p for p in PACKAGES])
+@pytest.mark.parametrize("package", PACKAGES)
 def test_a_package_has_no_import_cycle(package: str) -> None:
     cycles = import_cycles(modules_under(ROOT, PACKAGES))
     assert [sorted(c) for c in cycles if any(m.split(".")[0] == package for m in c)] == []

@@ -6,7 +6,9 @@ installed plugins in .meltano/ and keep the machine's two cores for one pipeline
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,17 @@ from pgserver import PostgresServer
 def meltano_plugins() -> float:
     """Seconds `meltano install` took (0.0 when the plugins were already up to date)."""
     return ensure_plugins()
+
+
+@pytest.fixture
+def server_tmp_path() -> Iterator[Path]:
+    """A fresh directory for a PostgreSQL data directory, outside pytest's own temporary
+    root: that root is 0700, and every pytest session started on the machine sets it back to
+    0700, which would shut out the server's (non-root) user mid-test.
+    """
+    path = Path(tempfile.mkdtemp(prefix="vtiger-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

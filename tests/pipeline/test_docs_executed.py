@@ -124,11 +124,11 @@ def users_shell(**extra: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("path", [p for p in DOCS if any(
     b.skip_reason is None for b in shell_blocks(p))])  # fmt: skip
-def test_the_shell_blocks_run(path, tmp_path):
+def test_the_shell_blocks_run(path, tmp_path, server_tmp_path):
     runnable = [b for b in shell_blocks(path) if b.skip_reason is None]
     subprocess.run(["bash", str(ROOT / "orchestrate/airflow/setup_venv.sh")], check=True,
                    timeout=900)  # fmt: skip  (a no-op once the Airflow tests installed it)
-    project = project_copy(tmp_path / "project")
+    project = project_copy(server_tmp_path / "project")  # the docs start PostgreSQL in it
     env = users_shell()
     log = tmp_path / "output.log"
     with log.open("w") as out:

@@ -26,8 +26,8 @@ def local_postgres(home, port: int, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=180, check=False)  # fmt: skip
 
 
-def test_start_stop_keeps_the_warehouse_and_env_points_meltano_at_it(tmp_path):
-    home, port = tmp_path / "pg", free_port()
+def test_start_stop_keeps_the_warehouse_and_env_points_meltano_at_it(server_tmp_path):
+    home, port = server_tmp_path / "pg", free_port()
     try:
         started = local_postgres(home, port, "start")
         assert started.returncode == 0, started.stderr

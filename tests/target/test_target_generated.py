@@ -176,3 +176,22 @@ def test_every_record_ends_in_vtiger_once_with_its_last_value_or_is_rejected(
             f"{key!r}: Vtiger holds {copies} instead of the last value {record['lastname']!r}, "
             "and the record is not in the rejects file")
         assert reject.get("error_code") and reject.get("message"), reject
+    report_figures(network, records, last, stored, rejected)
+
+
+def report_figures(network: str, records: list[dict], last: dict[str, dict],
+                   stored: dict[str, list[dict]], rejected: dict[str, dict]) -> None:
+    """One JSON line for ``make reliability`` (file named by ``RELIABILITY_FIGURES``)."""
+    path = os.environ.get("RELIABILITY_FIGURES")
+    if not path:
+        return
+    codes: dict[str, int] = {}
+    for key, record in last.items():
+        if not (stored.get(key) and stored[key][0]["lastname"] == record["lastname"]):
+            code = rejected[record["lastname"]]["error_code"]
+            codes[code] = codes.get(code, 0) + 1
+    line = {"test": f"test_target_generated[{network}]", "records_sent": len(records),
+            "keys": len(last), "stored_once": sum(len(v) == 1 for v in stored.values()),
+            "rejected_keys": codes}
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
