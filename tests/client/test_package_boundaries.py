@@ -47,6 +47,7 @@ def test_a_package_imports_none_of_the_packages_it_must_not_know(package):
 # ------------------------------------------------------------------------- import cycles
 PACKAGES = sorted(FORBIDDEN)
 
+
 def modules_under(root: Path, packages: list[str]) -> dict[str, Path]:
     """Dotted module name -> file, for every module of ``packages`` below ``root``."""
     out = {}
