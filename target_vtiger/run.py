@@ -85,7 +85,7 @@ class TargetRun:
         #: STATEs received and not yet emitted, each with the number of the last record
         #: that arrived before it
         self._pending_states: list[tuple[int, dict]] = []
-        self._latest_state: dict | None = None
+        self._newest_received: dict | None = None
         self._last_written_state: str | None = None
 
     # ------------------------------------------------------------------ clients
@@ -265,7 +265,7 @@ class TargetRun:
         come again on a re-run and are matched.
         """
         with self._lock:
-            self._latest_state = state
+            self._newest_received = state
             self._pending_states.append((self._record_seq, state))
         self.emit_safe_state()
 
@@ -290,7 +290,7 @@ class TargetRun:
             if text == self._last_written_state:
                 return
             self._last_written_state = text
-            if state == self._latest_state:
+            if state == self._newest_received:
                 # the newest STATE received: every older pending one is now obsolete, and
                 # emitting one of those later would move the bookmark backwards
                 self._pending_states.clear()

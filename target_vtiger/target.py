@@ -324,9 +324,9 @@ class TargetVtiger(Target):
         """A line that is not a Singer message (see TolerantSingerReader): the singer-sdk would
         stop the run with a traceback; here it is rejected, raw line kept, and reading goes on.
         """
-        self.run.reject_input(message.get("stream") or UNREADABLE_INPUT, {"line": message["line"]},
-                           message.get("code") or "MALFORMED_LINE",
-                           f"input line {message['line_number']}: {message['reason']}")
+        self.run.reject_input(message.get("stream") or UNREADABLE_INPUT,
+                              {"line": message["line"]}, message.get("code") or "MALFORMED_LINE",
+                              f"input line {message['line_number']}: {message['reason']}")
 
     def _line(self) -> str:
         """``input line N: `` for messages about the line being read ("" if unknown)."""
@@ -355,8 +355,8 @@ class TargetVtiger(Target):
             return
         if stream not in self.mapper.stream_maps:
             self.run.reject_input(stream, {k: v for k, v in message_dict.items() if k != "type"},
-                               "NO_SCHEMA", f"{self._line()}ACTIVATE_VERSION for stream "
-                               f"{stream!r} arrived before its SCHEMA message")
+                                  "NO_SCHEMA", f"{self._line()}ACTIVATE_VERSION for stream "
+                                  f"{stream!r} arrived before its SCHEMA message")
             return
         super()._process_activate_version_message(message_dict)
 
@@ -376,7 +376,7 @@ class TargetVtiger(Target):
             return
         if stream not in self.mapper.stream_maps and not self.sink_exists(stream):
             self.run.reject_input(stream, record, "NO_SCHEMA",
-                               f"record of stream {stream!r} arrived before its SCHEMA message")
+                                  f"record of stream {stream!r} arrived before its SCHEMA message")
             return
         self._drain_other_streams_of_module(stream)
         super()._process_record_message(message_dict)
@@ -484,10 +484,10 @@ class TargetVtiger(Target):
         or every 5 minutes), so a long run killed midway would restart from the beginning.
         """
         if "value" not in message_dict:
-            self.run.reject_input(UNREADABLE_INPUT, {k: v for k, v in message_dict.items()
-                                                  if k != "type"},
-                               "MALFORMED_MESSAGE", f"{self._line()}a STATE message needs a "
-                               "value; not passed on")
+            self.run.reject_input(UNREADABLE_INPUT,
+                                  {k: v for k, v in message_dict.items() if k != "type"},
+                                  "MALFORMED_MESSAGE", f"{self._line()}a STATE message needs a "
+                                  "value; not passed on")
             return
         super()._process_state_message(message_dict)
         self.run.state_received(message_dict["value"])

@@ -84,8 +84,6 @@ class ConvertLeadSink(RunSink):
         self.owner = conf.get("assigned_user_id")
         path = self.config.get("convertlead_results_path")
         self.results_path = Path(path) if path else None
-        #: per-record results of this sink (also written to convertlead_results_path)
-        self.results: list[dict] = []
 
     def element(self, record: t.Mapping[str, t.Any]) -> dict:
         """The ``convertlead`` element for one lead record."""
@@ -140,7 +138,6 @@ class ConvertLeadSink(RunSink):
             "message": message,
             "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        self.results.append(row)
         if status == "rejected":
             self.reject(record, code or "CONVERT_FAILED", message or "")
         else:

@@ -182,7 +182,6 @@ class WebhookSink(RunSink):
         self.batch_size = int(self.config.get("webhook_batch_size") or 1)
         self.placement = str(self.config.get("webhook_token_placement") or "header")
         self.idempotent = bool(self.config.get("webhook_idempotent", False))
-        self.requests_sent = 0
         if self._token:
             for name in URL_LOGGERS:
                 logger = logging.getLogger(name)
@@ -220,7 +219,6 @@ class WebhookSink(RunSink):
         # {"records": [...]} (bulk definitions only)
         body: t.Any = chunk[0] if len(chunk) == 1 else {"records": chunk}
         try:
-            self.requests_sent += 1
             answer = self.client.webhook(self.path, body, self._token, placement=self.placement,
                                          resend_unconfirmed=self.idempotent)
         except FatalError as err:
