@@ -173,8 +173,8 @@ def table(figures: list[dict], cases: dict[str, Cases]) -> str:
          "input line, documented exit code", f"{inputs} cases"),
         ("bad values (invalid UTF-8, lone surrogates, NUL, values the server keeps failing "
          "on): a reject with its reason, the run goes on", f"{bad_values} cases"),
-        ("the same key as the server sees it (case, trailing blanks, leading blanks, ß/ss), "
-         "altered values, creates the server finishes late, input order",
+        ("the same key as the server sees it (case, accents, trailing blanks, leading blanks, "
+         "ß/ss), altered values, creates the server finishes late, input order",
          f"{_count(cases, 'test_target_integrity')} tests"),
         ("generated target inputs (hypothesis: key spellings, SCHEMA changes, two streams to "
          "one module) over no faults, lost answers, slow creates and SIGKILL",

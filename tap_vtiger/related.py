@@ -211,19 +211,13 @@ class PerParentStream(Stream):
         return stream_module(parent) in self.parent_modules
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
-        """Rows for one parent record; nothing once the run's API budget is spent (the
-        budget stop is recorded on the tap like the module streams do, not a crash).
+        """Rows for one parent record (the tap stops every stream cleanly once the run's API
+        budget is spent).
         """
         parent = self.parent_record(context)
-        if parent is None or getattr(self._tap, "budget_exhausted", None):
+        if parent is None:
             return
-        from vtiger_client.errors import BudgetExhaustedError
-
-        try:
-            yield from self.records_for(parent)
-        except BudgetExhaustedError as exc:
-            self._tap.budget_exhausted = str(exc)  # type: ignore[attr-defined]
-            self.logger.info("%s: %s; stopping (state saved)", self.name, exc)
+        yield from self.records_for(parent)
 
     def records_for(self, parent: dict[str, t.Any]) -> t.Iterable[dict]:
         """Rows for one (live) parent record."""

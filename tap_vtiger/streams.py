@@ -346,14 +346,6 @@ class VtigerStream(Stream):
         """Fallbacks are warnings: the user should know which way a module was read."""
         self.logger.warning("%s: " + message, self.module, *args)
 
-    def budget_stopped(self, exc: Exception) -> None:
-        """Stop this stream cleanly: records so far are delivered and their state written."""
-        self._tap.budget_exhausted = str(exc)  # type: ignore[attr-defined]
-        # INFO: the run ends with one WARNING naming the limit (TapVtiger.sync_all); a line per
-        # stream would bury it
-        self.logger.info("%s: %s; stopping (state saved, the next run resumes here)",
-                         self.module, exc)
-
 
 class ModuleStream(VtigerStream):
     """An entity module, read incrementally through ``sync`` (or ``query`` as fallback)."""
@@ -523,9 +515,6 @@ class ModuleStream(VtigerStream):
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         """Sync pages (or query pages), typed, in modifiedtime order."""
-        if getattr(self._tap, "budget_exhausted", None):
-            self.logger.info("%s: skipped, API budget used up", self.module)
-            return
         state = self.get_context_state(context)
         since = self.start_seconds(context)
         fresh = not state.get("replication_key_value")  # nothing delivered before this run
@@ -549,11 +538,6 @@ class ModuleStream(VtigerStream):
                 self.deletion_tracker = None
             elif tracker is not None and tracker.due():
                 yield from tracker.check()
-        except FatalError as exc:
-            if type(exc).__name__ == "BudgetExhaustedError":
-                self.budget_stopped(exc)
-                return
-            raise
         finally:
             self._finish()
             if state.get("vtiger_sync") == {}:
@@ -821,9 +805,6 @@ class FullTableStream(VtigerStream):
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         """Every row, or nothing (with a warning) when the API cannot query the module."""
-        if getattr(self._tap, "budget_exhausted", None):
-            self.logger.info("%s: skipped, API budget used up", self.module)
-            return
         parse = self.parser
         table = self._unchanged_rows(context)
         try:
@@ -845,11 +826,6 @@ class FullTableStream(VtigerStream):
                 raise
             self.logger.warning("%s: the server crashes on query (%s); skipped", self.module,
                                 exc)
-        except FatalError as exc:
-            if type(exc).__name__ == "BudgetExhaustedError":
-                self.budget_stopped(exc)
-                return
-            raise
         finally:
             self._finish()
         self._page_done()

@@ -551,7 +551,8 @@ class TapVtiger(Tap):
                 stream.logger.info("%s: skipped: %s", stream.name, exc)
             except BudgetExhaustedError as exc:
                 self.budget_exhausted = str(exc)
-                stream.logger.info("%s: %s; stopping", stream.name, exc)
+                stream.logger.info("%s: %s; stopping (state saved, the next run resumes here)",
+                                   stream.name, exc)
                 if stream.replication_key and not stream.is_sorted:
                     # unsorted rows: the highest key seen so far must not become the bookmark
                     # (rows not read yet may have lower ones); keep the previous bookmark

@@ -122,3 +122,23 @@ def test_sandbox_from_the_unpacked_wheel_serves_listtypes_and_describe(
         assert [f["name"] for f in describe["fields"]] == [f["name"] for f in shipped["fields"]]
         assert "lastname" in {f["name"] for f in describe["fields"]}
         assert server.stop() == 0
+
+
+@pytest.mark.parametrize("missing", ["uvicorn", "starlette", "lark"])
+def test_the_command_without_the_sandbox_extra_says_so_in_one_line(missing: str) -> None:
+    # installed without [sandbox]: the server's dependencies cannot be imported
+    code = (f"import sys; sys.modules[{missing!r}] = None; "
+            "from vtiger_sandbox.launcher import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code, "serve"], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert missing in proc.stderr and "tap-vtiger[sandbox]" in proc.stderr
+
+
+def test_the_command_runs_the_server_cli_when_installed() -> None:
+    vtiger_sandbox = str(Path(sys.executable).parent / "vtiger-sandbox")
+    proc = subprocess.run([vtiger_sandbox, "--help"], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 0
+    assert "serve" in proc.stdout

@@ -337,6 +337,8 @@ def emails() -> sqlite3.Connection:
     insert(conn, "Contacts", 501, lastname="Bob", email="bob@x.com")
     insert(conn, "Contacts", 502, lastname="Strasse", email="strasse@x.com")
     insert(conn, "Contacts", 503, lastname="Tabbed", email="\tann@x.com")
+    insert(conn, "Contacts", 504, lastname="Jose", email="jose@x.com")
+    insert(conn, "Contacts", 505, lastname="Bjorn", email="bjørn@x.com")
     return conn
 
 
@@ -350,6 +352,12 @@ def emails() -> sqlite3.Connection:
     ("STRASSE@X.COM", ["12x502"]),
     ("ann@x.com", []),                  # the stored leading tab counts
     ("\tANN@x.com ", ["12x503"]),
+    ("JOSÉ@x.com", ["12x504"]),         # accents weigh as their base letter
+    ("josé@x.com", ["12x504"]),
+    ("jose\u0301@x.com", []),           # a combining accent is a character of its own
+    ("BJØRN@x.com", ["12x505"]),        # ø has no decomposition: its own letter
+    ("bjorn@x.com", []),
+    ("straSe@x.com", []),
 ])
 def test_text_compares_like_the_servers_collation(emails: sqlite3.Connection, value: str,
                                                   found: list[str]) -> None:
