@@ -120,8 +120,7 @@ def throughput_rows(row: Row, tmp: Path, editions: t.Iterable[str]) -> None:
             started = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
                 target.listen(io.StringIO(bench_target.singer_input(records)))
-            client = getattr(target, "client", None) or _find_client(target)
-            share, rejected, made = _share(srv, client, started, per_minute)
+            share, rejected, made = _share(srv, target.run.client, started, per_minute)
             row(f"target at {edition} ({per_minute}/min, time x{TIME_SCALE:g})",
                 f"{share:.0%} of allowed calls ({made} calls in {needed_minutes(made, per_minute)} "
                 f"limiter minutes), {rejected} HTTP 429",
@@ -131,13 +130,6 @@ def throughput_rows(row: Row, tmp: Path, editions: t.Iterable[str]) -> None:
 def needed_minutes(made: int, per_minute: int) -> int:
     """The limiter minutes ``made`` calls need at least."""
     return max(1, math.ceil(made / per_minute))
-
-
-def _find_client(target: t.Any) -> t.Any:
-    for value in vars(target).values():
-        if hasattr(value, "rejected") and hasattr(value, "calls"):
-            return value
-    return None
 
 
 def _share(srv: SandboxServer, client: t.Any, started: float,

@@ -1,16 +1,15 @@
 """target-vtiger: upsert Singer records into Vtiger CRM (reverse ETL).
 
 Match on a key, write only what changed, report every rejected record with its reason, never
-write twice. The sink (``sinks.py``) does the per-batch work; this module owns the settings, the
-one shared API client, the per-run caches (``describe``, the default owner), the end-of-run
-summary, and exactly when STATE messages may be emitted.
+write twice. This module owns the settings, which sink each stream goes to (``sinks/``: records
+of a module, links, tags, lead conversions, webhooks), and the Singer messages that reach no
+sink; what the sinks share (clients, caches, accounts, when a STATE may be emitted) is the
+run's (``run.py``), built here once the settings are valid.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
 import typing as t
 
 from singer_sdk import Target
@@ -22,35 +21,21 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.plugin_base import PluginBase
 
-from target_vtiger.altered import AlteredWriter
-from target_vtiger.convertlead import CONVERTLEAD_SETTINGS, ConvertLeadSink
-from target_vtiger.rejects import (
-    UNREADABLE_INPUT,
-    RejectsWriter,
-    StreamSummary,
-    TolerantSingerReader,
-)
-from target_vtiger.relations import RELATION_SETTINGS, RelationsSink, is_relation_schema
-from target_vtiger.sinks import VtigerSink
-from target_vtiger.storedform import UserPreferences
-from target_vtiger.tags import TAG_SETTINGS, TagsSink, is_tag_schema
-from target_vtiger.validation import ModuleSpec
-from target_vtiger.webhook import (
+from target_vtiger.rejects import UNREADABLE_INPUT, TolerantSingerReader
+from target_vtiger.run import SERVER_ERROR_STREAK, TargetConfigError, TargetRun
+from target_vtiger.sinks.convertlead import CONVERTLEAD_SETTINGS, ConvertLeadSink
+from target_vtiger.sinks.module import VtigerSink
+from target_vtiger.sinks.relations import RELATION_SETTINGS, RelationsSink, is_relation_schema
+from target_vtiger.sinks.tags import TAG_SETTINGS, TagsSink, is_tag_schema
+from target_vtiger.sinks.webhook import (
     WEBHOOK_SETTINGS,
     WebhookSink,
     check_webhook_settings,
     uses_webhook,
 )
-from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError, settings_error
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.errors import FatalError, VtigerError, settings_error
+from vtiger_client.session import BULK_LIMIT, ClientConfig
 from vtiger_client.settings import connection_properties, json_file_problem, numbers_from_strings
-
-#: Most records one API Designer bulk request may carry (Vtiger's limit).
-BULK_LIMIT = 50
-#: Records in a row rejected as SERVER_ERROR (no write succeeding between them) after which
-#: the run stops: the server fails on everything, and going on would spend the API budget
-#: (max_retries + 1 calls each) to reject every record.
-SERVER_ERROR_STREAK = 10
 
 
 class RejectedRecordsError(Exception):
@@ -62,15 +47,6 @@ CLOUD_ONLY_FEATURES: dict[type, tuple[str, str]] = {
     TagsSink: ("tags_retrieve", "tag_streams"),
     ConvertLeadSink: ("convertlead", "convertlead_streams"),
 }
-#: Parameters of a probe call that cannot change anything (no such record / no lead id).
-CLOUD_ONLY_PROBES: dict[str, dict[str, t.Any]] = {
-    "tags_retrieve": {"id": "19x0"},
-    "convertlead": {"element": {}},
-}
-
-
-class TargetConfigError(Exception):
-    """A setting that makes the run impossible; reported in one line, exit code 1."""
 
 
 class MissingInputError(Exception):
@@ -279,37 +255,13 @@ class TargetVtiger(Target):
         PluginBase.append_builtin_config.__func__(cls, config_jsonschema)  # type: ignore[attr-defined]
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self._client: VtigerClient | None = None
-        self._no_retry_client: VtigerClient | None = None
-        self._specs: dict[str, ModuleSpec] = {}
-        self._describes: dict[str, dict] = {}
-        self._default_owner: str | None = None
-        #: operation -> whether the server offers it (probed once, when a feature needs it)
-        self._offered: dict[str, bool] = {}
-        self._api_user: dict[str, t.Any] | None = None
         #: the current VtigerSink of each stream (to keep input order, see _process_*_message)
         self._module_sinks: dict[str, VtigerSink] = {}
-        self._preferences: UserPreferences | None = None
         self._schemas: dict[str, dict] = {}
-        self._lock = threading.RLock()
-        self._server_error_streak = 0
-        self.summaries: dict[str, StreamSummary] = {}
-        # STATE bookkeeping: every record gets a sequence number; a STATE may be emitted once
-        # every record that arrived before it has been written or rejected.
-        self._record_seq = 0
-        self._pending_states: list[tuple[int, dict]] = []
-        self._last_written_state: str | None = None
         super().__init__(*args, **kwargs)
-        self._check_settings()
-        self.rejects = RejectsWriter(self.config.get("rejects_path"), dry_run=self.dry_run)
-        try:  # before the first write, not at the first reject in the middle of the run
-            self.rejects.check_writable()
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            msg = (f"setting rejects_path: cannot append to {self.rejects.path} ({reason}); "
-                   "name a file in a writable folder")
-            raise TargetConfigError(msg) from None
-        self.altered = AlteredWriter(self.config.get("altered_path"))
+        #: what the sinks share: clients, caches, summaries, rejects, the STATE ledger
+        self.run = TargetRun(self.config, self._check_settings(),
+                             write_state=super()._write_state_message)
         if isinstance(self.message_reader, TolerantSingerReader):
             self.message_reader.on_malformed = self._reject_malformed_line
         # Sinks share one client (one session, one call budget) and the order of writes across
@@ -330,15 +282,12 @@ class TargetVtiger(Target):
         except ConfigValidationError as exc:
             raise settings_error(exc.errors, exc.schema) from None
 
-    @property
-    def dry_run(self) -> bool:
-        """Write nothing; report only."""
-        return bool(self.config.get("dry_run", False))
-
-    def _check_settings(self) -> None:
-        """Refuse impossible settings before reading any input (one line, exit 1)."""
-        self._client_config()  # api_url, api_style, timeouts...: vtiger_client's own rules
-        try:  # webhook mode (target_vtiger/webhook.py)
+    def _check_settings(self) -> ClientConfig:
+        """Refuse impossible settings before reading any input (one line, exit 1); the
+        client's settings, validated by vtiger_client (api_url, api_style, timeouts...).
+        """
+        client_config = self._client_config()
+        try:  # webhook mode (target_vtiger/sinks/webhook.py)
             check_webhook_settings(self.config)
         except ValueError as exc:
             raise TargetConfigError(str(exc)) from None
@@ -359,37 +308,25 @@ class TargetVtiger(Target):
             if not keys:
                 msg = f"match_keys.{stream} is empty; list at least one field"
                 raise TargetConfigError(msg)
+        return client_config
 
-    def module_for(self, stream_name: str) -> str:
-        """The Vtiger module a stream writes to (``module_map``, else the stream name)."""
-        return (self.config.get("module_map") or {}).get(stream_name, stream_name)
-
-    def match_keys_for(self, stream_name: str) -> list[str]:
-        """Fields identifying an existing record when a record has no id (may be empty)."""
-        keys = (self.config.get("match_keys") or {}).get(stream_name)
-        if keys is None:
-            keys = (self.config.get("match_keys") or {}).get(self.module_for(stream_name), [])
-        return [k for k in keys if k != "id"]
+    def _client_config(self) -> ClientConfig:
+        """The shared client's settings, validated by vtiger_client (same rules as the tap)."""
+        mapping = dict(self.config)
+        # without a budget vtiger_client would sleep on a 429 until the daily quota resets
+        mapping.setdefault("api_budget_percent", 100)
+        mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
+        return ClientConfig.from_mapping(mapping)
 
     # ------------------------------------------------------------------ sink routing
-
-    def _reject_input(self, stream: str, record: t.Any, code: str, message: str) -> None:
-        """Reject input that never reaches a sink: counted in the stream's summary (so the
-        run ends non-zero unless allow_rejects) and written to the rejects file.
-        """
-        module = "" if stream == UNREADABLE_INPUT else self.module_for(stream)
-        summary = self.summary_for(stream, module or stream)
-        with self._lock:
-            summary.rejected += 1
-        self.rejects.write(stream, module, record, code, message)
 
     def _reject_malformed_line(self, message: dict) -> None:
         """A line that is not a Singer message (see TolerantSingerReader): the singer-sdk would
         stop the run with a traceback; here it is rejected, raw line kept, and reading goes on.
         """
-        self._reject_input(message.get("stream") or UNREADABLE_INPUT, {"line": message["line"]},
-                           message.get("code") or "MALFORMED_LINE",
-                           f"input line {message['line_number']}: {message['reason']}")
+        self.run.reject_input(message.get("stream") or UNREADABLE_INPUT,
+                              {"line": message["line"]}, message.get("code") or "MALFORMED_LINE",
+                              f"input line {message['line_number']}: {message['reason']}")
 
     def _line(self) -> str:
         """``input line N: `` for messages about the line being read ("" if unknown)."""
@@ -411,15 +348,15 @@ class TargetVtiger(Target):
         """
         stream = message_dict.get("stream")
         if not isinstance(stream, str) or not stream or "version" not in message_dict:
-            self._reject_input(
+            self.run.reject_input(
                 stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
                 {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
                 f"{self._line()}an ACTIVATE_VERSION message needs a stream name and a version")
             return
         if stream not in self.mapper.stream_maps:
-            self._reject_input(stream, {k: v for k, v in message_dict.items() if k != "type"},
-                               "NO_SCHEMA", f"{self._line()}ACTIVATE_VERSION for stream "
-                               f"{stream!r} arrived before its SCHEMA message")
+            self.run.reject_input(stream, {k: v for k, v in message_dict.items() if k != "type"},
+                                  "NO_SCHEMA", f"{self._line()}ACTIVATE_VERSION for stream "
+                                  f"{stream!r} arrived before its SCHEMA message")
             return
         super()._process_activate_version_message(message_dict)
 
@@ -432,14 +369,14 @@ class TargetVtiger(Target):
         stream = message_dict.get("stream")
         record = message_dict.get("record")
         if not isinstance(stream, str) or not isinstance(record, dict):
-            self._reject_input(
+            self.run.reject_input(
                 stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
                 {k: v for k, v in message_dict.items() if k != "type"},
                 "MALFORMED_MESSAGE", "a RECORD message needs a stream name and a record object")
             return
         if stream not in self.mapper.stream_maps and not self.sink_exists(stream):
-            self._reject_input(stream, record, "NO_SCHEMA",
-                               f"record of stream {stream!r} arrived before its SCHEMA message")
+            self.run.reject_input(stream, record, "NO_SCHEMA",
+                                  f"record of stream {stream!r} arrived before its SCHEMA message")
             return
         self._drain_other_streams_of_module(stream)
         super()._process_record_message(message_dict)
@@ -451,7 +388,7 @@ class TargetVtiger(Target):
         earlier value of another and then be overwritten by it (last value in the input must
         win). Costs smaller batches only when such streams interleave.
         """
-        module = self.module_for(stream)
+        module = self.run.module_for(stream)
         for other, sink in list(self._module_sinks.items()):
             if other != stream and sink.module_name == module and sink.current_size:
                 self.drain_one(sink)
@@ -467,7 +404,7 @@ class TargetVtiger(Target):
         schema = message_dict.get("schema")
         if not (isinstance(stream, str) and stream and isinstance(schema, dict)
                 and isinstance(schema.get("properties"), dict)):
-            self._reject_input(
+            self.run.reject_input(
                 stream if isinstance(stream, str) and stream else UNREADABLE_INPUT,
                 {k: v for k, v in message_dict.items() if k != "type"}, "MALFORMED_MESSAGE",
                 f"{self._line()}a SCHEMA message needs a stream name and a schema object with "
@@ -476,7 +413,7 @@ class TargetVtiger(Target):
         keys = message_dict.get("key_properties")
         if keys is not None and not (isinstance(keys, list)
                                      and all(isinstance(k, str) for k in keys)):
-            self._reject_input(
+            self.run.reject_input(
                 stream, {k: v for k, v in message_dict.items() if k != "type"},
                 "MALFORMED_MESSAGE", f"{self._line()}key_properties of stream {stream!r} must "
                 "be a list of field names (e.g. [\"email\"]); the stream's records are "
@@ -517,14 +454,14 @@ class TargetVtiger(Target):
         sink = self._sink_class(stream_name)
         needed = CLOUD_ONLY_FEATURES.get(sink)
         if needed:
-            self.require_operation(needed[0], needed[1], stream_name)
+            self.run.require_operation(needed[0], needed[1], stream_name)
         return sink
 
     def _sink_class(self, stream_name: str) -> type:
         schema = self._schemas.get(stream_name)
         if stream_name in (self.config.get("convertlead_streams") or {}):
             return ConvertLeadSink
-        if uses_webhook(self.config, stream_name, listed_only=True):  # target_vtiger/webhook.py
+        if uses_webhook(self.config, stream_name, listed_only=True):
             return WebhookSink
         relation_streams = self.config.get("relation_streams")
         if (stream_name in relation_streams) if relation_streams is not None else (
@@ -538,205 +475,35 @@ class TargetVtiger(Target):
             return WebhookSink
         return VtigerSink
 
-    # ------------------------------------------------------------------ API access
-
-    def _client_config(self) -> ClientConfig:
-        """The shared client's settings, validated by vtiger_client (same rules as the tap)."""
-        mapping = dict(self.config)
-        # without a budget vtiger_client would sleep on a 429 until the daily quota resets
-        mapping.setdefault("api_budget_percent", 100)
-        mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
-        return ClientConfig.from_mapping(mapping)
-
-    @property
-    def client(self) -> VtigerClient:
-        """The one API client of the run, created on first use."""
-        with self._lock:
-            if self._client is None:
-                self._client = VtigerClient(self._client_config())
-            return self._client
-
-    @property
-    def no_retry_client(self) -> VtigerClient:
-        """The run's client without retries, for ``create``: a create whose answer was lost
-        may have happened, so the sink checks (by match key) before trying again instead of
-        letting a transport-level retry write the record twice. Same session (one login per
-        run), counters (one api_budget_percent) and rate state as :attr:`client`.
-        """
-        with self._lock:
-            if self._no_retry_client is None:
-                self._no_retry_client = self.client.without_retries()
-            return self._no_retry_client
-
-    def note_written(self) -> None:
-        """A write succeeded: the server works, whatever it failed on before."""
-        with self._lock:
-            self._server_error_streak = 0
-
-    def note_server_error(self) -> None:
-        """A record was rejected as SERVER_ERROR; stop (FatalError) at the
-        SERVER_ERROR_STREAK-th in a row.
-        """
-        with self._lock:
-            self._server_error_streak += 1
-            if self._server_error_streak >= SERVER_ERROR_STREAK:
-                msg = (f"Vtiger answered HTTP 500 for {SERVER_ERROR_STREAK} records in a row "
-                       "and wrote none in between: the server, not the records, looks broken; "
-                       "check the server (its PHP error log) before running again")
-                raise FatalError("SERVER_ERROR", msg)
-
-    def api_calls(self) -> dict[str, int]:
-        """API calls spent by this run, by operation (both clients share one counter)."""
-        return dict(self._client.calls) if self._client is not None else {}
-
-    def module_spec(self, module: str) -> ModuleSpec:
-        """The module's ``describe``, read once per run (UnknownModuleError is fatal)."""
-        with self._lock:
-            if module not in self._specs:
-                try:
-                    describe = self.client.describe(module)
-                except UnknownModuleError:
-                    raise TargetConfigError(self._unknown_module_message(module)) from None
-                self._describes[module] = describe
-                self._specs[module] = ModuleSpec.from_describe(describe)
-            return self._specs[module]
-
-    def _unknown_module_message(self, module: str) -> str:
-        """One line naming the setting to fix: Vtiger answers a describe of a module it does
-        not know (or the user may not see) with a bare ACCESS_DENIED.
-        """
-        streams = sorted(s for s, m in (self.config.get("module_map") or {}).items()
-                         if m == module)  # fmt: skip
-        where = f"module_map.{streams[0]}" if streams else f"stream {module!r} (no module_map)"
-        try:
-            available = sorted((self.client.listtypes() or {}).get("types") or [])
-        except VtigerError:
-            available = []
-        hint = f"; available: {', '.join(available)}" if available else ""
-        return (f"{where}: unknown module {module!r} (names are case-sensitive; map the stream "
-                f"in module_map{hint})")
-
-    def api_user(self) -> dict[str, t.Any]:
-        """The API user's record (``me``, or ``retrieve`` of the login's user), read once."""
-        with self._lock:
-            if self._api_user is None:
-                self._api_user = self.client.me()
-            return self._api_user
-
-    def default_owner(self) -> str:
-        """``assigned_user_id`` for new records without one: setting, else the API user."""
-        with self._lock:
-            if self._default_owner is None:
-                configured = self.config.get("default_owner")
-                self._default_owner = configured or str(self.api_user()["id"])
-            return self._default_owner
-
-    def user_preferences(self) -> UserPreferences:
-        """How the server stores this user's values (currency decimals), read at most once
-        per run and only when a value needs them (see target_vtiger.storedform): ``me`` plus,
-        where ``me`` leaves the preferences out (Cloud), one ``retrieve`` of the user.
-        """
-        with self._lock:
-            if self._preferences is None:
-                user = self.api_user()
-                if "no_of_currency_decimals" not in user and user.get("id"):
-                    user = self.client.retrieve(str(user["id"]))
-                self._preferences = UserPreferences.from_user_record(user)
-            return self._preferences
-
-    def summary_for(self, stream_name: str, module: str) -> StreamSummary:
-        """Counters of one stream, kept across schema changes (a new sink per SCHEMA)."""
-        with self._lock:
-            if stream_name not in self.summaries:
-                self.summaries[stream_name] = StreamSummary(stream=stream_name, module=module)
-            return self.summaries[stream_name]
-
     # ------------------------------------------------------------------ STATE
 
-    def next_record_seq(self) -> int:
-        """Number the next record; STATE safety is decided on these numbers."""
-        with self._lock:
-            self._record_seq += 1
-            return self._record_seq
-
     def _process_state_message(self, message_dict: dict) -> None:
-        """Remember the STATE and the record count at its arrival; emit it once safe.
-
-        The SDK alone writes STATE only when *all* sinks drain (end of input, or every 5
-        minutes), so a long run killed midway would restart from the beginning. Here a STATE is
-        emitted as soon as every record received before it is settled (written or rejected),
-        typically right after the batch that contained them. Records arriving after the STATE
-        may still be in flight; that is fine, they come again on a re-run and are matched.
+        """Hand the STATE to the run's ledger, which emits it once every record received
+        before it is settled (written or rejected), typically right after the batch that
+        contained them. The SDK alone writes STATE only when *all* sinks drain (end of input,
+        or every 5 minutes), so a long run killed midway would restart from the beginning.
         """
         if "value" not in message_dict:
-            self._reject_input(UNREADABLE_INPUT, {k: v for k, v in message_dict.items()
-                                                  if k != "type"},
-                               "MALFORMED_MESSAGE", f"{self._line()}a STATE message needs a "
-                               "value; not passed on")
+            self.run.reject_input(UNREADABLE_INPUT,
+                                  {k: v for k, v in message_dict.items() if k != "type"},
+                                  "MALFORMED_MESSAGE", f"{self._line()}a STATE message needs a "
+                                  "value; not passed on")
             return
         super()._process_state_message(message_dict)
-        with self._lock:
-            self._pending_states.append((self._record_seq, message_dict["value"]))
-        self.emit_safe_state()
-
-    def emit_safe_state(self) -> None:
-        """Write the newest STATE whose preceding records are all settled."""
-        with self._lock:
-            sinks = list(self._sinks_active.values()) + list(self._sinks_to_clear)
-            unsettled = [
-                s.unsettled_from for s in sinks if getattr(s, "unsettled_from", None) is not None
-            ]
-            first_unsettled = min(unsettled) if unsettled else None
-            safe = None
-            while self._pending_states and (
-                first_unsettled is None or self._pending_states[0][0] < first_unsettled
-            ):
-                safe = self._pending_states.pop(0)[1]
-            if safe is not None:
-                self._write_state_message(safe)
+        self.run.state_received(message_dict["value"])
 
     def _write_state_message(self, state: dict) -> None:
-        """Write a STATE unless it repeats the last one written (drain_all re-sends it)."""
-        text = json.dumps(state, sort_keys=True)
-        with self._lock:
-            if text == self._last_written_state:
-                return
-            self._last_written_state = text
-            if state == self._latest_state:
-                # the newest STATE received: every older pending one is now obsolete, and
-                # emitting one of those later would move the bookmark backwards
-                self._pending_states.clear()
-        super()._write_state_message(state)
+        """The SDK's end-of-input STATE goes through the run's ledger (never written twice)."""
+        self.run.write_state(state)
 
     # ------------------------------------------------------------------ end of run
-
-    def require_operation(self, operation: str, feature: str, stream: str | None = None) -> None:
-        """Refuse (one line, exit 1) a feature the server cannot serve: self-hosted Vtiger
-        lacks Cloud-only operations (tags) and stock 8.2 on PHP 8 crashes on convertlead.
-        One probe call per operation and run (:meth:`VtigerClient.offers`), which changes
-        nothing on the server; none with ``api_style: rest``, which only Vtiger Cloud serves
-        (the open-source edition has no REST API) and Cloud offers them all.
-        """
-        if self._client_config().api_style == "rest":
-            return
-        with self._lock:
-            if operation not in self._offered:
-                probe = CLOUD_ONLY_PROBES[operation]
-                self._offered[operation] = self.client.offers(operation, **probe)
-            if self._offered[operation]:
-                return
-        where = f"stream {stream!r}: " if stream else ""
-        msg = (f"{where}{feature} needs the {operation} operation, which this Vtiger server "
-               "does not offer (HTTP 500 with an empty body: Vtiger Cloud only, or a build "
-               f"that crashes on it); remove the stream from the input or from {feature}")
-        raise TargetConfigError(msg)
 
     def _require_configured_features(self) -> None:
         """Check the features named in the settings before the first input line is read."""
         for stream in self.config.get("tag_streams") or []:
-            self.require_operation("tags_retrieve", "tag_streams", stream)
+            self.run.require_operation("tags_retrieve", "tag_streams", stream)
         for stream in self.config.get("convertlead_streams") or {}:
-            self.require_operation("convertlead", "convertlead_streams", stream)
+            self.run.require_operation("convertlead", "convertlead_streams", stream)
 
     def listen(self, file_input: t.IO[str] | None = None) -> None:
         """Process the input; when the run stops early, still say what it did before."""
@@ -744,10 +511,10 @@ class TargetVtiger(Target):
         try:
             super().listen(file_input)
         except VtigerError:
-            self.rejects.close()
-            self.altered.close()
-            for summary in self.summaries.values():
-                self.logger.info("Summary (run stopped): %s", summary.line(dry_run=self.dry_run))
+            self.run.close()
+            for summary in self.run.summaries.values():
+                self.logger.info("Summary (run stopped): %s",
+                                 summary.line(dry_run=self.run.dry_run))
             raise
 
     def process_endofpipe(self) -> None:
@@ -755,12 +522,11 @@ class TargetVtiger(Target):
         try:
             super().process_endofpipe()
         finally:
-            self.rejects.close()
-            self.altered.close()
-        calls = self.api_calls()
-        for summary in self.summaries.values():
-            self.logger.info("Summary: %s", summary.line(dry_run=self.dry_run))
-        for line in self.altered.summary_lines():
+            self.run.close()
+        calls = self.run.api_calls()
+        for summary in self.run.summaries.values():
+            self.logger.info("Summary: %s", summary.line(dry_run=self.run.dry_run))
+        for line in self.run.altered.summary_lines():
             self.logger.info("%s", line)
         self.logger.info(
             "API calls: %s (total %d)",
@@ -768,9 +534,9 @@ class TargetVtiger(Target):
             sum(calls.values()),
         )
         self._check_required_streams()
-        rejected = sum(s.rejected for s in self.summaries.values())
+        rejected = sum(s.rejected for s in self.run.summaries.values())
         if rejected and not self.config.get("allow_rejects", False):
-            where = f" (see {self.rejects.path})" if self.rejects.path else ""
+            where = f" (see {self.run.rejects.path})" if self.run.rejects.path else ""
             msg = f"{rejected} record(s) rejected{where}; set allow_rejects to exit 0 anyway"
             raise RejectedRecordsError(msg)
 
@@ -781,7 +547,7 @@ class TargetVtiger(Target):
         turn a broken upstream into a silently green task.
         """
         for stream in self.config.get("required_streams") or []:
-            summary = self.summaries.get(stream)
+            summary = self.run.summaries.get(stream)
             arrived = summary and sum(
                 getattr(summary, name)
                 for name in ("created", "updated", "unchanged", "deleted", "skipped", "rejected")

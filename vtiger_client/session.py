@@ -196,6 +196,9 @@ def _as_number(value: t.Any, name: str, *, minimum: float, integer: bool = False
 
 #: Rows per ``query_related`` call (Vtiger's cap, like ``query``).
 RELATED_PAGE = 100
+#: Most records one API Designer bulk request may carry (an ``<upsert bulk="true">`` endpoint
+#: or a bulk webhook): Vtiger's limit.
+BULK_LIMIT = 50
 
 
 def unique_ids(rows: t.Iterable[t.Any]) -> list[str]:

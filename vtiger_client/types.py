@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import json
 import logging
 import typing as t
 from decimal import Decimal, InvalidOperation
@@ -543,6 +544,28 @@ def record_serializer(
         return out
 
     return serialize
+
+
+def wire_value(value: t.Any) -> t.Any:
+    """One value as Vtiger's wire text when no describe names its type (a webhook body,
+    convertlead's entity values), chosen by its Python type: numbers in plain notation,
+    booleans 1/0, datetimes UTC ``YYYY-MM-DD HH:MM:SS``, lists joined like a multipicklist,
+    objects as JSON; text and ``None`` pass through. Singer records reach a sink with Decimals
+    and datetimes, which JSON cannot carry.
+    """
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float, Decimal)):
+        return format_decimal(value)
+    if isinstance(value, dt.datetime):
+        return serialize_datetime(value)
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return MULTIPICKLIST_SEPARATOR.join(str(wire_value(v)) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return value
 
 
 def datetime_to_unix(value: str) -> int:

@@ -99,7 +99,7 @@ def run_target(config: dict, messages: list[dict], *, expect_error: bool = False
             error = exc
     states = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
     return TargetRun(target=target, states=states, error=error,
-                     summaries={k: v.as_dict() for k, v in target.summaries.items()})
+                     summaries={k: v.as_dict() for k, v in target.run.summaries.items()})
 
 
 def schema_msg(stream: str, properties: dict, keys: list[str] | None = None) -> dict:

@@ -22,7 +22,7 @@ from beyond_helpers import (
     vt,
 )
 
-from target_vtiger.webhook import wire_body
+from target_vtiger.sinks.webhook import wire_body
 
 __all__ = ["vt"]
 PLUS_ONE = dt.timezone(dt.timedelta(hours=1))
@@ -221,7 +221,7 @@ class TestWebhookMode:
     def test_a_missing_token_is_a_settings_error_before_any_call(self, sandbox, hook_config):
         del hook_config["webhook_token"]
         sandbox.reset_stats()
-        from target_vtiger.target import TargetConfigError
+        from target_vtiger.run import TargetConfigError
 
         with pytest.raises(TargetConfigError, match="webhook_token"):
             run_target(hook_config, contacts_msgs(people(1)))
@@ -229,7 +229,7 @@ class TestWebhookMode:
 
     def test_more_than_50_per_request_is_refused_up_front(self, sandbox, hook_config):
         hook_config["webhook_batch_size"] = 51
-        from target_vtiger.target import TargetConfigError
+        from target_vtiger.run import TargetConfigError
 
         with pytest.raises(TargetConfigError, match="between 1 and 50"):
             run_target(hook_config, contacts_msgs(people(1)))

@@ -11,7 +11,7 @@ from tap_vtiger.api_designer import infer_schema, rows_of
 from tap_vtiger.metadata import dependency_rows, hierarchy_rows, picklist_rows
 from tap_vtiger.related import relations_from_relatedtypes
 from tap_vtiger.tags import split_tags
-from target_vtiger.webhook import check_webhook_settings, webhook_path
+from target_vtiger.sinks.webhook import check_webhook_settings, webhook_path
 
 REFERENCE = Path("/work/shared/vtiger-reference")
 

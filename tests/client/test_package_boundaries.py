@@ -47,16 +47,6 @@ def test_a_package_imports_none_of_the_packages_it_must_not_know(package):
 # ------------------------------------------------------------------------- import cycles
 PACKAGES = sorted(FORBIDDEN)
 
-#: Cycles that exist today and belong to the tap/target restructure (issue 20, items 3 and 2):
-#: exactly these modules, no more and no fewer. Each is an expected failure of
-#: ``test_a_package_has_no_import_cycle``, which then fails (strict) the day it is fixed, so
-#: that this list shrinks with the code.
-KNOWN_CYCLES = {
-    "target_vtiger": frozenset({"target_vtiger.convertlead", "target_vtiger.relations",
-                                "target_vtiger.sinks", "target_vtiger.tags",
-                                "target_vtiger.target", "target_vtiger.webhook"}),
-}
-
 
 def modules_under(root: Path, packages: list[str]) -> dict[str, Path]:
     """Dotted module name -> file, for every module of ``packages`` below ``root``."""
@@ -157,19 +147,56 @@ def test_the_cycle_finder_sees_a_cycle_through_a_third_module(tmp_path) -> None:
         frozenset({"pkg.a", "pkg.b", "pkg.c"})]
 
 
-def test_no_import_cycle_beyond_the_known_ones() -> None:
-    cycles = import_cycles(modules_under(ROOT, PACKAGES))
-    assert [sorted(c) for c in cycles if c not in KNOWN_CYCLES.values()] == []
-
-
-@pytest.mark.parametrize("package", [
-    pytest.param(p, marks=pytest.mark.xfail(
-        strict=True, reason=f"issue 20: the {p} import cycle, left to the tap/target "
-                            f"restructure: {sorted(KNOWN_CYCLES[p])}"))
-    if p in KNOWN_CYCLES else p for p in PACKAGES])
+@pytest.mark.parametrize("package", PACKAGES)
 def test_a_package_has_no_import_cycle(package: str) -> None:
     cycles = import_cycles(modules_under(ROOT, PACKAGES))
     assert [sorted(c) for c in cycles if any(m.split(".")[0] == package for m in c)] == []
+
+
+# ------------------------------------------------------------------- the target's floors
+#: The target's rooms from the top floor down: ``target`` (settings, sink routing) stands on
+#: ``sinks``, the sinks on ``run`` (what they share), ``run`` on the rest of the package
+#: (validation, matching, rejects...), which stands on none of these three.
+TARGET_FLOORS = ["target_vtiger.target", "target_vtiger.sinks", "target_vtiger.run"]
+
+
+def floor_of(module: str) -> int:
+    """Index of ``module``'s floor in TARGET_FLOORS (their count for the rest of the package)."""
+    for index, floor in enumerate(TARGET_FLOORS):
+        if module == floor or module.startswith(floor + "."):
+            return index
+    return len(TARGET_FLOORS)
+
+
+def every_import(path: Path) -> set[str]:
+    """The dotted names ``path`` imports anywhere (inside functions and ``if TYPE_CHECKING``
+    too), ``from x import y`` counted as both x and x.y.
+    """
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_floor_finder_places_every_module_of_the_target() -> None:
+    modules = modules_under(ROOT, ["target_vtiger"])
+    floors = {floor: [m for m in modules if floor_of(m) == i]
+              for i, floor in enumerate([*TARGET_FLOORS, "the rest"])}
+    assert all(floors.values()), floors
+
+
+@pytest.mark.parametrize("module", sorted(modules_under(ROOT, ["target_vtiger"])))
+def test_a_room_of_the_target_imports_no_room_above_it(module: str) -> None:
+    # a sink that reached back into target.py (even lazily, even for a type) made the
+    # target a service locator its sinks and the target both depended on
+    path = modules_under(ROOT, ["target_vtiger"])[module]
+    above = sorted(name for name in every_import(path)
+                   if name.startswith("target_vtiger.") and floor_of(name) < floor_of(module))
+    assert above == []
 
 
 # --------------------------------------------------------------- the sandbox extra's deps

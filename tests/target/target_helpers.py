@@ -107,7 +107,7 @@ def run_target(config: dict, text: str, *, expect_error: bool = False) -> Target
         target=target,
         states=states,
         error=error,
-        summaries={k: v.as_dict() for k, v in target.summaries.items()},
+        summaries={k: v.as_dict() for k, v in target.run.summaries.items()},
     )
 
 

@@ -30,4 +30,4 @@ def test_a_small_load_costs_exactly_its_calls_and_one_login(
     expected = {**LOAD, **(LOGIN if api_style == "webservice" else {})}
     assert run.counts()["created"] == 3 and run.counts()["updated"] == 1
     assert sandbox.stats() == expected
-    assert run.target.api_calls() == expected
+    assert run.target.run.api_calls() == expected

@@ -314,7 +314,7 @@ class TestFatal:
         assert run.states == []
 
     def test_unknown_module_stops_the_run_naming_the_setting(self, sandbox, target_config):
-        from target_vtiger.target import TargetConfigError
+        from target_vtiger.run import TargetConfigError
 
         config = {**target_config, "module_map": {"Contacts": "NoSuchModule"}}
         run = run_target(config, contacts_input([{"lastname": "X"}]), expect_error=True)
@@ -404,36 +404,43 @@ class TestAlteredValues:
         assert {a["field"] for a in reject["altered"]} == {"amount", "potentialname"}
 
 
+def states_as_written(sandbox, config: dict, msgs: list[dict]) -> list[tuple[dict, int]]:
+    """Each STATE line the target writes, with the creates the server had seen by then."""
+    import contextlib
+    import io
+    import json
+
+    from target_vtiger.target import TargetVtiger
+
+    written: list[tuple[dict, int]] = []
+
+    class Output(io.StringIO):
+        def write(self, text: str) -> int:
+            written.extend((json.loads(line), sandbox.stats().get("create", 0))
+                           for line in text.splitlines() if line.strip())
+            return super().write(text)
+
+    sandbox.reset_stats()
+    target = TargetVtiger(config=config)
+    with contextlib.redirect_stdout(Output()):
+        target.listen(io.StringIO(singer_lines(msgs)))
+    return written
+
+
 class TestStateSafety:
     def test_each_state_is_emitted_only_after_the_records_before_it_are_written(
         self, sandbox, target_config
     ):
         """A STATE goes out mid-stream as soon as it is safe, never before its records."""
-        import contextlib
-        import io
-
         from target_helpers import state_message
-
-        from target_vtiger.target import TargetVtiger
-
-        emitted: list[tuple[int, int]] = []
-
-        class Spy(TargetVtiger):
-            def _write_state_message(self, state: dict) -> None:
-                before = self._last_written_state
-                super()._write_state_message(state)
-                if self._last_written_state != before:  # actually written, not a repeat
-                    emitted.append((state["n"], sandbox.stats().get("create", 0)))
 
         msgs = [schema_message()]
         for i in range(250):
             msgs.append(record_message({"lastname": f"S{i}", "email": f"s{i}@x.com"}))
             if (i + 1) % 30 == 0:
                 msgs.append(state_message({"n": i + 1}))
-        sandbox.reset_stats()
-        target = Spy(config={**target_config, "match_keys": {"Contacts": ["email"]}})
-        with contextlib.redirect_stdout(io.StringIO()):
-            target.listen(io.StringIO(singer_lines(msgs)))
+        emitted = [(state["n"], creates) for state, creates in states_as_written(
+            sandbox, {**target_config, "match_keys": {"Contacts": ["email"]}}, msgs)]
         assert len(emitted) >= 3, "STATE should be emitted after each settled batch"
         for n, created_then in emitted:
             assert created_then >= n, f"STATE n={n} emitted when only {created_then} written"
@@ -576,21 +583,7 @@ class TestStateAcrossStreams:
         self, sandbox, target_config
     ):
         """Contacts drain at 100, but an Account received before the STATE is not written yet."""
-        import contextlib
-        import io
-
         from target_helpers import state_message
-
-        from target_vtiger.target import TargetVtiger
-
-        emitted: list[tuple[dict, int]] = []
-
-        class Spy(TargetVtiger):
-            def _write_state_message(self, state: dict) -> None:
-                before = self._last_written_state
-                super()._write_state_message(state)
-                if self._last_written_state != before:  # actually written, not a repeat
-                    emitted.append((state, sandbox.stats().get("create", 0)))
 
         account_props = {"accountname": {"type": "string"}}
         msgs = [
@@ -600,9 +593,7 @@ class TestStateAcrossStreams:
         ]
         msgs += [record_message({"lastname": f"S{i}", "email": f"s{i}@x.com"}) for i in range(100)]
         msgs.append(state_message({"n": 1}))
-        sandbox.reset_stats()
-        target = Spy(config={**target_config, "match_keys": {"Contacts": ["email"]}})
-        with contextlib.redirect_stdout(io.StringIO()):
-            target.listen(io.StringIO(singer_lines(msgs)))
+        emitted = states_as_written(
+            sandbox, {**target_config, "match_keys": {"Contacts": ["email"]}}, msgs)
         # the STATE came after 100 contacts (drained) and 1 account (pending until the end)
         assert emitted == [({"n": 1}, 101)]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from target_helpers import contacts_input
 
+from target_vtiger.run import TargetRun
 from target_vtiger.target import TargetVtiger
 from vtiger_client.errors import QuerySyntaxError, RateLimitError, RecordError, RetryableError
 
@@ -80,9 +81,9 @@ class FakeVtiger:
 @pytest.fixture
 def fake(monkeypatch) -> FakeVtiger:
     client = FakeVtiger()
-    monkeypatch.setattr(TargetVtiger, "client", property(lambda self: client))
-    monkeypatch.setattr(TargetVtiger, "no_retry_client", property(lambda self: client))
-    monkeypatch.setattr("target_vtiger.sinks.time.sleep", lambda s: None)
+    monkeypatch.setattr(TargetRun, "client", property(lambda self: client))
+    monkeypatch.setattr(TargetRun, "no_retry_client", property(lambda self: client))
+    monkeypatch.setattr("target_vtiger.sinks.module.time.sleep", lambda s: None)
     return client
 
 
@@ -110,7 +111,7 @@ def rejects(tmp_path) -> list[dict]:
 def test_a_create_whose_answer_was_lost_after_the_write_is_not_repeated(fake, tmp_path):
     fake.create_faults = ["lost-after-write"]
     target = run([{"lastname": "A", "email": "a@x.com"}], tmp_path)
-    assert target.summaries["Contacts"].created == 1
+    assert target.run.summaries["Contacts"].created == 1
     assert len(fake.records) == 1
     assert fake.calls["create"] == 1  # looked up instead of creating again
 
@@ -118,7 +119,7 @@ def test_a_create_whose_answer_was_lost_after_the_write_is_not_repeated(fake, tm
 def test_a_create_lost_before_the_write_is_tried_again(fake, tmp_path):
     fake.create_faults = ["lost-before-write", "lost-before-write"]
     target = run([{"lastname": "A", "email": "a@x.com"}], tmp_path)
-    assert target.summaries["Contacts"].created == 1
+    assert target.run.summaries["Contacts"].created == 1
     assert len(fake.records) == 1
     assert fake.calls["create"] == 3
 
@@ -135,7 +136,7 @@ def test_a_key_the_server_cannot_query_rejects_only_its_record(fake, tmp_path):
     records = [{"lastname": f"L{i}", "email": f"u{i}@x.com"} for i in range(7)]
     records.insert(3, {"lastname": "Bad", "email": "BAD@x.com"})
     target = run(records, tmp_path)
-    assert target.summaries["Contacts"].created == 7
+    assert target.run.summaries["Contacts"].created == 7
     assert [(r["record"]["lastname"], r["error_code"]) for r in rejects(tmp_path)] == [
         ("Bad", "LOOKUP_FAILED")
     ]
@@ -154,7 +155,7 @@ def test_a_record_deleted_between_lookup_and_write_is_rejected_with_the_api_reas
 
     monkeypatch.setattr(fake, "revise", revise_after_delete)
     target = run([{"lastname": "B", "email": "a@x.com"}], tmp_path)
-    assert target.summaries["Contacts"].rejected == 1
+    assert target.run.summaries["Contacts"].rejected == 1
     assert rejects(tmp_path)[-1]["error_code"] == "ACCESS_DENIED"
 
 
@@ -172,7 +173,7 @@ def test_a_module_describe_calls_not_createable_gets_no_create_call(fake, tmp_pa
 
     monkeypatch.setattr(fake, "describe", describe)
     target = run([{"lastname": "A", "email": "a@x.com"}], tmp_path)
-    assert target.summaries["Contacts"].rejected == 1
+    assert target.run.summaries["Contacts"].rejected == 1
     assert rejects(tmp_path)[0]["error_code"] == "NOT_PERMITTED"
     assert fake.calls["create"] == 0
 
@@ -182,6 +183,6 @@ def test_a_changed_record_is_revised_with_only_its_id_and_the_changed_fields(fak
     run([full], tmp_path)
     (rid,) = fake.records
     target = run([{**full, "firstname": "Anna", "phone": "456"}], tmp_path)
-    assert target.summaries["Contacts"].updated == 1
+    assert target.run.summaries["Contacts"].updated == 1
     assert fake.revised == [{"id": rid, "firstname": "Anna", "phone": "456"}]
     assert fake.calls["create"] == 1  # the first run's only

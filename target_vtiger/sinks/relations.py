@@ -13,25 +13,18 @@ exists, which is still not an error.
 
 A link to or from a deleted or unknown record is rejected with Vtiger's reason (ACCESS_DENIED)
 and the rest of the batch goes on.
-
-This module also holds :class:`BeyondSink`, the base of this package's non-CRUD sinks (tags,
-convertlead, webhook): records staged with the target's sequence numbers so STATE is emitted
-only after they are settled, a summary line per stream, and rejects in the target's rejects file.
 """
 
 from __future__ import annotations
 
-import re
 import typing as t
 from collections import OrderedDict
 
 from singer_sdk import typing as th
-from singer_sdk.sinks import BatchSink
 
-if t.TYPE_CHECKING:
-    from target_vtiger.target import TargetVtiger
+from target_vtiger.sinks.base import ID_RE, RunSink
+from vtiger_client.errors import FatalError, VtigerError
 
-ID_RE = re.compile(r"^\d+x\d+$")
 RELATION_FIELDS = ("source_id", "related_id", "relation_label")
 #: Error codes meaning "this record does not exist (any more)".
 GONE_CODES = ("ACCESS_DENIED", "INVALID_ID_ATTRIBUTE", "RECORD_NOT_FOUND")
@@ -54,94 +47,17 @@ RELATION_SETTINGS = [
 ]
 
 
-class BeyondSink(BatchSink):
-    """Base of the non-CRUD sinks: staging, STATE safety, summary and rejects.
-
-    ``unsettled_from`` (sequence number of the oldest record not yet written or rejected) is
-    what the target reads to decide when a STATE message is safe to emit.
-    """
-
-    MAX_SIZE_DEFAULT = 100
-    #: What the summary line calls the destination ("Contacts", "links", "tags"...).
-    destination = "Vtiger"
-
-    def __init__(
-        self,
-        target: TargetVtiger,
-        stream_name: str,
-        schema: dict,
-        key_properties: t.Sequence[str] | None,
-    ) -> None:
-        super().__init__(target, stream_name, schema, key_properties)
-        self._target = target
-        self.module_name = self.destination
-        self.summary = target.summary_for(stream_name, self.destination)
-        self.dry_run = bool(self.config.get("dry_run", False))
-        self.unsettled_from: int | None = None
-
-    @property
-    def include_sdc_metadata_properties(self) -> bool:
-        """Keep ``_sdc_deleted_at``: it is how a tap says "this link/tag is gone"."""
-        return True
-
-    def get_validator(self) -> None:  # type: ignore[override]
-        """Records are checked one by one here and rejected alone, not by JSON Schema."""
-        return
-
-    @property
-    def client(self) -> t.Any:
-        """The target's one client (one session, one call budget)."""
-        return self._target.client
-
-    def process_record(self, record: dict, context: dict) -> None:
-        """Stage the record with its sequence number (for STATE safety)."""
-        seq = self._target.next_record_seq()
-        if self.unsettled_from is None:
-            self.unsettled_from = seq
-        context.setdefault("records", []).append((seq, record))
-
-    def process_batch(self, context: dict) -> None:
-        """Settle the batch, then let the target emit the STATE that became safe."""
-        items = context.get("records", [])
-        if items:
-            self.settle([record for _seq, record in items])
-        self.unsettled_from = None
-        self._target.emit_safe_state()
-
-    def settle(self, records: list[dict]) -> None:
-        """Write or reject every record of the batch."""
-        raise NotImplementedError
-
-    def count(self, outcome: str, n: int = 1) -> None:
-        """Add to one summary counter (created, deleted, unchanged, rejected...)."""
-        setattr(self.summary, outcome, getattr(self.summary, outcome) + n)
-
-    def reject(self, record: dict, code: str, message: str, **extra: t.Any) -> None:
-        """Report one record as not written, with a machine code and a human reason."""
-        self.summary.rejected += 1
-        public = {
-            k: v
-            for k, v in record.items()
-            if not k.startswith("_sdc_") or (k == "_sdc_deleted_at" and v is not None)
-        }
-        self._target.rejects.write(
-            self.stream_name, self.destination, public, code, message, **extra
-        )
-
-
 def _deleted(record: t.Mapping[str, t.Any]) -> bool:
     return bool(record.get("_sdc_deleted_at"))
 
 
-class RelationsSink(BeyondSink):
+class RelationsSink(RunSink):
     """Links in, ``add_related`` / ``delete_related`` out."""
 
     destination = "links"
 
     def settle(self, records: list[dict]) -> None:
         """Validate, dedupe, read existing links per (source, relation), write the difference."""
-        from vtiger_client.errors import FatalError, VtigerError
-
         # last record wins for a link mentioned twice in one batch
         links: OrderedDict[tuple[str, str, str], dict] = OrderedDict()
         for record in records:
@@ -194,8 +110,6 @@ class RelationsSink(BeyondSink):
         return set(self.client.related_ids(source, label, module))
 
     def _write(self, record: dict, source: str, label: str, existing: set[str] | None) -> None:
-        from vtiger_client.errors import FatalError, VtigerError
-
         related = str(record["related_id"])
         if _deleted(record):
             if existing is not None and related not in existing:

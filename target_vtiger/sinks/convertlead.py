@@ -28,8 +28,10 @@ from pathlib import Path
 
 from singer_sdk import typing as th
 
-from target_vtiger.relations import ID_RE, BeyondSink
-from target_vtiger.webhook import wire_value
+from target_vtiger.run import TargetConfigError
+from target_vtiger.sinks.base import ID_RE, RunSink
+from vtiger_client.errors import FatalError, VtigerError
+from vtiger_client.types import wire_value
 
 CONVERTIBLE = ("Accounts", "Contacts", "Potentials")
 
@@ -62,7 +64,7 @@ CONVERTLEAD_SETTINGS = [
 _results_lock = threading.Lock()
 
 
-class ConvertLeadSink(BeyondSink):
+class ConvertLeadSink(RunSink):
     """Leads in, ``convertlead`` out, one result per record."""
 
     destination = "convertlead"
@@ -73,8 +75,6 @@ class ConvertLeadSink(BeyondSink):
         entities = conf.get("entities") or {"Accounts": {}, "Contacts": {}}
         unknown = [name for name in entities if name not in CONVERTIBLE]
         if unknown:
-            from target_vtiger.target import TargetConfigError
-
             msg = (
                 f"convertlead_streams.{self.stream_name}.entities: {', '.join(unknown)} cannot "
                 f"be created by convertlead (only {', '.join(CONVERTIBLE)})"
@@ -84,8 +84,6 @@ class ConvertLeadSink(BeyondSink):
         self.owner = conf.get("assigned_user_id")
         path = self.config.get("convertlead_results_path")
         self.results_path = Path(path) if path else None
-        #: per-record results of this sink (also written to convertlead_results_path)
-        self.results: list[dict] = []
 
     def element(self, record: t.Mapping[str, t.Any]) -> dict:
         """The ``convertlead`` element for one lead record."""
@@ -96,14 +94,12 @@ class ConvertLeadSink(BeyondSink):
                       if v is not None}
             entities[name] = {"create": True, "name": name, **fields}
         element: dict[str, t.Any] = {"leadId": str(record["id"]), "entities": entities}
-        owner = record.get("assigned_user_id") or self.owner or self._target.default_owner()
+        owner = record.get("assigned_user_id") or self.owner or self.run.default_owner()
         element["assignedTo"] = str(owner)
         return element
 
     def settle(self, records: list[dict]) -> None:
         """Convert every lead of the batch, one call each, reporting each result."""
-        from vtiger_client.errors import FatalError, VtigerError
-
         for record in records:
             lead = record.get("id")
             if not lead or not ID_RE.match(str(lead)):
@@ -142,7 +138,6 @@ class ConvertLeadSink(BeyondSink):
             "message": message,
             "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        self.results.append(row)
         if status == "rejected":
             self.reject(record, code or "CONVERT_FAILED", message or "")
         else:

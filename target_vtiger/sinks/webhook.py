@@ -33,19 +33,17 @@ and 503, which refuse before any work, are retried with backoff either way.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import typing as t
-from decimal import Decimal
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from target_vtiger.relations import BeyondSink
+from target_vtiger.sinks.base import RunSink
+from vtiger_client.errors import FatalError, RetryableError, VtigerError, refused_before_work
+from vtiger_client.session import BULK_LIMIT
+from vtiger_client.types import wire_value
 
-#: Most records one API Designer bulk request may carry (Vtiger's limit).
-BULK_LIMIT = 50
 WEBHOOK_PREFIX = "/restapi/vtap/webhook/"
 #: Answers to a multi-record request meaning "this webhook takes fewer records per request".
 NOT_BULK_CODES = ("INVALID_PARAMETER", "LIMIT_EXCEEDED")
@@ -114,28 +112,6 @@ def webhook_path(webhook_url: str, api_url: str) -> str:
     return url.path[len(WEBHOOK_PREFIX):].strip("/")
 
 
-def wire_value(value: t.Any) -> t.Any:
-    """One value as Vtiger's wire text (what the core API would send): numbers in plain
-    notation, booleans 1/0, datetimes UTC ``YYYY-MM-DD HH:MM:SS``, lists joined like a
-    multipicklist. The SDK hands sinks Decimals and datetimes, which JSON cannot carry.
-    """
-    from vtiger_client import types as vtypes
-
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, (int, float, Decimal)):
-        return vtypes.format_decimal(value)
-    if isinstance(value, dt.datetime):
-        return vtypes.serialize_datetime(value)
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return " |##| ".join(str(wire_value(v)) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    return value
-
-
 def wire_body(record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """A record as a webhook body: wire texts, SDK metadata and nulls left out (API Designer
     treats an absent parameter and an empty one alike: the field is not written).
@@ -195,7 +171,7 @@ class TokenFilter(logging.Filter):
 URL_LOGGERS = ("urllib3.connectionpool", "requests")
 
 
-class WebhookSink(BeyondSink):
+class WebhookSink(RunSink):
     """Records in, POSTs to an API Designer webhook out (bulk where allowed)."""
 
     destination = "webhook"
@@ -206,7 +182,6 @@ class WebhookSink(BeyondSink):
         self.batch_size = int(self.config.get("webhook_batch_size") or 1)
         self.placement = str(self.config.get("webhook_token_placement") or "header")
         self.idempotent = bool(self.config.get("webhook_idempotent", False))
-        self.requests_sent = 0
         if self._token:
             for name in URL_LOGGERS:
                 logger = logging.getLogger(name)
@@ -235,8 +210,6 @@ class WebhookSink(BeyondSink):
             self._send(ready[i : i + self.batch_size])
 
     def _send(self, chunk: list[dict]) -> None:
-        from vtiger_client.errors import FatalError, RetryableError, VtigerError
-
         if not chunk:
             return
         if self.dry_run:
@@ -246,7 +219,6 @@ class WebhookSink(BeyondSink):
         # {"records": [...]} (bulk definitions only)
         body: t.Any = chunk[0] if len(chunk) == 1 else {"records": chunk}
         try:
-            self.requests_sent += 1
             answer = self.client.webhook(self.path, body, self._token, placement=self.placement,
                                          resend_unconfirmed=self.idempotent)
         except FatalError as err:
@@ -282,8 +254,6 @@ class WebhookSink(BeyondSink):
 
     def _unconfirmed(self, chunk: list[dict], err: t.Any) -> None:
         """Keep every record of a request that failed in transit, with the reason."""
-        from vtiger_client.errors import refused_before_work
-
         if refused_before_work(err):  # retries ran out, but nothing was written
             code, message = err.code, f"the webhook kept refusing ({err.code}): not written"
         else:

@@ -1,4 +1,4 @@
-"""One batch sink per Vtiger module: validate -> match -> diff -> write -> verify -> reject.
+"""One sink per stream writing a Vtiger module: validate -> match -> diff -> write -> verify.
 
 Per batch (``batch_size_rows``, default 100 = one lookup query):
 
@@ -10,21 +10,15 @@ Per batch (``batch_size_rows``, default 100 = one lookup query):
 5. what ``create``/``revise`` returns is compared with what was sent: Vtiger silently rounds,
    drops and replaces values, and each altered field is reported;
 6. per-record API errors reject that record and the batch goes on; fatal errors stop the run.
-
-The batch is processed synchronously: when ``process_batch`` returns, every record in it is
-written or rejected, which is what lets the target emit STATE right after it.
 """
 
 from __future__ import annotations
 
 import random
-import threading
 import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-from singer_sdk.sinks import BatchSink
 
 from target_vtiger.matching import (
     QUERY_ROW_CAP,
@@ -37,9 +31,10 @@ from target_vtiger.matching import (
     row_key,
     stored_spellings,
 )
+from target_vtiger.run import TargetConfigError
+from target_vtiger.sinks.base import RunSink
 from target_vtiger.storedform import changed_fields_as_stored
 from target_vtiger.validation import (
-    SDC_PREFIX,
     ConvertedRecord,
     altered_fields,
     convert_record,
@@ -54,14 +49,12 @@ from vtiger_client.errors import (
     VtigerError,
     refused_before_work,
 )
-
-if t.TYPE_CHECKING:
-    from target_vtiger.target import TargetVtiger
-
+from vtiger_client.session import BULK_LIMIT
 
 
 class CreateUnconfirmed(Exception):
     """A create without a match key whose answer was lost: retrying could duplicate it."""
+
 
 class LookupFailed(Exception):
     """A lookup value the server refuses to query (reported on the records carrying it)."""
@@ -77,7 +70,6 @@ class LookupFailed(Exception):
 class Planned:
     """One incoming record on its way through the batch."""
 
-    seq: int
     raw: dict[str, t.Any]
     conv: ConvertedRecord
     #: ("id", id) or ("key", normalized key) or None (cannot be matched: create only)
@@ -88,52 +80,34 @@ class Planned:
     changes: dict[str, str] = field(default_factory=dict)
 
 
-class VtigerSink(BatchSink):
+class VtigerSink(RunSink):
     """Writes one stream into one Vtiger module."""
 
-    #: 100 records = one ``in (...)`` query per batch, and a STATE checkpoint at least that often.
-    MAX_SIZE_DEFAULT = 100
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.write_mode = self.config.get("write_mode", "upsert")
+        bulk = (self.config.get("api_designer_upsert") or {}).get(self.stream_name)
+        self.bulk: dict[str, t.Any] | None = dict(bulk) if bulk else None
+        self._warned: set[str] = set()
+        self.write_concurrency = max(1, int(self.config.get("write_concurrency") or 1))
 
-    def __init__(
-        self,
-        target: TargetVtiger,
-        stream_name: str,
-        schema: dict,
-        key_properties: t.Sequence[str] | None,
-    ) -> None:
-        super().__init__(target, stream_name, schema, key_properties)
-        self._target = target
-        self.module_name = target.module_for(stream_name)
-        self.module = target.module_spec(self.module_name)
-        self.match_keys = target.match_keys_for(stream_name)
+    def open_destination(self) -> str:
+        """The stream's module, its ``describe`` read and the stream's match keys checked
+        against it.
+        """
+        module_name = self.run.module_for(self.stream_name)
+        self.module = self.run.module_spec(module_name)
+        self.match_keys = self.run.match_keys_for(self.stream_name)
         unknown = [k for k in self.match_keys if k not in self.module.fields]
         if unknown:
-            from target_vtiger.target import TargetConfigError
-
             msg = (
-                f"match_keys for stream {stream_name!r}: module {self.module_name} has no "
+                f"match_keys for stream {self.stream_name!r}: module {module_name} has no "
                 f"field {', '.join(unknown)}"
             )
             raise TargetConfigError(msg)
-        self.summary = target.summary_for(stream_name, self.module_name)
-        self.write_mode = self.config.get("write_mode", "upsert")
-        self.dry_run = bool(self.config.get("dry_run", False))
-        bulk = (self.config.get("api_designer_upsert") or {}).get(stream_name)
-        self.bulk: dict[str, t.Any] | None = dict(bulk) if bulk else None
-        #: sequence number of the oldest record not yet written or rejected (None: all settled)
-        self.unsettled_from: int | None = None
-        self._warned: set[str] = set()
-        self._count_lock = threading.Lock()
-        self.write_concurrency = max(1, int(self.config.get("write_concurrency") or 1))
+        return module_name
 
     # ------------------------------------------------------------------ SDK hooks
-
-    @property
-    def include_sdc_metadata_properties(self) -> bool:
-        """Always on: ``_sdc_deleted_at`` is how a tap says "deleted", and the SDK strips it
-        from records unless metadata is kept. Metadata never reaches Vtiger.
-        """
-        return True
 
     def activate_version(self, new_version: int) -> None:
         """Ignored on purpose: ACTIVATE_VERSION tells a table target to drop rows the latest
@@ -142,31 +116,10 @@ class VtigerSink(BatchSink):
         """
         self.logger.debug("Stream %s: ACTIVATE_VERSION %s ignored", self.stream_name, new_version)
 
-    def get_validator(self) -> None:  # type: ignore[override]
-        """No JSON Schema validation: a bad record must be rejected alone, with a reason,
-        against the module's describe (the server's truth) — not stop the whole run.
-        """
-        return
-
     def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
         """Keep values as received: validation converts dates itself and rejects bad ones
         instead of the SDK raising (stopping the run) or nulling them (a silent change).
         """
-
-    def process_record(self, record: dict, context: dict) -> None:
-        """Stage the record with its sequence number (for STATE safety)."""
-        seq = self._target.next_record_seq()
-        if self.unsettled_from is None:
-            self.unsettled_from = seq
-        context.setdefault("records", []).append((seq, record))
-
-    def process_batch(self, context: dict) -> None:
-        """Settle every record of the batch, then let the target emit STATE that became safe."""
-        items = context.get("records", [])
-        if items:
-            self.settle(items)
-        self.unsettled_from = None
-        self._target.emit_safe_state()
 
     # ------------------------------------------------------------------ helpers
 
@@ -175,56 +128,28 @@ class VtigerSink(BatchSink):
             self._warned.add(key)
             self.logger.warning(message, *args)
 
-    @staticmethod
-    def _public(record: dict[str, t.Any]) -> dict[str, t.Any]:
-        """The record as the user sent it (SDK metadata columns removed)."""
-        return {
-            k: v
-            for k, v in record.items()
-            if not k.startswith(SDC_PREFIX) or (k == "_sdc_deleted_at" and v is not None)
-        }
-
-    def _count(self, outcome: str, n: int = 1) -> None:
-        """Add to one summary counter (writes may run in parallel threads)."""
-        with self._count_lock:
-            setattr(self.summary, outcome, getattr(self.summary, outcome) + n)
-
-    def reject(self, plan: Planned | dict, code: str, message: str, **extra: t.Any) -> None:
-        """Report one record as not written, with a machine code and a human reason."""
-        raw = plan.raw if isinstance(plan, Planned) else plan
-        self._count("rejected")
-        self._target.rejects.write(
-            self.stream_name,
-            self.module_name,
-            self._public(raw),
-            code,
-            message,
-            ref=self._ref(raw),
-            **extra,
-        )
-
-    def _ref(self, raw: dict[str, t.Any]) -> str | None:
+    def reference(self, record: dict[str, t.Any]) -> str | None:
         """How a person finds the record: its id, else its match key values."""
-        if raw.get("id"):
-            return f"id {raw['id']}"
-        shown = [f"{k}={raw[k]!r}" for k in self.match_keys if raw.get(k) not in (None, "")]
+        if record.get("id"):
+            return f"id {record['id']}"
+        shown = [f"{k}={record[k]!r}" for k in self.match_keys if record.get(k) not in (None, "")]
         return " ".join(shown) or None
 
     # ------------------------------------------------------------------ the batch
 
-    def settle(self, items: list[tuple[int, dict]]) -> None:
+    def settle(self, records: list[dict]) -> None:
         """Validate, match, diff and write one batch (see module docstring)."""
-        plans = self._validate(items)
+        plans = self._validate(records)
         plans = self._dedupe(plans)
         self._match(plans)
         self._decide(plans)
         self._execute(plans)
 
-    def _validate(self, items: list[tuple[int, dict]]) -> list[Planned]:
+    def _validate(self, records: list[dict]) -> list[Planned]:
         unknown_mode = self.config.get("unknown_fields", "reject")
         hard_delete = bool(self.config.get("hard_delete", False))
         plans: list[Planned] = []
-        for seq, raw in items:
+        for raw in records:
             conv = convert_record(self.module, raw, unknown_fields=unknown_mode)
             if conv.problems:
                 self.reject(
@@ -252,7 +177,7 @@ class VtigerSink(BatchSink):
                         self.module_name,
                     )
             if conv.deleted and not hard_delete:
-                self.summary.skipped += 1
+                self.count("skipped")
                 self._warn_once(
                     "deleted",
                     "Stream %s: records carrying _sdc_deleted_at are skipped "
@@ -260,14 +185,14 @@ class VtigerSink(BatchSink):
                     self.stream_name,
                 )
                 continue
-            plan = Planned(seq=seq, raw=raw, conv=conv)
+            plan = Planned(raw=raw, conv=conv)
             if conv.id:
                 plan.identity = ("id", conv.id)
             elif self.match_keys:
                 key = record_key(self.module, self.match_keys, conv.wire)
                 if key is None:
                     self.reject(
-                        plan,
+                        plan.raw,
                         "MATCH_KEY_MISSING",
                         f"record has no id and no value for match key {', '.join(self.match_keys)}",
                     )
@@ -276,7 +201,7 @@ class VtigerSink(BatchSink):
                 plan.key_raw = [conv.wire[k] for k in self.match_keys]
             elif self.write_mode == "update" or conv.deleted:
                 self.reject(
-                    plan,
+                    plan.raw,
                     "MATCH_KEY_MISSING",
                     "record has no id and the stream has no match_keys, so no existing "
                     "record can be found",
@@ -304,7 +229,7 @@ class VtigerSink(BatchSink):
         for index, plan in enumerate(plans):
             if plan.identity is not None and last[plan.identity] != index:
                 self.tally_duplicate_merged()
-                self.summary.skipped += 1
+                self.count("skipped")
                 continue
             kept.append(plan)
         return kept
@@ -329,7 +254,7 @@ class VtigerSink(BatchSink):
             probe = ident if kind == "id" else plan.key_raw[0]
             if probe in failed:
                 err = failed[probe]
-                self.reject(plan, "LOOKUP_FAILED", f"{err.code}: {err.message}")
+                self.reject(plan.raw, "LOOKUP_FAILED", f"{err.code}: {err.message}")
                 plan.action = "rejected"
                 continue
             if kind == "id":
@@ -342,7 +267,7 @@ class VtigerSink(BatchSink):
                 if len(rows) > 1:
                     ids_text = ", ".join(str(r.get("id")) for r in rows[:5])
                     self.reject(
-                        plan,
+                        plan.raw,
                         "AMBIGUOUS_MATCH",
                         f"{len(rows)} {self.module_name} records match "
                         f"{self._key_text(plan)} ({ids_text}); not guessing which to write",
@@ -366,7 +291,7 @@ class VtigerSink(BatchSink):
                 continue
             if plan.action == "not-found-id":
                 self.reject(
-                    plan,
+                    plan.raw,
                     "RECORD_NOT_FOUND",
                     f"no {self.module_name} record has id {plan.conv.id} (deleted, or an id "
                     f"from another instance; drop `id` and set match_keys to match by value)",
@@ -383,7 +308,7 @@ class VtigerSink(BatchSink):
                     del wire["assigned_user_id"]
                 plan.changes = (
                     changed_fields_as_stored(
-                        self.module, wire, plan.existing, self._target.user_preferences
+                        self.module, wire, plan.existing, self.run.user_preferences
                     )
                     if skip_unchanged
                     else wire
@@ -391,7 +316,7 @@ class VtigerSink(BatchSink):
                 plan.action = "revise" if plan.changes else "unchanged"
             elif self.write_mode == "update":
                 self.reject(
-                    plan,
+                    plan.raw,
                     "NO_MATCH",
                     f"write_mode is update and no {self.module_name} record matches "
                     f"{self._key_text(plan)}",
@@ -407,9 +332,9 @@ class VtigerSink(BatchSink):
         revises = [p for p in plans if p.action == "revise"]
         for plan in plans:
             if plan.action == "unchanged":
-                self.summary.unchanged += 1
+                self.count("unchanged")
             elif plan.action == "skip":
-                self.summary.skipped += 1
+                self.count("skipped")
         permissions = (
             ("create", self.module.createable, creates),
             ("update", self.module.updateable, revises),
@@ -419,7 +344,7 @@ class VtigerSink(BatchSink):
             if not allowed:  # describe says so: no call would succeed
                 for plan in group:
                     self.reject(
-                        plan, "NOT_PERMITTED", f"module {self.module_name} is not {verb}able"
+                        plan.raw, "NOT_PERMITTED", f"module {self.module_name} is not {verb}able"
                     )
                     plan.action = "rejected"
                 group.clear()
@@ -428,11 +353,11 @@ class VtigerSink(BatchSink):
         for plan in creates:
             element = dict(plan.conv.wire)
             if not element.get("assigned_user_id"):
-                element["assigned_user_id"] = self._target.default_owner()
+                element["assigned_user_id"] = self.run.default_owner()
             missing = missing_mandatory(self.module, element, creating=True)
             if missing:
                 self.reject(
-                    plan,
+                    plan.raw,
                     "MANDATORY_FIELDS_MISSING",
                     f"{', '.join(missing)} must have a value to create a {self.module_name} record",
                 )
@@ -444,7 +369,7 @@ class VtigerSink(BatchSink):
             emptied = missing_mandatory(self.module, plan.changes, creating=False)
             if emptied:
                 self.reject(
-                    plan,
+                    plan.raw,
                     "MANDATORY_FIELDS_MISSING",
                     f"{', '.join(emptied)} is mandatory and cannot be emptied",
                 )
@@ -453,9 +378,9 @@ class VtigerSink(BatchSink):
         deletes = [p for p in plans if p.action == "delete"]
 
         if self.dry_run:
-            self._count("created", len(ready_creates))
-            self._count("updated", len(ready_revises))
-            self._count("deleted", len(deletes))
+            self.count("created", len(ready_creates))
+            self.count("updated", len(ready_revises))
+            self.count("deleted", len(deletes))
             return
 
         if self.bulk:
@@ -489,10 +414,10 @@ class VtigerSink(BatchSink):
         try:
             returned = self._create_once(plan)
         except RecordError as err:
-            self.reject(plan, err.code, err.message)
+            self.reject(plan.raw, err.code, err.message)
             return
         except CreateUnconfirmed as err:
-            self.reject(plan, "CREATE_UNCONFIRMED", str(err))
+            self.reject(plan.raw, "CREATE_UNCONFIRMED", str(err))
             return
         except RetryableError as err:
             if not self._record_crashes_server(err):
@@ -521,12 +446,12 @@ class VtigerSink(BatchSink):
                    f"not written{detail}. Fix the record's values (or the server) and send it "
                    "again")
         if self.config.get("stop_on_server_error", False):
-            ref = self._ref(plan.raw)
+            ref = self.reference(plan.raw)
             which = f"record {ref}" if ref else "a record"
             raise FatalError("SERVER_ERROR", f"stream {self.stream_name}, {which}: {message} "
                              "(stop_on_server_error is on)", err.http_status, verb)
-        self.reject(plan, "SERVER_ERROR", message)
-        self._target.note_server_error()
+        self.reject(plan.raw, "SERVER_ERROR", message)
+        self.run.note_server_error()
 
     def _create_once(self, plan: Planned) -> dict[str, t.Any]:
         """Create without ever creating twice.
@@ -538,13 +463,13 @@ class VtigerSink(BatchSink):
         otherwise the record is rejected as ``CREATE_UNCONFIRMED`` (kept with its reason)
         rather than risk a duplicate in the CRM.
         """
-        target = self._target
+        run = self.run
         keyed = plan.identity is not None and plan.identity[0] == "key"
         attempts = int(self.config.get("max_retries", 5)) + 1
         last: Exception | None = None
         for attempt in range(1, attempts + 1):
             try:
-                return target.no_retry_client.create(self.module_name, plan.changes)
+                return run.no_retry_client.create(self.module_name, plan.changes)
             except RateLimitError as err:  # refused before any write: just wait
                 last = err
                 time.sleep(float(err.retry_after) if err.retry_after is not None
@@ -624,9 +549,9 @@ class VtigerSink(BatchSink):
         assert plan.existing is not None
         element = {"id": str(plan.existing["id"]), **plan.changes}
         try:
-            returned = self._target.client.revise(element)
+            returned = self.run.client.revise(element)
         except RecordError as err:
-            self.reject(plan, err.code, err.message)
+            self.reject(plan.raw, err.code, err.message)
             return
         except RetryableError as err:  # revise sends the same values again: safe to retry
             if not self._record_crashes_server(err):
@@ -639,10 +564,10 @@ class VtigerSink(BatchSink):
 
         assert plan.existing is not None
         try:
-            self._target.client.delete(str(plan.existing["id"]))
+            self.run.client.delete(str(plan.existing["id"]))
         except RecordError as err:
             if err.code != "ACCESS_DENIED":
-                self.reject(plan, err.code, err.message)
+                self.reject(plan.raw, err.code, err.message)
                 return
             # Vtiger says ACCESS_DENIED for "already deleted": the goal state holds
         except RetryableError as err:
@@ -650,21 +575,21 @@ class VtigerSink(BatchSink):
                 raise
             self._reject_server_error(plan, err, "delete")
             return
-        self._target.note_written()
-        self._count("deleted")
+        self.run.note_written()
+        self.count("deleted")
 
     def _after_write(self, plan: Planned, returned: t.Any, outcome: str) -> None:
         """Compare what Vtiger stored with what was sent; report every altered field."""
-        self._target.note_written()
+        self.run.note_written()
         stored = returned if isinstance(returned, dict) else {}
         alterations = altered_fields(self.module, plan.changes, stored)
         if alterations:
-            self._count("altered")
+            self.count("altered")
             text = "; ".join(str(a) for a in alterations)
             record_id = stored.get("id") or (plan.existing or {}).get("id")
             if self.config.get("strict_writes", False):
                 self.reject(
-                    plan,
+                    plan.raw,
                     "WRITE_ALTERED",
                     f"{outcome} as {record_id}, but Vtiger stored other values: {text}",
                     id=record_id,
@@ -679,14 +604,14 @@ class VtigerSink(BatchSink):
                 len(alterations),
                 text,
             )
-            self._target.altered.write(
+            self.run.altered.write(
                 self.stream_name,
                 self.module_name,
                 None if record_id is None else str(record_id),
                 outcome,
                 [a.__dict__ for a in alterations],
             )
-        self._count(outcome)
+        self.count(outcome)
 
     # ------------------------------------------------------------------ API Designer bulk
 
@@ -705,7 +630,7 @@ class VtigerSink(BatchSink):
         assert self.bulk is not None
         path = str(self.bulk["path"])
         match_field = str(self.bulk.get("match_field") or "")
-        size = int(self.bulk.get("batch_size") or 50)
+        size = int(self.bulk.get("batch_size") or BULK_LIMIT)
         bulk: list[Planned] = []
         direct: list[Planned] = []
         for plan in plans:
@@ -720,18 +645,18 @@ class VtigerSink(BatchSink):
                     element["id"] = str(plan.existing["id"])
                 elements.append(element)
             try:
-                result = self._target.client.api_designer("POST", path, json={"records": elements})
+                result = self.run.client.api_designer("POST", path, json={"records": elements})
             except (FatalError, RetryableError):
                 raise
             except VtigerError as err:
                 for plan in chunk:
-                    self.reject(plan, err.code, f"bulk upsert {path}: {err.message}")
+                    self.reject(plan.raw, err.code, f"bulk upsert {path}: {err.message}")
                 continue
             items = result.get("records") if isinstance(result, dict) else result
             if not isinstance(items, list) or len(items) != len(chunk):
                 for plan in chunk:
                     self.reject(
-                        plan,
+                        plan.raw,
                         "BULK_RESPONSE_INVALID",
                         f"bulk upsert {path}: answer does not list one result per record "
                         "(the records may or may not be written; a re-run will match them)",
@@ -746,7 +671,7 @@ class VtigerSink(BatchSink):
                 else:
                     error = item.get("error") or {}
                     self.reject(
-                        plan,
+                        plan.raw,
                         str(error.get("code") or "BULK_RECORD_FAILED"),
                         str(error.get("message") or "the endpoint refused the record"),
                     )
@@ -786,7 +711,7 @@ class VtigerSink(BatchSink):
         split in halves when the server refuses a value, so one hostile value costs one
         record, not the batch.
         """
-        client = self._target.client
+        client = self.run.client
         try:
             where = vtql.in_clause(fieldname, values)
             rows = client.query(vtql.select(module, "*", where=where))

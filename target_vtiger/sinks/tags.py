@@ -17,7 +17,8 @@ from collections import OrderedDict
 
 from singer_sdk import typing as th
 
-from target_vtiger.relations import ID_RE, BeyondSink
+from target_vtiger.sinks.base import ID_RE, RunSink
+from vtiger_client.errors import FatalError, VtigerError
 
 TAG_SETTINGS = [
     th.Property(
@@ -29,15 +30,13 @@ TAG_SETTINGS = [
 ]
 
 
-class TagsSink(BeyondSink):
+class TagsSink(RunSink):
     """(record_id, tag) records in, one tags_add / tags_delete per tagged record."""
 
     destination = "tags"
 
     def settle(self, records: list[dict]) -> None:
         """Group by record, compare with the record's current tags, send the difference."""
-        from vtiger_client.errors import FatalError, VtigerError
-
         per_record: OrderedDict[str, OrderedDict[str, dict]] = OrderedDict()
         for record in records:
             rid, tag = record.get("record_id"), str(record.get("tag") or "").strip()
@@ -84,8 +83,6 @@ class TagsSink(BeyondSink):
         outcome: str,
         call: t.Callable[..., t.Any],
     ) -> None:
-        from vtiger_client.errors import FatalError, VtigerError
-
         if not self.dry_run:
             try:
                 call(rid, tags)
