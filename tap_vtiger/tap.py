@@ -37,7 +37,12 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._state import reset_state_progress_markers
 
+from tap_vtiger.api_designer import API_DESIGNER_SETTINGS, api_designer_streams
+from tap_vtiger.custom_queries import CUSTOM_QUERY_SETTINGS, custom_query_streams
 from tap_vtiger.deletions import DELETION_SETTINGS
+from tap_vtiger.discovery_cache import DISCOVERY_CACHE_SETTINGS, DiscoveryCache
+from tap_vtiger.metadata import METADATA_SETTINGS, metadata_streams
+from tap_vtiger.related import RELATION_SETTINGS, relation_streams
 from tap_vtiger.state_check import check_state
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
@@ -48,6 +53,7 @@ from tap_vtiger.streams import (
     VtigerStream,
     module_schema,
 )
+from tap_vtiger.tags import TAG_SETTINGS, tags_streams
 from tap_vtiger.writer import FastSingerWriter
 from vtiger_client.errors import (
     BudgetExhaustedError,
@@ -65,7 +71,6 @@ from vtiger_client.settings import (
 )
 
 if t.TYPE_CHECKING:
-    from tap_vtiger.discovery_cache import DiscoveryCache
     from vtiger_client.session import VtigerClient
 
 SYNC_TYPES = ("application", "user", "userandgroup")
@@ -116,21 +121,9 @@ CORE_SETTINGS = [
 CLIENT_KEYS = (*CONNECTION_KEYS, "api_budget_percent")
 
 
-def _beyond_settings() -> list[th.Property]:
-    """Settings of the relation/tag/metadata/API Designer streams (other modules)."""
-    out: list[th.Property] = []
-    for module, name in (("tap_vtiger.related", "RELATION_SETTINGS"),
-                         ("tap_vtiger.tags", "TAG_SETTINGS"),
-                         ("tap_vtiger.metadata", "METADATA_SETTINGS"),
-                         ("tap_vtiger.api_designer", "API_DESIGNER_SETTINGS"),
-                         ("tap_vtiger.custom_queries", "CUSTOM_QUERY_SETTINGS"),
-                         ("tap_vtiger.discovery_cache", "DISCOVERY_CACHE_SETTINGS")):
-        try:
-            mod = __import__(module, fromlist=[name])
-        except ImportError:  # pragma: no cover - optional parts
-            continue
-        out.extend(getattr(mod, name, []))
-    return out
+#: Settings of the relation, tag, metadata, API Designer, custom query and cache parts.
+STREAM_SETTINGS = [*RELATION_SETTINGS, *TAG_SETTINGS, *METADATA_SETTINGS,
+                   *API_DESIGNER_SETTINGS, *CUSTOM_QUERY_SETTINGS, *DISCOVERY_CACHE_SETTINGS]
 
 
 def _module_proved_sync(box: t.Any) -> bool:
@@ -160,7 +153,7 @@ class TapVtiger(Tap):
     #: Discovery asks the server (listtypes, describe): the SDK then validates the settings
     #: before --discover too (without it, --discover skipped validation and went on calling).
     dynamic_catalog = True
-    config_jsonschema = th.PropertiesList(*CORE_SETTINGS, *_beyond_settings()).to_dict()
+    config_jsonschema = th.PropertiesList(*CORE_SETTINGS, *STREAM_SETTINGS).to_dict()
 
     def __init__(self, *args: t.Any, catalog: t.Any = None, **kwargs: t.Any) -> None:
         # Keep the catalog as JSON: the SDK's Schema model drops x-vtiger-type/x-refersTo.
@@ -227,8 +220,6 @@ class TapVtiger(Tap):
     def discovery_cache(self) -> DiscoveryCache:
         """listtypes/describe answers kept between runs (``discovery_cache`` setting)."""
         if self._discovery_cache is None:
-            from tap_vtiger.discovery_cache import DiscoveryCache
-
             self._discovery_cache = DiscoveryCache.from_config(self.config,
                                                                self.client.base_url)
         return self._discovery_cache
@@ -269,7 +260,7 @@ class TapVtiger(Tap):
         else:
             modules = self._streams_from_server()
         streams: list[Stream] = list(modules)
-        streams.extend(self._beyond_streams(modules))
+        streams.extend(self._streams_built_on_modules(modules))
         if self.input_catalog is not None:
             wanted = {entry.tap_stream_id for entry in self.input_catalog.streams}
             streams = [s for s in streams if s.name in wanted]
@@ -361,29 +352,13 @@ class TapVtiger(Tap):
             return False
         return "x-vtiger-module" in schema or "id" in schema.get("properties", {})
 
-    def _beyond_streams(self, modules: list[VtigerStream]) -> list[Stream]:
-        extra: list[Stream] = []
-        for module, fn in (("tap_vtiger.related", "relation_streams"),
-                           ("tap_vtiger.tags", "tags_streams"),
-                           ("tap_vtiger.metadata", "metadata_streams")):
-            try:
-                builder = getattr(__import__(module, fromlist=[fn]), fn)
-            except (ImportError, AttributeError):  # pragma: no cover
-                continue
-            extra.extend(builder(self, modules))
-        try:
-            from tap_vtiger.api_designer import api_designer_streams
-
-            extra.extend(api_designer_streams(self))
-        except ImportError:  # pragma: no cover
-            pass
-        try:
-            from tap_vtiger.custom_queries import custom_query_streams
-
-            extra.extend(custom_query_streams(self))
-        except ImportError:  # pragma: no cover
-            pass
-        return extra
+    def _streams_built_on_modules(self, modules: list[VtigerStream]) -> list[Stream]:
+        """The relation, tag, metadata, API Designer and custom query streams, built on the
+        module streams.
+        """
+        return [*relation_streams(self, modules), *tags_streams(self, modules),
+                *metadata_streams(self, modules), *api_designer_streams(self),
+                *custom_query_streams(self)]
 
     @property
     def catalog_dict(self) -> dict:
