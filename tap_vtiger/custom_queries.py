@@ -33,6 +33,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_vtiger.streams import FullTableStream, ModuleStream, module_schema
 from vtiger_client import vtql
 from vtiger_client.errors import ConfigError
 
@@ -152,36 +153,30 @@ def parse_custom_query(query: str) -> ParsedQuery:
     return ParsedQuery(vtql.identifier(match.group("module")), columns, condition)
 
 
-def _stream_classes() -> tuple[type, type]:
-    """Subclasses of the tap's module stream classes (imported late: tap_vtiger.streams
-    imports this package's modules indirectly through the tap).
-    """
-    from tap_vtiger.streams import FullTableStream, ModuleStream
+class IncrementalQueryStream(ModuleStream):
+    """A custom query read with the module streams' keyset paging."""
 
-    class IncrementalQueryStream(ModuleStream):  # type: ignore[misc, valid-type]
-        """A custom query read with the module streams' keyset paging."""
+    def _sync_usable(self, state: dict[str, t.Any]) -> bool:
+        return False  # sync cannot filter; always query
 
-        def _sync_usable(self, state: dict[str, t.Any]) -> bool:
-            return False  # sync cannot filter; always query
+    def scope_where(self, where: vtql.Condition) -> vtql.Condition:
+        """The paging condition and the user's ``where``."""
+        return where & self.condition if self.condition is not None else where
 
-        def scope_where(self, where: vtql.Condition) -> vtql.Condition:
-            """The paging condition and the user's ``where``."""
-            return where & self.condition if self.condition is not None else where
+    def _columns(self) -> str | list[str]:
+        return _columns_of(self)
 
-        def _columns(self) -> str | list[str]:
-            return _columns_of(self)
 
-    class FullQueryStream(FullTableStream):  # type: ignore[misc, valid-type]
-        """A custom query without replication key: every row each run, offset pages."""
+class FullQueryStream(FullTableStream):
+    """A custom query without replication key: every row each run, offset pages."""
 
-        def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
-            parse = self.parser
-            for wire in self.client.query_all(self.module, _columns_of(self),
-                                              where=self.condition):
-                yield parse(wire)
-            self._page_done()
-
-    return IncrementalQueryStream, FullQueryStream
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+        """Every row of the query, in offset pages."""
+        parse = self.parser
+        for wire in self.client.query_all(self.module, _columns_of(self),
+                                          where=self.condition):
+            yield parse(wire)
+        self._page_done()
 
 
 def _columns_of(stream: t.Any) -> str | list[str]:
@@ -196,9 +191,6 @@ def _columns_of(stream: t.Any) -> str | list[str]:
 
 def custom_query_streams(tap: Tap) -> list[Stream]:
     """One stream per ``custom_queries`` entry (ConfigError naming the entry when invalid)."""
-    from tap_vtiger.streams import module_schema
-
-    incremental_cls, full_cls = _stream_classes()
     out: list[Stream] = []
     for i, spec in enumerate(tap.config.get("custom_queries") or []):
         where = f"custom_queries[{i}] ({spec.get('name')!r})"
@@ -224,7 +216,7 @@ def custom_query_streams(tap: Tap) -> list[Stream]:
             raise ConfigError("CONFIG", msg)
         if wanted is not None:
             schema["properties"] = {k: v for k, v in props.items() if k in wanted}
-        cls = incremental_cls if key else full_cls
+        cls = IncrementalQueryStream if key else FullQueryStream
         stream = cls(tap, str(spec["name"]), schema, id_prefix=describe.get("idPrefix"))
         stream.module = parsed.module  # the stream is named after the query, reads the module
         stream.replication_key = key

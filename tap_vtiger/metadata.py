@@ -17,12 +17,15 @@
 
 from __future__ import annotations
 
+import html
 import typing as t
 
 from singer_sdk import Stream
 from singer_sdk import typing as th
 
+from tap_vtiger.emitted import TableDigests
 from tap_vtiger.related import PerParentStream, stream_module, tap_client
+from vtiger_client.errors import AuthenticationError, BudgetExhaustedError, ConfigError, VtigerError
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -126,8 +129,6 @@ class PicklistValuesStream(_MetadataStream):
         """One record per (module, field, value); rows unchanged since the last run are not
         emitted again (unless ACTIVATE_VERSION messages are on).
         """
-        from tap_vtiger.emitted import TableDigests
-
         table = None
         if not self.config.get("emit_activate_version_messages"):
             table = TableDigests(self.get_context_state(context),
@@ -191,13 +192,6 @@ class PicklistDependenciesStream(_MetadataStream):
 
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
         """One record per source value of each configured dependency."""
-        from vtiger_client.errors import (
-            AuthenticationError,
-            BudgetExhaustedError,
-            ConfigError,
-            VtigerError,
-        )
-
         for i, dep in enumerate(self.config.get("picklist_dependencies") or []):
             module, src, dst = dep["module"], dep["source_field"], dep["target_field"]
             try:
@@ -285,8 +279,6 @@ def _unescape(value: t.Any) -> str | None:
     """Vtiger HTML-escapes labels in this answer (``&amp;``); the warehouse wants the text."""
     if value is None:
         return None
-    import html
-
     return html.unescape(str(value))
 
 

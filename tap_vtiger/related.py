@@ -38,6 +38,13 @@ import typing as t
 from singer_sdk import Stream, metrics
 from singer_sdk import typing as th
 
+from vtiger_client.errors import (
+    AuthenticationError,
+    BudgetExhaustedError,
+    ConfigError,
+    FatalError,
+    VtigerError,
+)
 from vtiger_client.session import unique_ids
 
 if t.TYPE_CHECKING:
@@ -244,8 +251,6 @@ def wire_children(streams: t.Iterable[Stream]) -> None:
     seen: set[str] = set()
     for stream in streams:  # a custom query or API Designer stream named like another stream
         if stream.name in seen:
-            from vtiger_client.errors import ConfigError
-
             msg = (f"two streams are named {stream.name!r}; rename the custom_queries / "
                    "api_designer_streams entry")
             raise ConfigError("CONFIG", msg)
@@ -320,12 +325,6 @@ class RelatedStream(PerParentStream):
             if wanted is not None and not wanted:
                 self._relations = []
                 return self._relations
-            from vtiger_client.errors import (
-                AuthenticationError,
-                BudgetExhaustedError,
-                VtigerError,
-            )
-
             try:
                 info = self.client.relatedtypes(self.module)
             except (AuthenticationError, BudgetExhaustedError):
@@ -378,8 +377,6 @@ class RelatedStream(PerParentStream):
         ways is skipped for the run with one warning, so one odd relation does not stop the
         extraction. A parent deleted since it was read simply has no links.
         """
-        from vtiger_client.errors import FatalError, VtigerError
-
         first: VtigerError | None = None
         if label not in self._via_retrieve:
             try:

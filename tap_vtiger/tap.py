@@ -42,7 +42,7 @@ from tap_vtiger.custom_queries import CUSTOM_QUERY_SETTINGS, custom_query_stream
 from tap_vtiger.deletions import DELETION_SETTINGS
 from tap_vtiger.discovery_cache import DISCOVERY_CACHE_SETTINGS, DiscoveryCache
 from tap_vtiger.metadata import METADATA_SETTINGS, metadata_streams
-from tap_vtiger.related import RELATION_SETTINGS, relation_streams
+from tap_vtiger.related import RELATION_SETTINGS, relation_streams, wire_children
 from tap_vtiger.state_check import check_state
 from tap_vtiger.streams import (
     NON_SYNC_MODULES,
@@ -55,6 +55,7 @@ from tap_vtiger.streams import (
 )
 from tap_vtiger.tags import TAG_SETTINGS, tags_streams
 from tap_vtiger.writer import FastSingerWriter
+from vtiger_client import types as vtypes
 from vtiger_client.errors import (
     BudgetExhaustedError,
     ConfigError,
@@ -63,15 +64,13 @@ from vtiger_client.errors import (
     VtigerError,
     settings_error,
 )
+from vtiger_client.session import ClientConfig, VtigerClient
 from vtiger_client.settings import (
     CONNECTION_KEYS,
     connection_properties,
     json_file_problem,
     numbers_from_strings,
 )
-
-if t.TYPE_CHECKING:
-    from vtiger_client.session import VtigerClient
 
 SYNC_TYPES = ("application", "user", "userandgroup")
 #: Top-level state key: operations this server was found not to offer (name -> unix time).
@@ -192,8 +191,6 @@ class TapVtiger(Tap):
             raise settings_error(exc.errors, exc.schema) from None
         start = self._config.get("start_date")
         if start not in (None, ""):
-            from vtiger_client import types as vtypes
-
             try:
                 vtypes.datetime_to_unix(str(start))
             except (TypeError, ValueError, OverflowError, OSError):
@@ -208,8 +205,6 @@ class TapVtiger(Tap):
         """The run's one API client (one session, one call counter)."""
         with self._client_lock:
             if self._client is None:
-                from vtiger_client.session import ClientConfig, VtigerClient
-
                 mapping = {k: self.config[k] for k in CLIENT_KEYS
                            if self.config.get(k) is not None}
                 mapping.setdefault("user_agent", f"{self.name}/{self.plugin_version}")
@@ -264,12 +259,7 @@ class TapVtiger(Tap):
         if self.input_catalog is not None:
             wanted = {entry.tap_stream_id for entry in self.input_catalog.streams}
             streams = [s for s in streams if s.name in wanted]
-        try:
-            from tap_vtiger.related import wire_children
-
-            wire_children(streams)
-        except ImportError:  # pragma: no cover
-            pass
+        wire_children(streams)
         return streams
 
     def _module_names(self) -> list[str]:

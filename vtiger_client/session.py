@@ -59,6 +59,7 @@ import backoff
 import requests
 from requests.adapters import HTTPAdapter
 
+from vtiger_client import vtql
 from vtiger_client.errors import (
     SESSION_CODES,
     AuthenticationError,
@@ -71,6 +72,7 @@ from vtiger_client.errors import (
     VtigerError,
     error_from_payload,
     refused_before_work,
+    scrub,
 )
 
 try:  # msgspec decodes sync/query pages ~2-3x faster than json; optional.
@@ -99,8 +101,6 @@ class _ScrubSecrets(logging.Filter):
 
 def scrub_text(text: str) -> str:
     """Mask ``sessionName=...`` / ``accessKey=...`` in a URL or log text."""
-    from vtiger_client.errors import scrub
-
     return scrub(text) if ("=" in text or ":" in text) else text
 
 
@@ -900,8 +900,6 @@ class VtigerClient:
         offset. Fine for small, stable tables (Users, Groups, Currency); incremental reads of
         changing modules should use the tap's keyset paging instead.
         """
-        from vtiger_client import vtql
-
         offset = 0
         while True:
             rows = self.query(vtql.select(module, fields, where=where, order_by="id",

@@ -13,10 +13,12 @@ connector declares it with its own meaning.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import typing as t
 from collections.abc import Mapping
+from pathlib import Path
 
 from singer_sdk import typing as th
 
@@ -125,9 +127,6 @@ def json_file_problem(path: str, what: str) -> str | None:
     one line naming the file and the place (line, column), or None when it can. The
     singer-sdk would end the run with a JSON decoder traceback.
     """
-    import json
-    from pathlib import Path
-
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -19,7 +19,7 @@ from .backend import VtigerBackend
 from .backend.settings import check_picklist_dependencies
 from .backend.values import autonumber, autonumber_field, currency, default_value
 from .modules import Module
-from .store import epoch_to_text
+from .store import epoch_to_text, text_to_epoch
 
 #: 2025-06-01 00:00:00 UTC; demo records are modified from here on, one second apart-ish.
 DEMO_EPOCH = 1748736000
@@ -163,8 +163,6 @@ def seed_demo(backend: VtigerBackend) -> dict[str, int]:
                     description=rng.choice(["", "Met at the fair.", "Prefers email 📧",
                                             'Says "hi" & <b>waves</b>']))
         # A block sharing one modifiedtime (sync ties across the page limit).
-        from .store import text_to_epoch
-
         tie = text_to_epoch(DEMO_TIE_TEXT)
         for row in con.rows[1000:1000 + DEMO_TIE_COUNT]:
             row["_mtime"] = tie

@@ -8,6 +8,7 @@ a "free port" between picking and binding.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -89,8 +90,6 @@ class SandboxServer:
                "--flavor", self.flavor]
         if self.config:
             cfg = self.db_path.with_suffix(self.db_path.suffix + ".config.json")
-            import json
-
             cfg.write_text(json.dumps(self.config))
             cmd += ["--config", str(cfg)]
         return cmd
