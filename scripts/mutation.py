@@ -66,8 +66,8 @@ TARGETS: dict[str, Target] = {
         ("tests/client/test_client_types.py", "tests/client/test_client_types_spec.py"),
         # the wire codec: converters both ways and the bookmark clock (not the JSON Schema)
         only=(
-            "_make_int", "_make_number", "_TRUE", "_FALSE", "_make_bool", "_ZERO_DATES",
-            "parse_datetime", "_make_datetime", "_make_date", "_make_time",
+            "_problem", "_make_int", "_make_number", "_TRUE", "_FALSE", "_make_bool",
+            "_ZERO_DATES", "_make_datetime", "_make_date", "_make_time",
             "_parse_multipicklist", "_parse_reference", "value_parser", "_FAST_VALUES",
             "record_parser", "format_decimal", "_ser_number", "_ser_int", "_ser_bool",
             "serialize_datetime", "_ser_date", "_ser_time", "_ser_multipicklist", "_ser_text",

@@ -184,7 +184,7 @@ def _make_int(module: str, field: str) -> t.Callable[[t.Any], int | None]:
                 number = Decimal(str(value).strip())
                 if number == number.to_integral_value():
                     return int(number)
-            except (InvalidOperation, ValueError):
+            except (InvalidOperation, ValueError, OverflowError):  # "Infinity" is no integer
                 pass
             _problem(module, field, "integer", value)
             return None
