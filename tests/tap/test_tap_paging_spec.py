@@ -23,7 +23,7 @@ from tap_helpers import client_for, config, discover, run_tap, select
 from test_tap_sync import BASE, contacts, wire
 
 from vtiger_client import types as vtypes
-from vtiger_client.errors import VtigerError
+from vtiger_client.errors import RetryableError, VtigerError
 from vtiger_sandbox.testing import SandboxServer
 
 
@@ -255,3 +255,275 @@ def test_query_fallback_leaves_the_running_second_to_the_next_run(sandbox):
     time.sleep(1.1)
     second = run_tap(cfg, catalog=catalog, state=first.state())
     assert second.ids("Contacts") == running_second
+
+
+# ------------------------------------------------------------------ the server's clock
+
+FUTURE = "is later than the server's time"
+FAR_FUTURE = {"bookmarks": {"Contacts": {"replication_key": "modifiedtime",
+                                         "replication_key_value": "2099-01-01T00:00:00+00:00"}}}
+
+
+def contacts_state(run) -> dict:
+    return run.state()["bookmarks"]["Contacts"]
+
+
+def test_a_run_right_after_another_reads_nothing_again_and_warns_nothing(sandbox, caplog):
+    ids = sandbox.bulk_create("Contacts", 5)  # stamped now by the server's clock
+    cfg = config(sandbox, modules=["Contacts"])
+    first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+    with caplog.at_level(logging.WARNING):
+        second = run_tap(cfg, state=first.state())
+    assert second.ids("Contacts") == []
+    assert FUTURE not in caplog.text
+
+
+def test_a_local_clock_behind_the_server_neither_warns_nor_reads_again(sandbox, caplog):
+    ids = sandbox.bulk_create("Contacts", 5)
+    cfg = config(sandbox, modules=["Contacts"])
+    first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+
+    def ten_minutes_slow(tap):
+        tap.client._clock = lambda: time.time() - 600
+
+    with caplog.at_level(logging.WARNING):
+        second = run_tap(cfg, state=first.state(), prepare=ten_minutes_slow)
+    assert FUTURE not in caplog.text
+    assert second.ids("Contacts") == []
+
+
+def test_a_far_future_bookmark_starts_the_run_at_the_server_time_with_one_warning(sandbox,
+                                                                                   caplog):
+    old = contacts(sandbox, 5)
+    recent = sandbox.bulk_create("Contacts", 1)
+    sandbox.touch(recent, wire(int(time.time()) + 2))  # the server's clock, give or take
+    cfg = config(sandbox, modules=["Contacts"])
+    with caplog.at_level(logging.WARNING):
+        first = run_tap(cfg, state=FAR_FUTURE)
+    assert caplog.text.count(FUTURE) == 1
+    assert "the state's bookmark 2099-01-01" in caplog.text
+    assert first.ids("Contacts") == recent  # from the server's time on, not from 2099
+    assert vtypes.datetime_to_unix(bookmark(first)) <= time.time() + 2
+    assert not set(old) & set(first.ids("Contacts"))
+
+
+def test_a_far_future_bookmark_is_put_back_to_the_server_time_on_the_query_fallback_too(
+        sandbox):
+    ids = contacts(sandbox, 5)
+    sandbox.configure(sync_http_500=True)
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    first = run_tap(cfg, state=FAR_FUTURE)
+    assert first.ids("Contacts") == []
+    assert vtypes.datetime_to_unix(bookmark(first)) <= time.time() + 2
+    client_for(sandbox).revise({"id": ids[1], "title": "changed"})
+    time.sleep(1.1)  # query leaves the running second to the next run
+    second = run_tap(cfg, state=first.state())
+    assert ids[1] in second.ids("Contacts")
+
+
+def test_a_far_future_bookmark_with_nothing_to_read_is_still_put_back_to_the_server_time(
+        sandbox):
+    ids = contacts(sandbox, 3)
+    cfg = config(sandbox, modules=["Contacts"])
+    first = run_tap(cfg, state=FAR_FUTURE)
+    assert first.ids("Contacts") == []
+    assert vtypes.datetime_to_unix(bookmark(first)) <= time.time() + 2
+    client_for(sandbox).revise({"id": ids[0], "title": "changed"})
+    assert ids[0] in run_tap(cfg, state=first.state()).ids("Contacts")
+
+
+# ------------------------------------------------------------------ sync pages
+
+
+def test_sync_pages_are_read_once_each_with_a_state_after_every_page(sandbox):
+    ids = contacts(sandbox, 25)
+    sandbox.configure(sync_page_limit=10)
+    cfg = config(sandbox, modules=["Contacts"])
+    sandbox.reset_stats()
+    run = run_tap(cfg)
+    exactly_once(run)
+    assert set(run.ids("Contacts")) == set(ids)
+    calls = sandbox.stats()
+    assert calls.get("sync") == 3
+    assert not calls.get("query")  # no completeness check on a REST server
+    bookmarks = [s["bookmarks"]["Contacts"].get("replication_key_value")
+                 for s in run.states() if "Contacts" in s.get("bookmarks", {})]
+    assert {rfc3339(BASE + 9), rfc3339(BASE + 19), rfc3339(BASE + 24)} <= set(bookmarks)
+    assert "vtiger_sync" not in contacts_state(run)
+    assert all("vtiger_ids" not in s["bookmarks"].get("Contacts", {}) for s in run.states())
+
+
+def test_a_first_run_asks_sync_from_the_first_second_it_can(sandbox, caplog):
+    ids = contacts(sandbox, 3)
+    sandbox.reset_stats()
+    with caplog.at_level(logging.WARNING):
+        run = run_tap(config(sandbox, modules=["Contacts"]))
+    assert sorted(run.ids("Contacts")) == sorted(ids)
+    assert sandbox.stats().get("sync") == 1 and not sandbox.stats().get("query")
+    assert "sync" not in caplog.text
+
+
+def test_records_of_a_sync_page_come_in_modifiedtime_order_whatever_the_server_order(
+        sandbox):
+    ids = contacts(sandbox, 6)
+
+    def reversed_page(n, page, *args):
+        return {**page, "updated": list(reversed(page.get("updated") or []))}
+
+    run = run_tap(config(sandbox, modules=["Contacts"]), prepare=on_sync_calls(reversed_page))
+    assert run.ids("Contacts") == ids
+    assert bookmark(run) == rfc3339(BASE + 5)
+
+
+def test_deletions_are_left_out_when_include_deleted_is_off(sandbox):
+    ids = contacts(sandbox, 4)
+    cfg = config(sandbox, modules=["Contacts"], include_deleted=False)
+    first = run_tap(cfg)
+    client_for(sandbox).delete(ids[0])
+    sandbox.touch([ids[0]], wire(BASE + 40))
+    second = run_tap(cfg, state=first.state())
+    assert second.ids("Contacts", deleted=True) == []
+
+
+# ------------------------------------------------------------------ sync unavailable
+
+
+def crashing_sync(sandbox) -> None:
+    """Stock Vtiger 8.2 on PHP 8: sync answers HTTP 500 with an empty body, every time."""
+    sandbox.configure(crash_operations=["sync"])
+
+
+def aged(state: dict, seconds: int) -> dict:
+    """The state as a run ``seconds`` later sees it (verdicts are that much older)."""
+    verdict = state["bookmarks"]["Contacts"].get("vtiger_sync") or {}
+    if "checked_at" in verdict:
+        verdict["checked_at"] -= seconds
+    return state
+
+
+def test_a_sync_that_crashes_is_not_asked_again_for_a_day_and_deletions_arrive_after(
+        sandbox, caplog):
+    ids = contacts(sandbox, 5)
+    crashing_sync(sandbox)
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    with caplog.at_level(logging.WARNING):
+        first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+    assert caplog.text.count("sync is not available") == 1
+
+    vt = client_for(sandbox)
+    vt.delete(ids[1])
+    sandbox.touch([ids[1]], wire(BASE + 20))
+    vt.revise({"id": ids[2], "title": "changed"})
+    sandbox.touch([ids[2]], wire(BASE + 30))
+    sandbox.reset_stats()
+    second = run_tap(cfg, state=first.state())
+    assert second.ids("Contacts") == [ids[2]]
+    assert not sandbox.stats().get("sync")  # trusted for a day: no call spent on it
+
+    sandbox.configure(crash_operations=[])
+    third = run_tap(cfg, state=aged(second.state(), 86400))
+    assert third.ids("Contacts", deleted=True) == [ids[1]]
+    assert "vtiger_sync" not in contacts_state(third)  # sync serves again: nothing to remember
+    assert "vtiger_ids" not in contacts_state(third)  # sync lists deletions: no id check kept
+    fourth = run_tap(cfg, state=third.state())
+    assert fourth.ids("Contacts", deleted=None) == []
+
+
+def test_a_sync_crash_is_one_warning_per_run_whatever_the_number_of_modules(sandbox, caplog):
+    contacts(sandbox, 2)
+    sandbox.touch(sandbox.bulk_create("Accounts", 2), wire(BASE))
+    crashing_sync(sandbox)
+    cfg = config(sandbox, modules=["Contacts", "Accounts"], max_retries=1)
+    with caplog.at_level(logging.WARNING):
+        run = run_tap(cfg)
+    assert len(run.ids("Contacts")) == 2 and len(run.ids("Accounts")) == 2
+    assert caplog.text.count("sync is not available") == 1
+
+
+def test_a_module_sync_refuses_is_read_through_query_and_sync_is_not_asked_again(sandbox):
+    ids = contacts(sandbox, 3)
+    sandbox.configure(refused_modules={"sync": ["Contacts"]})
+    cfg = config(sandbox, modules=["Contacts"])
+    first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+    sandbox.reset_stats()
+    run_tap(cfg, state=first.state())
+    assert not sandbox.stats().get("sync")
+
+
+def failing_sync(code: str, *, from_call: int):
+    def action(n, page, *args):
+        if n >= from_call:
+            raise RetryableError(code, "the server is unwell", operation="sync")
+        return page
+    return action
+
+
+def test_a_plain_http_500_of_sync_is_tried_again_next_run(sandbox):
+    ids = contacts(sandbox, 3)
+    cfg = config(sandbox, modules=["Contacts"])
+    first = run_tap(cfg, prepare=on_sync_calls(failing_sync("HTTP_500", from_call=1)))
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+    sandbox.reset_stats()
+    run_tap(cfg, state=first.state())
+    assert sandbox.stats().get("sync") == 1
+
+
+@pytest.mark.parametrize("from_call", [1, 2], ids=["first-call", "mid-run"])
+def test_sync_failing_for_another_reason_fails_the_run_instead_of_switching_to_query(
+        sandbox, from_call):
+    contacts(sandbox, 25)
+    sandbox.configure(sync_page_limit=10)
+    cfg = config(sandbox, modules=["Contacts"])
+    with pytest.raises(RetryableError):
+        run_tap(cfg, prepare=on_sync_calls(failing_sync("HTTP_503", from_call=from_call)))
+
+
+def test_deletions_during_several_query_runs_all_arrive_once_sync_works_again(sandbox):
+    ids = contacts(sandbox, 5)
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    first = run_tap(cfg)  # through sync
+    vt = client_for(sandbox)
+    vt.delete(ids[0])
+    sandbox.touch([ids[0]], wire(BASE + 10))
+    sandbox.configure(sync_http_500=True)
+    vt.revise({"id": ids[1], "title": "one"})
+    sandbox.touch([ids[1]], wire(BASE + 20))
+    second = run_tap(cfg, state=first.state())  # through query: cannot see the deletion
+    vt.revise({"id": ids[2], "title": "two"})
+    sandbox.touch([ids[2]], wire(BASE + 30))
+    third = run_tap(cfg, state=second.state())
+    assert (second.ids("Contacts"), third.ids("Contacts")) == ([ids[1]], [ids[2]])
+    sandbox.configure(sync_http_500=False)
+    fourth = run_tap(cfg, state=aged(third.state(), 86400))
+    assert fourth.ids("Contacts", deleted=True) == [ids[0]]
+    assert bookmark(fourth) == rfc3339(BASE + 30)
+
+
+# ------------------------------------------------------------------ the id check (query)
+
+
+def test_deletions_found_by_the_id_check_leave_the_bookmark_where_it_was(sandbox):
+    ids = contacts(sandbox, 5)
+    sandbox.configure(sync_http_500=True)
+    cfg = config(sandbox, modules=["Contacts"], deletion_check_hours=0, max_retries=1)
+    first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(ids)
+    client_for(sandbox).delete(ids[1])
+    second = run_tap(cfg, state=first.state())
+    assert second.ids("Contacts", deleted=True) == [ids[1]]
+    assert bookmark(second) == bookmark(first) == rfc3339(BASE + 4)
+
+
+def test_a_first_run_through_query_spends_no_id_check(sandbox):
+    contacts(sandbox, 120)
+    sandbox.configure(sync_http_500=True)
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    catalog = contacts_catalog(cfg)
+    sandbox.reset_stats()
+    run = run_tap(cfg, catalog=catalog)
+    assert len(run.ids("Contacts")) == 120
+    assert sandbox.stats().get("query") == 2
