@@ -456,9 +456,7 @@ def serialize_datetime(value: t.Any) -> str:
     if isinstance(value, dt.datetime):
         parsed = value
     else:
-        text = str(value).strip()
-        if len(text) == 19 and text[10] == " ":
-            return text
+        text = str(value).strip()  # wire form too: an impossible date is refused, not sent
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from decimal import Decimal
 
@@ -362,3 +363,28 @@ def test_bookmark_texts_count_as_the_same_instant_whatever_the_machine_zone(text
 def test_unix_seconds_come_back_as_utc_text():
     assert unix_to_datetime(1767225607.9) == "2026-01-01T00:00:07+00:00"
     assert unix_to_wire(1767225607) == "2026-01-01 00:00:07"
+
+
+def test_the_first_bad_value_of_a_field_is_a_warning_naming_it_and_later_ones_are_counted(
+        problems, caplog):
+    parse = value_parser(INTEGER, "Things")
+    with caplog.at_level(logging.WARNING, logger="vtiger_client.types"):
+        for wire in ["x" * 50, "abc", "def"]:
+            assert parse(wire) is None
+    [warning] = caplog.records
+    assert warning.getMessage() == (f"Things.n: value {'x' * 40!r} is not a valid integer; "
+                                    "emitted as null (further ones counted silently)")
+    assert problems == {("Things", "n", "integer"): 3}
+
+
+def test_a_bad_value_of_a_parser_built_without_a_module_names_the_field_only(problems,
+                                                                              caplog):
+    with caplog.at_level(logging.WARNING, logger="vtiger_client.types"):
+        value_parser(BOOLEAN)("maybe")
+    assert caplog.records[0].getMessage().startswith("?.emailoptout: value 'maybe'")
+
+
+@pytest.mark.parametrize("typed", ["2026-02-30 07:24:24", "2026-11-22 25:00:00", "soon"])
+def test_an_impossible_datetime_is_refused_on_the_way_out(typed):
+    with pytest.raises(ValueError):
+        value_serializer(DATETIME)(typed)
