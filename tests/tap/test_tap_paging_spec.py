@@ -22,8 +22,9 @@ import pytest
 from tap_helpers import client_for, config, discover, run_tap, select
 from test_tap_sync import BASE, contacts, wire
 
+from tap_vtiger.streams import SYNC_PROOF_KEY
 from vtiger_client import types as vtypes
-from vtiger_client.errors import RetryableError, VtigerError
+from vtiger_client.errors import AuthenticationError, RetryableError, VtigerError
 from vtiger_sandbox.testing import SandboxServer
 
 
@@ -38,6 +39,7 @@ def sandbox(_server):
     """An empty sandbox per test (one server for the file, reset: `make mutation` runs this
     file once per mutant)."""
     _server.reset()
+    _server.configure(flavor="cloud")  # reset keeps the flavor a test chose
     return _server
 
 
@@ -527,3 +529,119 @@ def test_a_first_run_through_query_spends_no_id_check(sandbox):
     run = run_tap(cfg, catalog=catalog)
     assert len(run.ids("Contacts")) == 120
     assert sandbox.stats().get("query") == 2
+
+
+def test_a_sync_crash_in_later_modules_is_still_said_at_info_level(sandbox, caplog):
+    contacts(sandbox, 1)
+    sandbox.touch(sandbox.bulk_create("Accounts", 1), wire(BASE))
+    crashing_sync(sandbox)
+    with caplog.at_level(logging.INFO):
+        run_tap(config(sandbox, modules=["Contacts", "Accounts"], max_retries=1))
+    assert caplog.text.count("sync crashes here too; reading through query instead") == 1
+
+
+def test_a_run_says_how_many_records_of_the_bookmark_second_it_skipped(sandbox, caplog):
+    contacts(sandbox, 3)
+    sandbox.bulk_create("Contacts", 2, modifiedtime=wire(BASE + 10))
+    cfg = config(sandbox, modules=["Contacts"])
+    first = run_tap(cfg)
+    with caplog.at_level(logging.INFO):
+        assert run_tap(cfg, state=first.state()).ids("Contacts") == []
+    assert "Contacts: 2 records of the bookmark second skipped" in caplog.text
+
+
+def test_the_run_after_query_runs_says_it_reads_their_changes_again(sandbox, caplog):
+    ids = contacts(sandbox, 3)
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    first = run_tap(cfg)
+    sandbox.configure(sync_http_500=True)
+    client_for(sandbox).revise({"id": ids[0], "title": "changed"})
+    sandbox.touch([ids[0]], wire(BASE + 20))
+    second = run_tap(cfg, state=first.state())
+    sandbox.configure(sync_http_500=False)
+    with caplog.at_level(logging.INFO):
+        run_tap(cfg, state=aged(second.state(), 86400))
+    assert ("Contacts: sync from 2026-01-01T00:00:01+00:00: earlier runs read through query"
+            in caplog.text)
+
+
+# ------------------------------------------------------------------ fields added meanwhile
+
+
+@pytest.mark.parametrize(("sync_works", "field"), [(True, "cf_900"), (False, "cf_901")],
+                         ids=["sync", "query-fallback"])
+def test_a_field_added_after_discovery_arrives_with_a_new_schema(sandbox, sync_works, field):
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    catalog = contacts_catalog(cfg)  # discovered before the field exists
+    sandbox.add_field("Contacts", field, "Score", {"name": "integer"})  # (fields outlive reset)
+    ids = contacts(sandbox, 2, fields={field: "7"})
+    sandbox.configure(sync_http_500=not sync_works)
+    run = run_tap(cfg, catalog=catalog)
+    assert [r.get(field) for r in run.records("Contacts")] == [7, 7]
+    assert sorted(run.ids("Contacts")) == sorted(ids)
+    schemas = [m["schema"] for m in run.messages
+               if m["type"] == "SCHEMA" and m["stream"] == "Contacts"]
+    assert field in schemas[-1]["properties"]
+
+
+# ------------------------------------------------------------------ errors that end a run
+
+
+def test_an_authentication_failure_mid_run_fails_the_run(sandbox):
+    contacts(sandbox, 25)
+    sandbox.configure(sync_page_limit=10)
+
+    def revoked(n, page, *args):
+        if n >= 2:
+            raise AuthenticationError("INVALID_AUTH_TOKEN", "access key revoked",
+                                      operation="sync")
+        return page
+
+    with pytest.raises(AuthenticationError):
+        run_tap(config(sandbox, modules=["Contacts"]), prepare=on_sync_calls(revoked))
+
+
+def test_a_spent_api_budget_stops_the_run_with_one_warning_and_the_next_run_resumes(
+        sandbox, caplog):
+    ids = contacts(sandbox, 450)
+    sandbox.configure(daily_limit=1000)
+    cfg = config(sandbox, modules=["Contacts"], api_budget_percent=0.3)  # 3 calls
+    catalog = contacts_catalog(cfg)
+    with caplog.at_level(logging.WARNING):
+        first = run_tap(cfg, catalog=catalog)
+    assert caplog.text.count("Stopped early, state saved") == 1
+    assert 0 < len(first.ids("Contacts")) < len(ids)
+    second = run_tap(config(sandbox, modules=["Contacts"]), catalog=catalog,
+                     state=first.state())
+    assert set(first.ids("Contacts")) | set(second.ids("Contacts")) == set(ids)
+
+
+# ------------------------------------------------------------------ self-hosted (webservice.php)
+
+
+def test_self_hosted_sync_of_own_records_only_is_completed_through_query(sandbox):
+    sandbox.configure(flavor="self-hosted")
+    bob = sandbox.add_user("bob")["id"]
+    mine = sandbox.bulk_create("Contacts", 3, modifiedtime=wire(BASE))
+    theirs = sandbox.bulk_create("Contacts", 3, modifiedtime=wire(BASE + 10),
+                                 assigned_user_id=bob)
+    cfg = config(sandbox, modules=["Contacts"], api_style="webservice")
+    first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(mine + theirs)
+    sandbox.reset_stats()
+    run_tap(cfg, state=first.state())
+    assert not sandbox.stats().get("sync")  # the verdict holds for a day
+
+
+def test_self_hosted_sync_listing_other_owners_is_trusted_without_a_count(sandbox):
+    bob = sandbox.add_user("bob")["id"]  # cloud flavor: sync lists every owner
+    theirs = sandbox.bulk_create("Contacts", 3, modifiedtime=wire(BASE), assigned_user_id=bob)
+    cfg = config(sandbox, modules=["Contacts"], api_style="webservice")
+    first = run_tap(cfg)
+    assert sorted(first.ids("Contacts")) == sorted(theirs)
+    assert SYNC_PROOF_KEY in first.state()  # one proof for every module of this server
+    assert "vtiger_ids" not in contacts_state(first)  # sync lists every deletion: no id check
+    catalog = contacts_catalog(cfg)
+    sandbox.reset_stats()
+    run_tap(cfg, state=first.state(), catalog=catalog)
+    assert sandbox.stats() == {"getchallenge": 1, "login": 1, "sync": 1}
