@@ -68,7 +68,7 @@ TARGETS: dict[str, Target] = {
     ),
     "types": Target(
         "vtiger_client/types.py",
-        ("tests/client/test_client_types.py", "tests/client/test_client_types_spec.py"),
+        ("tests/client/test_client_types_spec.py", "tests/client/test_client_types.py"),
         # the wire codec: converters both ways and the bookmark clock (not the JSON Schema)
         only=(
             "_problem", "_make_int", "_make_number", "_TRUE", "_FALSE", "_make_bool",
