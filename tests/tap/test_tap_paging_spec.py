@@ -645,3 +645,30 @@ def test_self_hosted_sync_listing_other_owners_is_trusted_without_a_count(sandbo
     sandbox.reset_stats()
     run_tap(cfg, state=first.state(), catalog=catalog)
     assert sandbox.stats() == {"getchallenge": 1, "login": 1, "sync": 1}
+
+
+def test_an_incremental_run_with_a_catalog_spends_one_sync_call(sandbox):
+    ids = contacts(sandbox, 3)
+    cfg = config(sandbox, modules=["Contacts"])
+    catalog = contacts_catalog(cfg)
+    first = run_tap(cfg, catalog=catalog)
+    client_for(sandbox).revise({"id": ids[0], "title": "changed"})
+    sandbox.reset_stats()
+    second = run_tap(cfg, catalog=catalog, state=first.state())
+    assert second.ids("Contacts") == [ids[0]]
+    assert sandbox.stats() == {"sync": 1}
+
+
+def test_a_plain_http_500_after_another_modules_crash_is_still_a_warning(sandbox, caplog):
+    contacts(sandbox, 1)
+    sandbox.touch(sandbox.bulk_create("Accounts", 1), wire(BASE))
+
+    def crash_then_500(n, page, module, *args):
+        code = "EMPTY_RESPONSE" if n == 1 else "HTTP_500"
+        raise RetryableError(code, f"{module} failed", operation="sync")
+
+    with caplog.at_level(logging.WARNING):
+        run = run_tap(config(sandbox, modules=["Contacts", "Accounts"]),
+                      prepare=on_sync_calls(crash_then_500))
+    assert len(run.ids("Contacts")) == 1 and len(run.ids("Accounts")) == 1
+    assert caplog.text.count("sync is not available") == 2
