@@ -672,3 +672,30 @@ def test_a_plain_http_500_after_another_modules_crash_is_still_a_warning(sandbox
                       prepare=on_sync_calls(crash_then_500))
     assert len(run.ids("Contacts")) == 1 and len(run.ids("Accounts")) == 1
     assert caplog.text.count("sync is not available") == 2
+
+
+# ------------------------------------------------------------------ a custom query's own key
+
+
+def test_a_custom_query_pages_and_bookmarks_on_its_own_replication_key(sandbox):
+    created = [sandbox.bulk_create("Contacts", 1, modifiedtime=wire(BASE + i))[0]
+               for i in range(5)]  # createdtime BASE .. BASE + 4
+    sandbox.touch(created, wire(BASE + 100))  # all changed later, in one second
+    cfg = config(sandbox, modules=["Contacts"], custom_queries=[{
+        "name": "new_contacts", "query": "select lastname, createdtime from Contacts",
+        "replication_key": "createdtime"}])
+    catalog = select(discover(cfg), {"new_contacts"})
+    first = run_tap(cfg, catalog=catalog)
+    assert first.ids("new_contacts") == created
+    state = first.state()["bookmarks"]["new_contacts"]
+    assert state["replication_key_value"] == rfc3339(BASE + 4)
+    second = run_tap(cfg, catalog=catalog, state=first.state())
+    assert second.ids("new_contacts") == []  # nothing created since; the last one unchanged
+
+
+def test_sync_type_user_reads_only_the_callers_records(sandbox):
+    bob = sandbox.add_user("bob")["id"]
+    mine = contacts(sandbox, 3)
+    contacts(sandbox, 3, start=BASE + 10, assigned_user_id=bob)
+    run = run_tap(config(sandbox, modules=["Contacts"], sync_type="user"))
+    assert sorted(run.ids("Contacts")) == sorted(mine)
