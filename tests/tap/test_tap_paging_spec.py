@@ -699,3 +699,23 @@ def test_sync_type_user_reads_only_the_callers_records(sandbox):
     contacts(sandbox, 3, start=BASE + 10, assigned_user_id=bob)
     run = run_tap(config(sandbox, modules=["Contacts"], sync_type="user"))
     assert sorted(run.ids("Contacts")) == sorted(mine)
+
+
+def test_a_bookmark_within_the_clock_slack_costs_no_call_to_ask_the_servers_time(sandbox,
+                                                                                 caplog):
+    contacts(sandbox, 3)
+    cfg = config(sandbox, modules=["Contacts"])
+    catalog = contacts_catalog(cfg)
+    first = run_tap(cfg, catalog=catalog)  # (discovery answers are cached from now on)
+    local = int(time.time())
+    state = first.state()
+    state["bookmarks"]["Contacts"]["replication_key_value"] = rfc3339(local + 2)
+
+    def clock_at_local(tap):
+        tap.client._clock = lambda: float(local)
+
+    sandbox.reset_stats()
+    with caplog.at_level(logging.WARNING):
+        run_tap(cfg, catalog=catalog, state=state, prepare=clock_at_local)
+    assert sandbox.stats() == {"sync": 1}
+    assert FUTURE not in caplog.text
