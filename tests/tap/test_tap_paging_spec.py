@@ -678,9 +678,10 @@ def test_a_plain_http_500_after_another_modules_crash_is_still_a_warning(sandbox
 
 
 def test_a_custom_query_pages_and_bookmarks_on_its_own_replication_key(sandbox):
-    created = [sandbox.bulk_create("Contacts", 1, modifiedtime=wire(BASE + i))[0]
-               for i in range(5)]  # createdtime BASE .. BASE + 4
-    sandbox.touch(created, wire(BASE + 100))  # all changed later, in one second
+    created = [sandbox.bulk_create("Contacts", 1, modifiedtime=wire(BASE + min(i, 4)))[0]
+               for i in range(6)]  # createdtime BASE .. BASE + 4, the last two alike
+    sandbox.touch(created[:5], wire(BASE + 100))  # changed later, in another order
+    sandbox.touch(created[5:], wire(BASE + 50))
     cfg = config(sandbox, modules=["Contacts"], custom_queries=[{
         "name": "new_contacts", "query": "select lastname, createdtime from Contacts",
         "replication_key": "createdtime"}])
@@ -719,3 +720,31 @@ def test_a_bookmark_within_the_clock_slack_costs_no_call_to_ask_the_servers_time
         run_tap(cfg, catalog=catalog, state=state, prepare=clock_at_local)
     assert sandbox.stats() == {"sync": 1}
     assert FUTURE not in caplog.text
+
+
+def test_turning_include_deleted_on_while_sync_is_known_to_crash_still_brings_the_deletions(
+        sandbox):
+    ids = contacts(sandbox, 5)
+    crashing_sync(sandbox)
+    first = run_tap(config(sandbox, modules=["Contacts"], include_deleted=False,
+                           max_retries=1))
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    vt = client_for(sandbox)
+    vt.delete(ids[0])
+    sandbox.touch([ids[0]], wire(BASE + 10))
+    vt.revise({"id": ids[1], "title": "changed"})
+    sandbox.touch([ids[1]], wire(BASE + 20))
+    second = run_tap(cfg, state=first.state())  # query: the deletion cannot be seen
+    assert second.ids("Contacts", deleted=None) == [ids[1]]
+    sandbox.configure(crash_operations=[])
+    third = run_tap(cfg, state=aged(second.state(), 86400))
+    assert third.ids("Contacts", deleted=True) == [ids[0]]
+
+
+def test_self_hosted_sync_showing_no_other_owner_keeps_the_ids_for_the_deletion_check(
+        sandbox):
+    sandbox.configure(flavor="self-hosted")
+    mine = contacts(sandbox, 3)
+    run = run_tap(config(sandbox, modules=["Contacts"], api_style="webservice"))
+    assert sorted(run.ids("Contacts")) == sorted(mine)
+    assert "vtiger_ids" in contacts_state(run)  # its sync may hide other owners' deletions
