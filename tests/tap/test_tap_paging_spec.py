@@ -748,3 +748,29 @@ def test_self_hosted_sync_showing_no_other_owner_keeps_the_ids_for_the_deletion_
     run = run_tap(config(sandbox, modules=["Contacts"], api_style="webservice"))
     assert sorted(run.ids("Contacts")) == sorted(mine)
     assert "vtiger_ids" in contacts_state(run)  # its sync may hide other owners' deletions
+
+
+def test_a_plain_http_500_mid_run_goes_on_through_query(sandbox):
+    ids = contacts(sandbox, 25)
+    sandbox.configure(sync_page_limit=10)
+    run = run_tap(config(sandbox, modules=["Contacts"]),
+                  prepare=on_sync_calls(failing_sync("HTTP_500", from_call=2)))
+    exactly_once(run)
+    assert set(run.ids("Contacts")) == set(ids)
+
+
+def test_re_reading_what_query_runs_read_never_moves_the_bookmark_back(sandbox):
+    ids = contacts(sandbox, 5)
+    cfg = config(sandbox, modules=["Contacts"], max_retries=1)
+    first = run_tap(cfg)
+    crashing_sync(sandbox)
+    for i in range(3):
+        client_for(sandbox).revise({"id": ids[i], "title": "changed"})
+        sandbox.touch([ids[i]], wire(BASE + 10 * (i + 1)))
+    second = run_tap(cfg, state=first.state())
+    assert bookmark(second) == rfc3339(BASE + 30)
+    sandbox.configure(crash_operations=[])
+    third = run_tap(cfg, state=aged(second.state(), 86400))  # sync re-reads from BASE + 3
+    assert set(third.ids("Contacts")) == {ids[4], ids[0], ids[1]}  # (ids[2]: emitted as is)
+    assert all(s["bookmarks"]["Contacts"]["replication_key_value"] == rfc3339(BASE + 30)
+               for s in third.states() if "Contacts" in s.get("bookmarks", {}))
