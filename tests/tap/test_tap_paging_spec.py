@@ -683,7 +683,8 @@ def test_a_custom_query_pages_and_bookmarks_on_its_own_replication_key(sandbox):
     sandbox.touch(created[:5], wire(BASE + 100))  # changed later, in another order
     sandbox.touch(created[5:], wire(BASE + 50))
     cfg = config(sandbox, modules=["Contacts"], custom_queries=[{
-        "name": "new_contacts", "query": "select lastname, createdtime from Contacts",
+        "name": "new_contacts",
+        "query": "select lastname, createdtime, modifiedtime from Contacts",
         "replication_key": "createdtime"}])
     catalog = select(discover(cfg), {"new_contacts"})
     first = run_tap(cfg, catalog=catalog)
@@ -774,3 +775,17 @@ def test_re_reading_what_query_runs_read_never_moves_the_bookmark_back(sandbox):
     assert set(third.ids("Contacts")) == {ids[4], ids[0], ids[1]}  # (ids[2]: emitted as is)
     assert all(s["bookmarks"]["Contacts"]["replication_key_value"] == rfc3339(BASE + 30)
                for s in third.states() if "Contacts" in s.get("bookmarks", {}))
+
+
+def test_a_user_scoped_sync_on_webservice_needs_no_owner_check(sandbox, caplog):
+    bob = sandbox.add_user("bob")["id"]
+    mine = contacts(sandbox, 3)
+    contacts(sandbox, 3, start=BASE + 10, assigned_user_id=bob)
+    cfg = config(sandbox, modules=["Contacts"], api_style="webservice", sync_type="user")
+    catalog = contacts_catalog(cfg)
+    sandbox.reset_stats()
+    with caplog.at_level(logging.WARNING):
+        run = run_tap(cfg, catalog=catalog)
+    assert sorted(run.ids("Contacts")) == sorted(mine)
+    assert not sandbox.stats().get("query")  # the user's own records are what it asked for
+    assert "reading through query" not in caplog.text
