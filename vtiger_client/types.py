@@ -185,7 +185,7 @@ def _make_int(module: str, field: str) -> t.Callable[[t.Any], int | None]:
                 number = Decimal(str(value).strip())
                 if number == number.to_integral_value():
                     return int(number)
-            except (InvalidOperation, ValueError):
+            except (InvalidOperation, ValueError, OverflowError):  # "Infinity" is no integer
                 pass
             _problem(module, field, "integer", value)
             return None
@@ -457,9 +457,7 @@ def serialize_datetime(value: t.Any) -> str:
     if isinstance(value, dt.datetime):
         parsed = value
     else:
-        text = str(value).strip()
-        if len(text) == 19 and text[10] == " ":
-            return text
+        text = str(value).strip()  # wire form too: an impossible date is refused, not sent
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
