@@ -320,8 +320,15 @@ def _patch(module: types.ModuleType, mutant: Mutant) -> None:
     new = namespace[owner]
     if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
         old.__code__ = new.__code__
-    else:
-        setattr(module, owner, new)
+        return
+    setattr(module, owner, new)
+    # a mutated constant also reaches the defaults that were computed from it when the module
+    # was defined (``def chunked(values, size=LOOKUP_CHUNK)``)
+    for name, fn in module.__dict__.items():
+        fresh = namespace.get(name)
+        if (isinstance(fn, types.FunctionType) and isinstance(fresh, types.FunctionType)
+                and fn.__module__ == module.__name__):
+            fn.__defaults__, fn.__kwdefaults__ = fresh.__defaults__, fresh.__kwdefaults__
 
 
 def _pytest_args(target: Target) -> list[str]:
