@@ -206,7 +206,8 @@ def test_datetimes_are_read_in_rfc_3339_spellings(text: str, wire: str) -> None:
     assert to_wire(field("support_start"), text) == wire
 
 
-@pytest.mark.parametrize("bad", ["not a time", "2026-13-01T00:00:00", 20260101])
+@pytest.mark.parametrize("bad", ["not a time", "2026-13-01T00:00:00", 20260101,
+                                 "2026-11-22T07:24:24+02:00Z"])
 def test_values_that_are_no_datetime_are_refused(bad: object) -> None:
     with pytest.raises(InvalidValue):
         to_wire(field("support_start"), bad)
