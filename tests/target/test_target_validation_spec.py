@@ -423,3 +423,12 @@ def test_the_id_sent_is_never_reported_altered() -> None:
 def test_a_field_returned_as_null_is_reported_stored_as_none() -> None:
     altered = altered_fields(MODULE, {"email": "a@b.c"}, {"email": None})
     assert [(a.field, a.sent, a.stored) for a in altered] == [("email", "a@b.c", None)]
+
+
+def test_a_refused_date_or_time_text_is_quoted_with_the_form_expected() -> None:
+    with pytest.raises(InvalidValue) as err:
+        to_wire(field("birthday"), "17/05/1990")
+    assert err.value.message == "'17/05/1990' is not a date (YYYY-MM-DD)"
+    with pytest.raises(InvalidValue) as err:
+        to_wire(field("calltime"), "9h05")
+    assert err.value.message == "'9h05' is not a time (HH:MM:SS)"
