@@ -16,8 +16,9 @@ Equivalent mutants (no observable difference) are listed in ``scripts/mutation_e
 one ``<mutant id>  # <reason>`` per line; only listed ones leave the score.
 
 Usage: ``python scripts/mutation.py [module-key ...] [--timeout S] [--list] [--match TEXT]
-[--limit N]``. Prints each surviving mutant, then per module: mutants, killed, equivalent,
-survived, the raw score (killed / mutants) and the score (killed / (mutants - equivalent)).
+[--limit N]`` (``--match`` may be repeated: any of the texts). Prints each surviving mutant,
+then per module: mutants, killed, equivalent, survived, the raw score (killed / mutants) and
+the score (killed / (mutants - equivalent)).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import functools
 import importlib
 import io
 import os
@@ -64,7 +66,9 @@ TARGETS: dict[str, Target] = {
     ),
     "validation": Target(
         "target_vtiger/validation.py",
-        ("tests/target/test_target_validation.py", "tests/target/test_target_validation_spec.py"),
+        # the one-behaviour spec first: with -x most mutants fail there, before the
+        # hypothesis tests (a failing one shrinks its example for seconds)
+        ("tests/target/test_target_validation_spec.py", "tests/target/test_target_validation.py"),
     ),
     "types": Target(
         "vtiger_client/types.py",
@@ -273,8 +277,10 @@ def _owners(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
                 yield names[0], node
 
 
+@functools.cache
 def mutants(target: Target) -> list[Mutant]:
-    """Every mutant of ``target``, with stable ids ``path::owner::description[#n]``."""
+    """Every mutant of ``target``, with stable ids ``path::owner::description[#n]`` (built once
+    per run: re-parsing the module for each site takes a minute on a busy machine)."""
     source = (ROOT / target.path).read_text()
     out: list[Mutant] = []
     seen: Counter[str] = Counter()
@@ -325,8 +331,15 @@ def _patch(module: types.ModuleType, mutant: Mutant) -> None:
     new = namespace[owner]
     if isinstance(old, types.FunctionType) and isinstance(new, types.FunctionType):
         old.__code__ = new.__code__
-    else:
-        setattr(module, owner, new)
+        return
+    setattr(module, owner, new)
+    # a mutated constant also reaches the defaults that were computed from it when the module
+    # was defined (``def chunked(values, size=LOOKUP_CHUNK)``)
+    for name, fn in module.__dict__.items():
+        fresh = namespace.get(name)
+        if (isinstance(fn, types.FunctionType) and isinstance(fresh, types.FunctionType)
+                and fn.__module__ == module.__name__):
+            fn.__defaults__, fn.__kwdefaults__ = fresh.__defaults__, fresh.__kwdefaults__
 
 
 def _pytest_args(target: Target) -> list[str]:
@@ -407,10 +420,10 @@ class Score:
         return 100.0 * self.caught / scored if scored else 100.0
 
 
-def select(found: list[Mutant], match: str | None, limit: int | None) -> list[Mutant]:
-    """The mutants to run: those whose id contains ``match``, at most ``limit`` of them spread
-    evenly over the module (for a quick look; the figures that count run every mutant)."""
-    chosen = [m for m in found if match is None or match in m.ident]
+def select(found: list[Mutant], match: list[str] | None, limit: int | None) -> list[Mutant]:
+    """The mutants to run: those whose id contains one of ``match``, at most ``limit`` of them
+    spread evenly over the module (for a quick look; the figures that count run every mutant)."""
+    chosen = [m for m in found if not match or any(text in m.ident for text in match)]
     if limit is not None and 0 < limit < len(chosen):
         step = len(chosen) / limit
         chosen = [chosen[int(i * step)] for i in range(limit)]
@@ -418,7 +431,7 @@ def select(found: list[Mutant], match: str | None, limit: int | None) -> list[Mu
 
 
 def score_module(key: str, timeout: float, equivalent: dict[str, str], *,
-                 match: str | None = None, limit: int | None = None,
+                 match: list[str] | None = None, limit: int | None = None,
                  progress: bool = True) -> Score | None:
     """Run the mutants of one module; None when its tests fail without any mutation."""
     import pytest
@@ -461,7 +474,7 @@ def score_module(key: str, timeout: float, equivalent: dict[str, str], *,
                  survivors, partial=len(chosen) < len(found))
 
 
-def run(keys: list[str], timeout: float, *, match: str | None = None,
+def run(keys: list[str], timeout: float, *, match: list[str] | None = None,
         limit: int | None = None) -> int:
     """Run the check for ``keys``; print survivors and scores; 0 when all reach the target."""
     sys.path.insert(0, str(ROOT))
@@ -501,7 +514,8 @@ def main() -> int:
                         "(default: all)")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per mutant")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
-    parser.add_argument("--match", help="only the mutants whose id contains this text")
+    parser.add_argument("--match", action="append", help="only the mutants whose id contains "
+                        "this text (repeat it: any of the texts)")
     parser.add_argument("--limit", type=int, help="at most this many mutants per module, "
                         "spread over it (a quick look; the figures that count run them all)")
     args = parser.parse_args()

@@ -22,10 +22,12 @@ from typing import Any
 from target_vtiger.storedform import TEXT_TYPES, bmp_only
 from target_vtiger.validation import NUMERIC_TYPES, ModuleSpec
 from vtiger_client.collation import text_key
+from vtiger_client.vtql import ROW_CAP
 
-#: Most values in one ``in (...)`` list, and most rows one query returns.
+#: Most values in one ``in (...)`` list.
 LOOKUP_CHUNK = 100
-QUERY_ROW_CAP = 100
+#: Most rows one query returns: the server's cap, whatever ``limit`` asks.
+QUERY_ROW_CAP = ROW_CAP
 
 Key = tuple[str, ...]
 

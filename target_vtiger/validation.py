@@ -34,9 +34,6 @@ PSEUDO_READONLY_FIELDS = frozenset({"label"})
 # "decimal" too, as vtiger_client.types reads it: without it a Decimal went out as text
 # ("0E-8", "1E+3") and a non-number was not rejected
 NUMERIC_TYPES = frozenset({"integer", "double", "currency", "percentage", "decimal"})
-STRING_TYPES = frozenset(
-    {"string", "text", "phone", "url", "email", "skype", "password", "file", "image"}
-)
 ID_TYPES = frozenset({"reference", "owner"})
 
 #: Finest decimal precision Vtiger stores for any number (currency: 8 decimals).
@@ -45,7 +42,9 @@ FLOAT_PRECISION = Decimal("1e-8")
 _ID_RE = re.compile(r"^\d+x\d+$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-_WIRE_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+#: A date followed by a time ("2026-11-22T07", "2026-11-22 07:24"); ISO dates alone
+#: ("2026-11-22", "20261122", "2026-W47-7") have none.
+_HAS_TIME_RE = re.compile(r"\d[T ]\d")
 #: UTF-16 surrogates: never valid Unicode text on their own (a JSON "\\ud800" escape, a half
 #: of an emoji cut by the source, or a byte that was not UTF-8 decoded with surrogateescape).
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -223,15 +222,13 @@ def _to_datetime(value: Any) -> str:
         moment = value
     elif isinstance(value, str):
         text = value.strip()
-        if _WIRE_DATETIME_RE.match(text):
-            text = text.replace(" ", "T")
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         try:
             moment = dt.datetime.fromisoformat(text)
         except ValueError:
             raise InvalidValue("INVALID_TYPE", f"{value!r} is not a date-time (RFC 3339)") from None
-        if "T" not in text and len(text) == 10:
+        if not _HAS_TIME_RE.search(text):
             raise InvalidValue("INVALID_TYPE", f"{value!r} is a date; expected a date-time")
     else:
         raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a date-time")
@@ -296,15 +293,14 @@ def to_wire(spec: FieldSpec, value: Any) -> str:
     ftype = spec.type
     if ftype == "boolean":
         return _to_bool(value)
-    if ftype == "integer":
-        number = _number_text(value)
-        if number != number.to_integral_value():
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is not an integer")
-        return _plain(number.to_integral_value())
     if ftype in NUMERIC_TYPES:
         if isinstance(value, str) and value.strip() == "":
             return ""
         number = _number_text(value)
+        if ftype == "integer":
+            if number != number.to_integral_value():
+                raise InvalidValue("INVALID_TYPE", f"{value!r} is not an integer")
+            return _plain(number.to_integral_value())
         if isinstance(value, float):
             # binary noise (0.1 + 0.2 = 0.30000000000000004) below Vtiger's finest precision
             # (8 decimals) would read as a change on every run and never converge

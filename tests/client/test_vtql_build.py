@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -27,6 +27,7 @@ from vtiger_client.vtql import (
     ge,
     gt,
     in_clause,
+    le,
     like,
     like_literal,
     literal,
@@ -88,6 +89,8 @@ def test_names_that_cannot_stand_unquoted_are_refused(name: str) -> None:
     with pytest.raises(ValueError):
         select("Contacts", [name])
     with pytest.raises(ValueError):
+        select("Contacts", name)
+    with pytest.raises(ValueError):
         select("Contacts", order_by=name)
 
 
@@ -130,6 +133,76 @@ def test_conditions_combine_without_parentheses() -> None:
         and_(a, "lastname = 'x' or 1")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         and_(*[or_(eq("a", "1"), eq("a", "2"))] * 7)  # 2**7 alternatives
+
+
+def test_times_are_written_as_hours_minutes_seconds() -> None:
+    assert literal(time(9, 5, 7)) == "'09:05:07'"
+
+
+def test_decimals_in_exponent_notation_are_written_in_plain_digits() -> None:
+    assert literal(Decimal("1E+3")) == "'1000'"
+    assert literal(Decimal("1.5E-7")) == "'0.00000015'"
+
+
+def test_each_comparison_is_written_with_its_vtql_operator() -> None:
+    assert [str(op("amount", 5)) for op in (eq, ne, lt, le, gt, ge)] == [
+        "amount = '5'", "amount != '5'", "amount < '5'", "amount <= '5'", "amount > '5'",
+        "amount >= '5'"]
+
+
+def test_count_star_may_be_written_in_capitals() -> None:
+    assert select("Contacts", "COUNT(*)") == "select COUNT(*) from Contacts;"
+
+
+def test_offset_and_limit_zero_are_written() -> None:
+    assert select("Contacts", offset=0) == "select * from Contacts limit 0, 100;"
+    assert select("Contacts", limit=0) == "select * from Contacts limit 0;"
+
+
+@pytest.mark.parametrize("name", ["limit", "offset"])
+def test_a_bad_count_is_refused_naming_the_argument(name: str) -> None:
+    with pytest.raises(ValueError, match=f"^{name} must be a non-negative int"):
+        select("Contacts", **{name: -1})
+
+
+@pytest.mark.parametrize("where", ["", "   "])
+def test_a_blank_where_condition_is_refused(where: str) -> None:
+    with pytest.raises(ValueError, match="empty where"):
+        select("Contacts", where=where)
+
+
+def test_chunks_of_one_hold_one_value_each() -> None:
+    assert list(chunks("abc", 1)) == [["a"], ["b"], ["c"]]
+
+
+def test_combining_nothing_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="and_ needs at least one condition"):
+        and_()
+    with pytest.raises(ValueError, match="or_ needs at least one condition"):
+        or_()
+
+
+def test_a_condition_may_grow_to_64_alternatives_and_no_further() -> None:
+    def alternatives(n: int) -> Condition:
+        return or_(*(eq("lastname", str(i)) for i in range(n)))
+
+    assert len(and_(alternatives(8), alternatives(8)).terms) == 64
+    with pytest.raises(ValueError, match="past 64 alternatives"):
+        and_(alternatives(5), alternatives(13))  # 65
+
+
+def test_a_condition_combined_with_another_type_lets_that_type_answer() -> None:
+    class Other:
+        def __rand__(self, other: object) -> str:
+            return "other and"
+
+        def __ror__(self, other: object) -> str:
+            return "other or"
+
+    assert (eq("lastname", "a") & Other()) == "other and"  # type: ignore[operator]
+    assert (eq("lastname", "a") | Other()) == "other or"  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        eq("lastname", "a") & 1  # type: ignore[operator]
 
 
 # ------------------------------------------------------------------- through the parser

@@ -60,6 +60,13 @@ def test_250_keys_cost_3_queries():
     assert len(found.by_key) == 250
 
 
+def test_150_ids_cost_2_queries():
+    q = FakeQuery([{"id": f"12x{i}", "email": f"u{i}@x.com"} for i in range(200)])
+    found = lookup(CONTACTS, [f"12x{i}" for i in range(150)], ["email"], {}, q)
+    assert found.queries == len(q.calls) == 2
+    assert len(found.by_id) == 150
+
+
 def test_ids_and_keys_are_looked_up_separately():
     rows = [{"id": "12x1", "email": "a@x.com"}, {"id": "12x2", "email": "b@x.com"}]
     q = FakeQuery(rows)
