@@ -36,6 +36,9 @@ PSEUDO_READONLY_FIELDS = frozenset({"label"})
 NUMERIC_TYPES = frozenset({"integer", "double", "currency", "percentage", "decimal"})
 ID_TYPES = frozenset({"reference", "owner"})
 
+#: No Vtiger number column holds this much (currency and decimals: DECIMAL(25,8)); MySQL
+#: would store its largest value instead, silently.
+NUMBER_LIMIT = Decimal(10) ** 17
 #: Finest decimal precision Vtiger stores for any number (currency: 8 decimals).
 FLOAT_PRECISION = Decimal("1e-8")
 
@@ -297,6 +300,9 @@ def to_wire(spec: FieldSpec, value: Any) -> str:
         if isinstance(value, str) and value.strip() == "":
             return ""
         number = _number_text(value)
+        if abs(number) >= NUMBER_LIMIT:
+            raise InvalidValue("INVALID_VALUE", f"{value!r} is out of range: Vtiger's number "
+                               "columns hold at most 17 digits before the decimal point")
         if ftype == "integer":
             if number != number.to_integral_value():
                 raise InvalidValue("INVALID_TYPE", f"{value!r} is not an integer")

@@ -118,6 +118,19 @@ def test_values_that_are_no_finite_number_are_refused(bad: object) -> None:
             to_wire(spec, bad)
 
 
+@pytest.mark.parametrize("ftype", ["integer", "double", "currency", "percentage", "decimal"])
+@pytest.mark.parametrize("too_big", [Decimal("1E+999"), 1e300, "-100000000000000000", 10**17])
+def test_a_number_no_vtiger_column_holds_is_refused_naming_the_limit(ftype: str,
+                                                                       too_big: object) -> None:
+    with pytest.raises(InvalidValue, match="17 digits"):
+        to_wire(FieldSpec("n", ftype), too_big)
+
+
+def test_the_largest_number_a_vtiger_column_holds_is_written() -> None:
+    assert to_wire(CURRENCY, "99999999999999999.99") == "99999999999999999.99"
+    assert to_wire(INTEGER, -99999999999999999) == "-99999999999999999"
+
+
 def test_negative_zero_is_written_as_zero() -> None:
     assert to_wire(CURRENCY, -0.0) == "0"
     assert to_wire(CURRENCY, "-0.000") == "0"
@@ -127,9 +140,9 @@ def test_float_noise_is_dropped_above_one_too() -> None:
     assert to_wire(CURRENCY, 1.1 + 2.2) == "3.3"
 
 
-def test_a_float_of_1e20_is_written_whole() -> None:
-    assert to_wire(CURRENCY, 1e20) == "100000000000000000000"
-    assert to_wire(CURRENCY, 5e20) == "500000000000000000000"
+def test_a_float_in_exponent_form_is_written_whole() -> None:
+    assert to_wire(CURRENCY, 1e16) == "10000000000000000"
+    assert to_wire(CURRENCY, 5e16) == "50000000000000000"
 
 
 def test_a_number_that_is_no_number_never_equals_one() -> None:
