@@ -72,7 +72,7 @@ def test_wheel_contains_the_describe_documents(wheel: Path) -> None:
         # the other package data the sandbox loads at start
         assert {"vtiger_sandbox/vtql.lark", "vtiger_sandbox/apidesigner_demo.xml"} <= names
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-        assert "vtiger-sandbox = vtiger_sandbox.cli:main" in zf.read(entry_points).decode()
+        assert "vtiger-sandbox = vtiger_sandbox.launcher:main" in zf.read(entry_points).decode()
 
 
 def test_the_sandbox_servers_dependencies_come_only_with_the_sandbox_extra(wheel: Path) -> None:
