@@ -86,7 +86,7 @@ TARGETS: dict[str, Target] = {
     ),
     "streams": Target(
         "tap_vtiger/streams.py",
-        ("tests/tap/test_tap_paging_spec.py",),
+        ("tests/tap/test_tap_paging_spec.py", "tests/tap/test_tap_bookmark_clamp.py"),
         only=(
             "ModuleStream.start_seconds",
             "ModuleStream._note_gap",

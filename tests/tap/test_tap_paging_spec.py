@@ -281,21 +281,6 @@ def test_a_run_right_after_another_reads_nothing_again_and_warns_nothing(sandbox
     assert FUTURE not in caplog.text
 
 
-def test_a_local_clock_behind_the_server_neither_warns_nor_reads_again(sandbox, caplog):
-    ids = sandbox.bulk_create("Contacts", 5)
-    cfg = config(sandbox, modules=["Contacts"])
-    first = run_tap(cfg)
-    assert sorted(first.ids("Contacts")) == sorted(ids)
-
-    def ten_minutes_slow(tap):
-        tap.client._clock = lambda: time.time() - 600
-
-    with caplog.at_level(logging.WARNING):
-        second = run_tap(cfg, state=first.state(), prepare=ten_minutes_slow)
-    assert FUTURE not in caplog.text
-    assert second.ids("Contacts") == []
-
-
 def test_a_far_future_bookmark_starts_the_run_at_the_server_time_with_one_warning(sandbox,
                                                                                    caplog):
     old = contacts(sandbox, 5)
