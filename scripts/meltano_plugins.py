@@ -56,7 +56,8 @@ def definitions_hash() -> str:
 
 
 #: The project's packages (what a non-editable install of the project copies).
-PACKAGES = ("tap_vtiger", "target_vtiger", "vtiger_client", "vtiger_sandbox", "vtiger_warehouse")
+PACKAGES = ("tap_vtiger", "target_vtiger", "vtiger_client", "vtiger_sandbox", "vtiger_singer",
+            "vtiger_warehouse")
 
 
 def packaged_project(meltano_yml: dict) -> bool:

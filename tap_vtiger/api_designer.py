@@ -35,10 +35,10 @@ from __future__ import annotations
 import json
 import typing as t
 
-from singer_sdk import Stream
 from singer_sdk import typing as th
 
 from tap_vtiger.related import tap_client
+from vtiger_singer.sdk import HookedStream
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -98,7 +98,7 @@ API_DESIGNER_SETTINGS = [
 MAX_PAGES = 100_000
 
 
-class ApiDesignerStream(Stream):
+class ApiDesignerStream(HookedStream):
     """Rows of one API Designer REST endpoint."""
 
     def __init__(self, tap: Tap, spec: t.Mapping[str, t.Any]) -> None:

@@ -20,15 +20,15 @@ from __future__ import annotations
 import html
 import typing as t
 
-from singer_sdk import Stream
 from singer_sdk import typing as th
 
 from tap_vtiger.emitted import TableDigests
 from tap_vtiger.related import PerParentStream, stream_module, tap_client
 from vtiger_client.errors import AuthenticationError, BudgetExhaustedError, ConfigError, VtigerError
+from vtiger_singer.sdk import HookedStream
 
 if t.TYPE_CHECKING:
-    from singer_sdk import Tap
+    from singer_sdk import Stream, Tap
 
 METADATA_SETTINGS = [
     th.Property(
@@ -97,7 +97,7 @@ ACCOUNT_HIERARCHY_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-class _MetadataStream(Stream):
+class _MetadataStream(HookedStream):
     """A small full-table stream over the modules of the tap's module streams."""
 
     def __init__(self, tap: Tap, modules: list[str], **kwargs: t.Any) -> None:
@@ -107,11 +107,11 @@ class _MetadataStream(Stream):
     @property
     def client(self) -> t.Any:
         """The tap's shared client."""
-        return tap_client(self._tap)
+        return tap_client(self.tap)
 
     def describe(self, module: str) -> dict:
         """The module's describe, from the tap's cache when it has one."""
-        cached = getattr(self._tap, "describe", None)
+        cached = getattr(self.tap, "describe", None)
         if callable(cached):
             return cached(module)
         return self.client.describe(module)
@@ -146,7 +146,7 @@ class PicklistValuesStream(_MetadataStream):
         A run with a catalog does not describe the modules (the catalog has the schemas), so
         each module here can cost one ``describe``: don't spend them on modules not extracted.
         """
-        streams = getattr(self._tap, "streams", {})
+        streams = getattr(self.tap, "streams", {})
         chosen = [m for m in self.modules if getattr(streams.get(m), "selected", False)]
         return chosen or self.modules
 

@@ -33,6 +33,7 @@ class).
 from __future__ import annotations
 
 import logging
+import time
 import typing as t
 
 from singer_sdk import Stream, metrics
@@ -46,6 +47,7 @@ from vtiger_client.errors import (
     VtigerError,
 )
 from vtiger_client.session import unique_ids
+from vtiger_singer.sdk import HookedStream
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -112,8 +114,15 @@ class _RunCounter(metrics.Counter):
         """Ignored: the context is a whole parent record (CRM data has no place in logs)."""
 
     def exit(self) -> None:
-        if self._ready_to_log():
-            self._pop()
+        """One per-parent sync ended: log progress if ``log_interval`` has passed."""
+        if time.time() - self.last_log_time > self.log_interval:
+            self.log_total()
+
+    def log_total(self) -> None:
+        """One METRIC line with the records counted since the last one."""
+        metrics.log(self.logger, metrics.Point("counter", self.metric, self.value, self.tags))
+        self.value = 0
+        self.last_log_time = time.time()
 
 
 class _RunTimer(metrics.Timer):
@@ -130,7 +139,7 @@ class _RunTimer(metrics.Timer):
             self.tags[metrics.Tag.STATUS] = metrics.Status.FAILED
 
 
-class PerParentStream(Stream):
+class PerParentStream(HookedStream):
     """A stream synced once per record of one parent stream (records changed since the
     parent's bookmark).
 
@@ -174,7 +183,7 @@ class PerParentStream(Stream):
         """End of run: the record total and summed sync time, one METRIC line each."""
         counter, timer = getattr(self, "_run_counter", None), getattr(self, "_run_timer", None)
         if counter is not None:
-            counter._pop()
+            counter.log_total()
         if timer is not None:
             timer.tags.setdefault(metrics.Tag.STATUS, metrics.Status.SUCCEEDED)
             metrics.log(timer.logger, metrics.Point("timer", timer.metric, timer.total,
@@ -194,16 +203,17 @@ class PerParentStream(Stream):
         """Never: each per-parent sync is a slice of the stream, not a full version of it."""
         return False
 
-    def _write_schema_message(self) -> None:
+    def write_schema(self) -> None:
+        """Once per run, not once per parent record."""
         if self._schema_sent:
             return
         self._schema_sent = True
-        super()._write_schema_message()
+        super().write_schema()
 
     @property
     def client(self) -> t.Any:
         """The tap's shared client."""
-        return tap_client(self._tap)
+        return tap_client(self.tap)
 
     def accepts_parent(self, parent: Stream) -> bool:
         """Whether this stream belongs below ``parent``: a module's own stream (named after
@@ -263,12 +273,12 @@ def wire_children(streams: t.Iterable[Stream]) -> None:
         parent.child_streams = others + mine
 
 
-def selected_in_input_catalog(stream: Stream) -> bool:
+def selected_in_input_catalog(stream: HookedStream) -> bool:
     """Whether the run's catalog selects ``stream`` (True when the run has no catalog).
 
     Read from the catalog itself because streams learn their selection only after discovery.
     """
-    catalog = getattr(stream._tap, "input_catalog", None)
+    catalog = getattr(stream.tap, "input_catalog", None)
     if catalog is None:
         return True
     entry = catalog.get_stream(stream.name)

@@ -56,7 +56,6 @@ import datetime as dt
 import time
 import typing as t
 
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import SchemaMessage
@@ -75,6 +74,7 @@ from vtiger_client.errors import (
     UnknownModuleError,
     VtigerError,
 )
+from vtiger_singer.sdk import HookedStream
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -172,7 +172,7 @@ class TapDescribes:
         """The module's stream schema."""
         return module_schema(describe, deletions=deletions)
 
-class VtigerStream(Stream):
+class VtigerStream(HookedStream):
     """Common ground of module streams: typed records, fast RECORD writing."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -208,7 +208,7 @@ class VtigerStream(Stream):
     @property
     def client(self) -> t.Any:
         """The tap's one API client (one session, one call counter)."""
-        return self._tap.client  # type: ignore[attr-defined]
+        return self.tap.client  # type: ignore[attr-defined]
 
     def apply_catalog(self, catalog: t.Any) -> None:
         """SDK behaviour, but keep the catalog's ``x-`` keywords (the SDK's Schema model drops
@@ -216,7 +216,7 @@ class VtigerStream(Stream):
         """
         super().apply_catalog(catalog)
         if self._raw_catalog_schema is not None:
-            self._input_schema = self._raw_catalog_schema
+            self.keep_input_schema(self._raw_catalog_schema)
 
     def selected_fields(self) -> list[str]:
         """Properties selected in the catalog (all of them without a catalog)."""
@@ -249,14 +249,14 @@ class VtigerStream(Stream):
                 and type(maps[0]) is SameRecordTransform
                 and not maps[0].flattening_enabled
                 and maps[0].stream_alias == self.name
-                and isinstance(self._tap.message_writer, FastSingerWriter)
+                and isinstance(self.tap.message_writer, FastSingerWriter)
             )
         return self._fast
 
-    def _generate_schema_messages(self) -> t.Generator[SchemaMessage, None, None]:
+    def schema_messages(self) -> t.Iterator[SchemaMessage]:
         """The SDK's, but with our schema (``x-refersTo`` etc. intact) on the fast path."""
         if not self._fast_path():
-            yield from super()._generate_schema_messages()
+            yield from super().schema_messages()
             return
         schema = dict(self.effective_schema)
         props = schema.get("properties", {})
@@ -265,18 +265,18 @@ class VtigerStream(Stream):
         yield SchemaMessage(self.name, schema, list(self.primary_keys or []),
                             [self.replication_key] if self.replication_key else None)
 
-    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+    def write_record(self, record: dict[str, t.Any]) -> None:
         """Fast path: records are already typed and limited to the selected fields; they are
         collected and written per page in one encode + one write (see :meth:`_page_done`).
         """
         if self._fast_path():
             self._pending.append(record)
-            self.state_manager.is_flushed = False
+            self.mark_state_unwritten()
             return
-        super()._write_record_message(record)
+        super().write_record(record)
 
-    def _increment_stream_state(self, latest_record: dict, *,
-                                context: t.Mapping[str, t.Any] | None = None) -> None:
+    def advance_bookmark(self, latest_record: dict,
+                         context: t.Mapping[str, t.Any] | None) -> None:
         """Fast path: the bookmark moves once per page, in :meth:`_page_done`, to the page's
         last record (records come in replication-key order, so that is the page maximum).
         """
@@ -284,7 +284,7 @@ class VtigerStream(Stream):
             self._last_record = latest_record
             return
         if not self._keeps_bookmark(latest_record):
-            super()._increment_stream_state(latest_record, context=context)
+            super().advance_bookmark(latest_record, context)
             self._bookmark_moved()
 
     def _keeps_bookmark(self, record: dict) -> bool:
@@ -294,8 +294,8 @@ class VtigerStream(Stream):
     def _bookmark_moved(self) -> None:
         """Hook: the bookmark has just been moved (ModuleStream keeps it at server time)."""
 
-    def _process_record(self, record: dict, child_context: t.Any = None,
-                        partition_context: t.Any = None) -> None:
+    def sync_children_of(self, record: dict, child_context: t.Any = None,
+                         partition_context: t.Any = None) -> None:
         """Skip the SDK's per-record child-context work when no child stream will sync, or
         when every active child says it has nothing to read for this record
         (``wants_parent(record)``: e.g. tags, for a record whose ``tags`` field is empty): a
@@ -308,7 +308,7 @@ class VtigerStream(Stream):
             self._child_filters = None if None in filters else filters
         if self._children_active and (self._child_filters is None
                                       or any(f(record) for f in self._child_filters)):
-            super()._process_record(record, child_context, partition_context)
+            super().sync_children_of(record, child_context, partition_context)
 
     def _flush_records(self) -> None:
         """Write the collected RECORD lines and advance the bookmark to the last of them."""
@@ -317,7 +317,7 @@ class VtigerStream(Stream):
             self._pending = []
         if self._last_record is not None:
             if not self._keeps_bookmark(self._last_record):
-                super()._increment_stream_state(self._last_record, context=self.context)
+                super().advance_bookmark(self._last_record, self.context)
                 self._bookmark_moved()
             self._last_record = None
 
@@ -333,7 +333,7 @@ class VtigerStream(Stream):
         page), and give records of the next page a fresh extraction time.
         """
         self._flush_records()
-        self._write_state_message()
+        self.write_state()
         self._time_extracted = _utc_now_text()
 
     def _finish(self) -> None:
@@ -477,11 +477,11 @@ class ModuleStream(VtigerStream):
         except StopIteration as stop:
             return stop.value
 
-    def _write_state_message(self) -> None:
+    def write_state(self) -> None:
         """The delivered ids go into the state with the bookmark they belong to."""
         if self.deletion_tracker is not None:
             self.deletion_tracker.save()
-        super()._write_state_message()
+        super().write_state()
 
     def _verdict(self, state: dict[str, t.Any]) -> dict[str, t.Any]:
         """How this module was read last time (kept in its state between runs)."""
@@ -554,19 +554,19 @@ class ModuleStream(VtigerStream):
         records carry fields the schema lacks that describe declares (tap_vtiger.schema_drift).
         """
         if self._drift is None:
-            self._drift = SchemaDrift(TapDescribes(self._tap))
+            self._drift = SchemaDrift(TapDescribes(self.tap))
         new = self._drift.undeclared(self, wires)
         if not new or not self._drift.adopt(self, new):
             return parse
         self._parser = None
-        self._write_schema_message()
+        self.write_schema()
         return self.parser
 
     def write_page_state(self) -> None:
         """The page just delivered is done: its STATE goes out (when due) even though no
         record of it moved the bookmark (deletion-check pages carry ids only).
         """
-        self.state_manager.is_flushed = False
+        self.mark_state_unwritten()
         self._page_done()
 
     def _page_done(self) -> None:
@@ -612,7 +612,7 @@ class ModuleStream(VtigerStream):
         except (RetryableError, UnknownModuleError) as exc:
             if isinstance(exc, RetryableError) and exc.code not in ("EMPTY_RESPONSE", "HTTP_500"):
                 raise
-            crashed: set[str] = self._tap.__dict__.setdefault("_sync_crashed_modules", set())
+            crashed: set[str] = self.tap.sync_crashed_modules  # type: ignore[attr-defined]
             if exc.code == "EMPTY_RESPONSE" and crashed:
                 # one warning per run for a server whose sync crashes (stock 8.2 on PHP 8)
                 self.logger.info("%s: sync crashes here too; reading through query instead",
@@ -723,8 +723,7 @@ class ModuleStream(VtigerStream):
         if sync_type == "application" or "assigned_user_id" not in self.schema.get(
                 "properties", {}):
             return None
-        tap = self._tap
-        cache: dict[str, list[str]] = tap.__dict__.setdefault("_owner_scope", {})
+        cache: dict[str, list[str]] = self.tap.owner_scope  # type: ignore[attr-defined]
         if sync_type not in cache:
             client = self.client
             owners = [str(client.me()["id"])]

@@ -32,10 +32,9 @@ import typing as t
 from pathlib import Path
 
 import click
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.helpers._state import reset_state_progress_markers
 
 from tap_vtiger.api_designer import API_DESIGNER_SETTINGS, api_designer_streams
 from tap_vtiger.custom_queries import CUSTOM_QUERY_SETTINGS, custom_query_streams
@@ -71,6 +70,7 @@ from vtiger_client.settings import (
     json_file_problem,
     numbers_from_strings,
 )
+from vtiger_singer.sdk import HookedTap, extend_command, guard_records, reset_progress_markers
 
 SYNC_TYPES = ("application", "user", "userandgroup")
 #: Top-level state key: operations this server was found not to offer (name -> unix time).
@@ -144,7 +144,7 @@ class _VtigerCommand(click.Command):
             sys.exit(1)
 
 
-class TapVtiger(Tap):
+class TapVtiger(HookedTap):
     """Singer tap for Vtiger CRM."""
 
     name = "tap-vtiger"
@@ -164,6 +164,10 @@ class TapVtiger(Tap):
         self._discovery_cache: DiscoveryCache | None = None
         #: set (to the reason) when api_budget_percent stopped the run
         self.budget_exhausted: str | None = None
+        #: modules whose sync crashed the server this run (one warning, then query)
+        self.sync_crashed_modules: set[str] = set()
+        #: sync_type -> the owner ids it limits queries to (asked once per run)
+        self.owner_scope: dict[str, list[str]] = {}
         # a state the tap did not write stops the run before discovery's calls
         state = kwargs.get("state")
         if isinstance(state, str) and state:  # a --state path: the SDK's reader would crash
@@ -177,19 +181,19 @@ class TapVtiger(Tap):
 
     # ------------------------------------------------------------------ settings
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    def check_config(self, *, raise_errors: bool = True) -> list[str]:
         """The SDK's JSON Schema check, reported as ONE line naming the setting (the SDK's last
         line, "Config validation failed", names none and its messages echo the bad value), plus
         what JSON Schema does not check here: ``start_date`` must parse (else the run would
         call listtypes and describe before failing on it). Runs before any API call. Numeric
         settings given as numeric strings (environment variables) count as numbers.
         """
-        self._config.update(numbers_from_strings(self._config, self.config_jsonschema))
+        self.update_config(numbers_from_strings(self.config, self.config_jsonschema))
         try:
-            errors = super()._validate_config(raise_errors=raise_errors)
+            errors = super().check_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
             raise settings_error(exc.errors, exc.schema) from None
-        start = self._config.get("start_date")
+        start = self.config.get("start_date")
         if start not in (None, ""):
             try:
                 vtypes.datetime_to_unix(str(start))
@@ -373,8 +377,7 @@ class TapVtiger(Tap):
     def get_singer_command(cls) -> click.Command:
         """The SDK's command; run-ending errors become one line and exit code 1."""
         command = super().get_singer_command()
-        command.__class__ = type("VtigerSingerCommand", (_VtigerCommand, type(command)), {})
-        return command
+        return extend_command(command, _VtigerCommand)
 
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
@@ -478,7 +481,7 @@ class TapVtiger(Tap):
     def sync_all(self) -> None:
         """The SDK's sync; afterwards the API calls spent are logged (and a stop for budget)."""
         for stream in self.streams.values():
-            self._stop_cleanly_on_budget(stream)
+            guard_records(stream, self._guarded_records)
         self._remember_missing_operations()
         try:
             super().sync_all()
@@ -493,39 +496,31 @@ class TapVtiger(Tap):
                                 self.budget_exhausted)
 
 
-    def _stop_cleanly_on_budget(self, stream: Stream) -> None:
-        """Make a stream end cleanly when it needs an operation the server does not offer
-        (Cloud-only operations on self-hosted Vtiger: the client warned once), and make every
-        stream end cleanly when the daily API limit (or api_budget_percent) is
-        spent, and the streams after it skip: module streams do so themselves, but metadata,
-        API Designer and custom query streams let BudgetExhaustedError escape, so a run that
-        reached the limit in one of them exited 1 after "stopping cleanly" was promised.
+    def _guarded_records(self, stream: Stream, get_records: t.Callable[[t.Any], t.Iterable[dict]],
+                         context: t.Any) -> t.Iterator[dict]:
+        """Every stream's records, read through the one budget stop of the tap.
+
+        A stream that needs an operation the server does not offer (Cloud-only operations on
+        self-hosted Vtiger: the client warned once) ends cleanly and the run goes on. When the
+        daily API limit (or api_budget_percent) is spent the stream ends cleanly with its
+        state saved, and every stream after it is skipped: the run exits 0 and the next run
+        resumes from the state.
         """
-        if getattr(stream, "_budget_guarded", False):
+        if self.budget_exhausted:
+            stream.logger.info("%s: skipped, API budget used up", stream.name)
             return
-        inner = stream.get_records
-
-        def get_records(context: t.Any) -> t.Iterable[dict]:
-            if self.budget_exhausted:
-                stream.logger.info("%s: skipped, API budget used up", stream.name)
-                return
-            try:
-                yield from inner(context)
-            except OperationUnavailableError as exc:
-                # the client warned once; this stream emits nothing more, the run goes on
-                stream.logger.info("%s: skipped: %s", stream.name, exc)
-            except BudgetExhaustedError as exc:
-                self.budget_exhausted = str(exc)
-                stream.logger.info("%s: %s; stopping (state saved, the next run resumes here)",
-                                   stream.name, exc)
-                if stream.replication_key and not stream.is_sorted:
-                    # unsorted rows: the highest key seen so far must not become the bookmark
-                    # (rows not read yet may have lower ones); keep the previous bookmark
-                    reset_state_progress_markers(stream.get_context_state(context))
-
-        stream.get_records = get_records  # type: ignore[method-assign]
-        stream._budget_guarded = True  # type: ignore[attr-defined]
-
+        try:
+            yield from get_records(context)
+        except OperationUnavailableError as exc:
+            stream.logger.info("%s: skipped: %s", stream.name, exc)
+        except BudgetExhaustedError as exc:
+            self.budget_exhausted = str(exc)
+            stream.logger.info("%s: %s; stopping (state saved, the next run resumes here)",
+                               stream.name, exc)
+            if stream.replication_key and not stream.is_sorted:
+                # unsorted rows: the highest key seen so far must not become the bookmark
+                # (rows not read yet may have lower ones); keep the previous bookmark
+                reset_progress_markers(stream.get_context_state(context))
 
 if __name__ == "__main__":
     TapVtiger.cli()

@@ -22,6 +22,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from singer_sdk.io_base import SingerReader
+from singer_sdk.singerlib.encoding.simple import deserialize_json
+
 logger = logging.getLogger("target-vtiger")
 
 #: Counters reported at the end of the run, in the order they are printed.
@@ -191,13 +194,7 @@ def _readable(line: str) -> str:
     return line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _sdk_reader_base() -> type:
-    from singer_sdk.io_base import SingerReader
-
-    return SingerReader
-
-
-class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
+class TolerantSingerReader(SingerReader):
     """The SDK's line reader, except that a line that is not a Singer message (invalid JSON, a
     JSON value without a ``type``) does not end the run with a traceback: it becomes a reject
     (``MALFORMED_LINE``, the raw line kept) through ``on_malformed``, and the following lines
@@ -209,18 +206,24 @@ class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
         self.line_number = 0
         #: called with ``{"line", "line_number", "reason"}``; set by the target
         self.on_malformed: Any = None
+        #: the message types the target handles (while on_malformed is set)
+        self._known_types: frozenset[str] | None = None
 
     def process_lines(self, file_input: Any, callbacks: dict) -> Any:
         """The SDK's loop over :func:`decoded_lines` (bytes that are not UTF-8 become
         rejects of their line instead of a traceback).
         """
+        callbacks = {**callbacks, _BLANK_LINE: lambda message: None}
+        if self.on_malformed is not None:
+            self._known_types = frozenset(callbacks)
+            callbacks[MALFORMED_LINE] = self.on_malformed
         return super().process_lines(decoded_lines(file_input or self.default_input),
                                      callbacks)
 
     def deserialize_json(self, line: str) -> dict:
-        """Parse one line like the SDK; a bad line becomes an internal MALFORMED_LINE message."""
-        from singer_sdk.singerlib.encoding.simple import deserialize_json
-
+        """Parse one line like the SDK; a bad line, or a message type Singer does not define,
+        becomes an internal MALFORMED_LINE message.
+        """
         self.line_number += 1
         if not line.strip():
             return {"type": _BLANK_LINE}
@@ -244,6 +247,10 @@ class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
             if isinstance(message.get("stream"), str) and message["stream"]:
                 malformed["stream"] = message["stream"]
             return malformed
+        if self._known_types is not None and message["type"] not in self._known_types:
+            # rejected too, not a traceback
+            return self._malformed(
+                line, f"unknown Singer message type {message['type'][:50]!r}")
         return message
 
     def _not_utf8(self, line: str, first: re.Match) -> dict:
@@ -258,8 +265,6 @@ class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
             "UTF-8 (the line is kept with each bad byte written as \\xNN)",
             code="INVALID_UTF8")
         try:
-            from singer_sdk.singerlib.encoding.simple import deserialize_json
-
             message = deserialize_json(line)
         except (ValueError, RecursionError):
             return malformed
@@ -271,15 +276,3 @@ class TolerantSingerReader(_sdk_reader_base()):  # type: ignore[misc]
     def _malformed(self, line: str, reason: str, code: str = "MALFORMED_LINE") -> dict:
         return {"type": MALFORMED_LINE, "line": line.rstrip("\r\n"), "code": code,
                 "line_number": self.line_number, "reason": reason}
-
-    def _process_unknown_message(self, message_dict: dict) -> None:
-        if message_dict["type"] == _BLANK_LINE:
-            return
-        if self.on_malformed is None:
-            super()._process_unknown_message(message_dict)
-        elif message_dict["type"] == MALFORMED_LINE:
-            self.on_malformed(message_dict)
-        else:  # a message type Singer does not define: rejected too, not a traceback
-            self.on_malformed(self._malformed(
-                str(self._current_message or ""),
-                f"unknown Singer message type {str(message_dict['type'])[:50]!r}"))

@@ -12,14 +12,12 @@ from __future__ import annotations
 import sys
 import typing as t
 
-from singer_sdk import Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import (
     TARGET_BATCH_SIZE_ROWS_CONFIG,
     PluginCapabilities,
 )
-from singer_sdk.plugin_base import PluginBase
 
 from target_vtiger.rejects import UNREADABLE_INPUT, TolerantSingerReader
 from target_vtiger.run import SERVER_ERROR_STREAK, TargetConfigError, TargetRun
@@ -36,6 +34,7 @@ from target_vtiger.sinks.webhook import (
 from vtiger_client.errors import FatalError, VtigerError, settings_error
 from vtiger_client.session import BULK_LIMIT, ClientConfig
 from vtiger_client.settings import connection_properties, json_file_problem, numbers_from_strings
+from vtiger_singer.sdk import HookedTarget, builtin_plugin_config
 
 
 class RejectedRecordsError(Exception):
@@ -215,7 +214,7 @@ TARGET_PROPERTIES = [
 ]
 
 
-class TargetVtiger(Target):
+class TargetVtiger(HookedTarget):
     """Singer target that keeps Vtiger CRM modules in step with a warehouse."""
 
     name = "target-vtiger"
@@ -252,16 +251,16 @@ class TargetVtiger(Target):
         """
         for key, value in TARGET_BATCH_SIZE_ROWS_CONFIG["properties"].items():
             config_jsonschema["properties"].setdefault(key, value)
-        PluginBase.append_builtin_config.__func__(cls, config_jsonschema)  # type: ignore[attr-defined]
+        builtin_plugin_config(cls, config_jsonschema)
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        #: the current VtigerSink of each stream (to keep input order, see _process_*_message)
+        #: the current VtigerSink of each stream (to keep input order, see handle_record)
         self._module_sinks: dict[str, VtigerSink] = {}
         self._schemas: dict[str, dict] = {}
         super().__init__(*args, **kwargs)
         #: what the sinks share: clients, caches, summaries, rejects, the STATE ledger
         self.run = TargetRun(self.config, self._check_settings(),
-                             write_state=super()._write_state_message)
+                             write_state=super().write_state)
         if isinstance(self.message_reader, TolerantSingerReader):
             self.message_reader.on_malformed = self._reject_malformed_line
         # Sinks share one client (one session, one call budget) and the order of writes across
@@ -270,15 +269,15 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ settings
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+    def check_config(self, *, raise_errors: bool = True) -> list[str]:
         """The SDK's JSON Schema check as ONE line naming the setting (a ConfigError: exit 1);
         the SDK's own last line, "Config validation failed", names none and its messages echo
         the bad value. Numeric settings given as numeric strings (environment variables) count
         as numbers.
         """
-        self._config.update(numbers_from_strings(self._config, self.config_jsonschema))
+        self.update_config(numbers_from_strings(self.config, self.config_jsonschema))
         try:
-            return super()._validate_config(raise_errors=raise_errors)
+            return super().check_config(raise_errors=raise_errors)
         except ConfigValidationError as exc:
             raise settings_error(exc.errors, exc.schema) from None
 
@@ -333,7 +332,7 @@ class TargetVtiger(Target):
         number = getattr(self.message_reader, "line_number", 0)
         return f"input line {number}: " if number else ""
 
-    def _process_batch_message(self, message_dict: dict) -> None:
+    def handle_batch(self, message_dict: dict) -> None:
         """A BATCH message carries records in files this target does not read: going on would
         let the STATE after it pass records never written, so the run stops (one line, exit 1).
         """
@@ -342,7 +341,7 @@ class TargetVtiger(Target):
                "messages only; turn off the tap's batch_config")
         raise TargetConfigError(msg)
 
-    def _process_activate_version_message(self, message_dict: dict) -> None:
+    def handle_activate_version(self, message_dict: dict) -> None:
         """ACTIVATE_VERSION never deletes anything here (see docs); one for a stream with no
         SCHEMA yet is rejected (NO_SCHEMA, the input line named) instead of a KeyError.
         """
@@ -358,9 +357,9 @@ class TargetVtiger(Target):
                                   "NO_SCHEMA", f"{self._line()}ACTIVATE_VERSION for stream "
                                   f"{stream!r} arrived before its SCHEMA message")
             return
-        super()._process_activate_version_message(message_dict)
+        super().handle_activate_version(message_dict)
 
-    def _process_record_message(self, message_dict: dict) -> None:
+    def handle_record(self, message_dict: dict) -> None:
         """The SDK's record handling, except that a RECORD the SDK would stop the run on is
         rejected alone: one without a stream name or record object (MALFORMED_MESSAGE), or one
         arriving before its stream's SCHEMA (NO_SCHEMA: without a schema no sink, hence no
@@ -379,7 +378,7 @@ class TargetVtiger(Target):
                                   f"record of stream {stream!r} arrived before its SCHEMA message")
             return
         self._drain_other_streams_of_module(stream)
-        super()._process_record_message(message_dict)
+        super().handle_record(message_dict)
 
     def _drain_other_streams_of_module(self, stream: str) -> None:
         """Input order per Vtiger record across streams: when several streams write one
@@ -393,7 +392,7 @@ class TargetVtiger(Target):
             if other != stream and sink.module_name == module and sink.current_size:
                 self.drain_one(sink)
 
-    def _process_schema_message(self, message_dict: dict) -> None:
+    def handle_schema(self, message_dict: dict) -> None:
         """Remember each stream's schema: which sink a stream gets depends on its shape.
 
         A SCHEMA without a stream name or a schema object with properties is rejected
@@ -428,7 +427,7 @@ class TargetVtiger(Target):
             # after the new one: the older records of this stream are settled first
             self.drain_one(previous)
         self._schemas[stream] = schema
-        super()._process_schema_message(message_dict)
+        super().handle_schema(message_dict)
 
     def add_sink(
         self,
@@ -477,7 +476,7 @@ class TargetVtiger(Target):
 
     # ------------------------------------------------------------------ STATE
 
-    def _process_state_message(self, message_dict: dict) -> None:
+    def handle_state(self, message_dict: dict) -> None:
         """Hand the STATE to the run's ledger, which emits it once every record received
         before it is settled (written or rejected), typically right after the batch that
         contained them. The SDK alone writes STATE only when *all* sinks drain (end of input,
@@ -489,10 +488,10 @@ class TargetVtiger(Target):
                                   "MALFORMED_MESSAGE", f"{self._line()}a STATE message needs a "
                                   "value; not passed on")
             return
-        super()._process_state_message(message_dict)
+        super().handle_state(message_dict)
         self.run.state_received(message_dict["value"])
 
-    def _write_state_message(self, state: dict) -> None:
+    def write_state(self, state: dict) -> None:
         """The SDK's end-of-input STATE goes through the run's ledger (never written twice)."""
         self.run.write_state(state)
 

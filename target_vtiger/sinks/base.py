@@ -11,10 +11,9 @@ import re
 import threading
 import typing as t
 
-from singer_sdk.sinks import BatchSink
-
 from target_vtiger.run import TargetRun
 from target_vtiger.validation import SDC_PREFIX
+from vtiger_singer.sdk import HookedBatchSink
 
 if t.TYPE_CHECKING:
     from singer_sdk import Target
@@ -31,7 +30,7 @@ class RunHolder(t.Protocol):
     run: TargetRun
 
 
-class RunSink(BatchSink):
+class RunSink(HookedBatchSink):
     """A sink of one :class:`TargetRun`: staging, STATE safety, summary and rejects.
 
     Subclasses write a batch in :meth:`settle`; each of its records ends counted under one

@@ -83,6 +83,10 @@ class Planned:
 class VtigerSink(RunSink):
     """Writes one stream into one Vtiger module."""
 
+    #: Values reach the sink as received: validation converts dates itself and rejects bad
+    #: ones, where the SDK would stop the run or null them (a silent change).
+    parse_timestamps = False
+
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.write_mode = self.config.get("write_mode", "upsert")
@@ -116,10 +120,6 @@ class VtigerSink(RunSink):
         """
         self.logger.debug("Stream %s: ACTIVATE_VERSION %s ignored", self.stream_name, new_version)
 
-    def _parse_timestamps_in_record(self, record: dict, schema: dict, treatment: t.Any) -> None:
-        """Keep values as received: validation converts dates itself and rejects bad ones
-        instead of the SDK raising (stopping the run) or nulling them (a silent change).
-        """
 
     # ------------------------------------------------------------------ helpers
 
