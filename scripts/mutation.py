@@ -72,16 +72,22 @@ TARGETS: dict[str, Target] = {
     ),
     "types": Target(
         "vtiger_client/types.py",
-        ("tests/client/test_client_types_spec.py", "tests/client/test_client_types.py"),
+        # the codec's specs, then the target's (every value it writes goes through the codec)
+        ("tests/client/test_client_types_spec.py", "tests/client/test_client_types.py",
+         "tests/target/test_target_validation_spec.py"),
         # the wire codec: converters both ways and the bookmark clock (not the JSON Schema)
         only=(
             "_problem", "_make_int", "_make_number", "_TRUE", "_FALSE", "_make_bool",
             "_ZERO_DATES", "_make_datetime", "_make_date", "_make_time",
             "_parse_multipicklist", "_parse_reference", "value_parser", "_FAST_VALUES",
-            "record_parser", "format_decimal", "_ser_number", "_ser_int", "_ser_bool",
-            "serialize_datetime", "_ser_date", "_ser_time", "_ser_multipicklist", "_ser_text",
-            "value_serializer", "record_serializer", "datetime_to_unix", "unix_to_datetime",
-            "unix_to_wire",
+            "record_parser", "NUMBER_LIMIT", "FLOAT_PRECISION", "_ID_RE", "_DATE_RE",
+            "_TIME_RE", "_HAS_TIME_RE", "_SURROGATE_RE", "_BOOLEAN_WIRE", "_MIDNIGHT_SUFFIXES",
+            "_blank", "_finite_decimal", "format_decimal", "_in_range", "_ser_int",
+            "_ser_number", "boolean_wire", "_ser_bool", "_ser_date", "serialize_datetime",
+            "serialize_time", "serialize_text", "_ser_email", "is_record_id", "_ser_reference",
+            "multipicklist_items", "_ser_multipicklist", "_ser_text", "value_serializer",
+            "_SERIALIZERS", "record_serializer", "wire_value", "datetime_to_unix",
+            "unix_to_datetime", "unix_to_wire",
         ),
     ),
     "streams": Target(

@@ -20,7 +20,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from target_vtiger.storedform import TEXT_TYPES, bmp_only
-from target_vtiger.validation import NUMERIC_TYPES, ModuleSpec
+from target_vtiger.validation import ModuleSpec
+from vtiger_client import types as vtypes
 from vtiger_client.collation import text_key
 from vtiger_client.vtql import ROW_CAP
 
@@ -34,7 +35,7 @@ Key = tuple[str, ...]
 
 def normalize_key_value(ftype: str, value: str) -> str:
     """Canonical form of one wire value for matching (see module docstring)."""
-    if ftype in NUMERIC_TYPES:
+    if ftype in vtypes.NUMERIC_TYPES:
         try:
             return str(Decimal(value.strip()).normalize())
         except InvalidOperation:

@@ -14,15 +14,16 @@ multipicklists joined with `` |##| ``; numbers in plain decimal notation; empty 
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import re
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-MULTIPICKLIST_SEPARATOR = " |##| "
+from vtiger_client import types as vtypes
+from vtiger_client.types import InvalidValue
+
+__all__ = ["InvalidValue"]  # raised by to_wire and convert_record's converters
 
 #: Record keys that are never Vtiger fields: Singer metadata columns.
 SDC_PREFIX = "_sdc_"
@@ -30,29 +31,6 @@ SDC_PREFIX = "_sdc_"
 #: Keys the server adds to every record it returns although ``describe`` does not list them;
 #: a tap copies them through, so they are read-only, not unknown.
 PSEUDO_READONLY_FIELDS = frozenset({"label"})
-
-# "decimal" too, as vtiger_client.types reads it: without it a Decimal went out as text
-# ("0E-8", "1E+3") and a non-number was not rejected
-NUMERIC_TYPES = frozenset({"integer", "double", "currency", "percentage", "decimal"})
-ID_TYPES = frozenset({"reference", "owner"})
-
-#: No Vtiger number column holds this much (currency and decimals: DECIMAL(25,8)); MySQL
-#: would store its largest value instead, silently.
-NUMBER_LIMIT = Decimal(10) ** 17
-#: Finest decimal precision Vtiger stores for any number (currency: 8 decimals).
-FLOAT_PRECISION = Decimal("1e-8")
-
-_ID_RE = re.compile(r"^\d+x\d+$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-#: A date followed by a time ("2026-11-22T07", "2026-11-22 07:24"); ISO dates alone
-#: ("2026-11-22", "20261122", "2026-W47-7") have none.
-_HAS_TIME_RE = re.compile(r"\d[T ]\d")
-#: UTF-16 surrogates: never valid Unicode text on their own (a JSON "\\ud800" escape, a half
-#: of an emoji cut by the source, or a byte that was not UTF-8 decoded with surrogateescape).
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-_TRUE = frozenset({"1", "true", "on", "yes"})
-_FALSE = frozenset({"0", "false", "off", "no", ""})
 
 
 @dataclass(frozen=True)
@@ -121,7 +99,7 @@ class ModuleSpec:
 
     def is_own_id(self, value: str) -> bool:
         """True when ``value`` is an id of this module (``<idPrefix>x<n>``)."""
-        return bool(_ID_RE.match(value)) and value.split("x", 1)[0] == self.id_prefix
+        return vtypes.is_record_id(value) and value.split("x", 1)[0] == self.id_prefix
 
 
 @dataclass
@@ -134,15 +112,6 @@ class FieldProblem:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
-
-
-class InvalidValue(Exception):
-    """Raised by the converters; carries the problem code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -165,205 +134,38 @@ class ConvertedRecord:
 # --------------------------------------------------------------------------- conversion
 
 
-def _number_text(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise InvalidValue("INVALID_TYPE", f"{value!r} is a boolean, not a number")
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a finite number")
-        return Decimal(repr(value))
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a finite number")
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a number") from None
-        if not number.is_finite():
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a finite number")
-        return number
-    raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a number")
-
-
-def _plain(number: Decimal) -> str:
-    """Plain decimal notation: Vtiger does not read ``1E+3``; trailing zeros are dropped."""
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def _to_date(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        if value.time() != dt.time(0) or (value.tzinfo and value.utcoffset()):
-            raise InvalidValue("INVALID_TYPE", f"{value.isoformat()} has a time; expected a date")
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        text = value.strip()
-        # a date-time at midnight UTC is how some warehouses hand out dates
-        for suffix in ("T00:00:00Z", "T00:00:00+00:00", "T00:00:00", " 00:00:00"):
-            if text.endswith(suffix) and len(text) == 10 + len(suffix):
-                text = text[:10]
-        if _DATE_RE.match(text):
-            try:
-                return dt.date.fromisoformat(text).isoformat()
-            except ValueError:
-                pass
-        raise InvalidValue("INVALID_TYPE", f"{value!r} is not a date (YYYY-MM-DD)")
-    raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a date")
-
-
-def _to_datetime(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a date-time (RFC 3339)") from None
-        if not _HAS_TIME_RE.search(text):
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is a date; expected a date-time")
-    else:
-        raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a date-time")
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    # naive values are taken as UTC, which is what Vtiger's API speaks
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _to_time(value: Any) -> str:
-    if isinstance(value, dt.time):
-        return value.strftime("%H:%M:%S")
-    if isinstance(value, str):
-        m = _TIME_RE.match(value.strip())
-        if m:
-            h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-            if h < 24 and mi < 60 and s < 60:
-                return f"{h:02d}:{mi:02d}:{s:02d}"
-        raise InvalidValue("INVALID_TYPE", f"{value!r} is not a time (HH:MM:SS)")
-    raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a time")
-
-
-def _to_bool(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int) and value in (0, 1):
-        return str(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return "1" if value.strip().lower() in _TRUE else "0"
-    raise InvalidValue("INVALID_TYPE", f"{value!r} is not a boolean")
-
-
-def _to_text(value: Any) -> str:
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-        text = str(value)  # a phone number or code a warehouse typed as a number
-    elif isinstance(value, float) and math.isfinite(value):
-        text = _plain(Decimal(repr(value)))
-    else:
-        raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not text")
-    if "\x00" in text:
-        raise InvalidValue("INVALID_VALUE", "contains a NUL character, which Vtiger cannot store")
-    surrogate = _SURROGATE_RE.search(text)
-    if surrogate:
-        raise InvalidValue(
-            "INVALID_VALUE",
-            f"contains a lone surrogate (U+{ord(surrogate.group()):04X} at character "
-            f"{surrogate.start() + 1}), which is not valid Unicode and Vtiger cannot store; "
-            "fix the text at its source (broken UTF-8 or a half emoji)")
-    return text
-
-
 def to_wire(spec: FieldSpec, value: Any) -> str:
     """Convert one typed (or already-wire) value to the string Vtiger stores.
 
-    ``None`` means "empty the field" and becomes ``""``. Raises :class:`InvalidValue` with a
-    reason when the value does not fit the field's type or picklist.
+    The value is converted by the wire codec of its field type (:mod:`vtiger_client.types`);
+    what only the module's describe knows is checked here: picklist values. ``None`` means
+    "empty the field" and becomes ``""``. Raises :class:`InvalidValue` with a reason when the
+    value does not fit the field's type or picklist.
     """
-    if value is None:
-        return ""
-    ftype = spec.type
-    if ftype == "boolean":
-        return _to_bool(value)
-    if ftype in NUMERIC_TYPES:
-        if isinstance(value, str) and value.strip() == "":
-            return ""
-        number = _number_text(value)
-        if abs(number) >= NUMBER_LIMIT:
-            raise InvalidValue("INVALID_VALUE", f"{value!r} is out of range: Vtiger's number "
-                               "columns hold at most 17 digits before the decimal point")
-        if ftype == "integer":
-            if number != number.to_integral_value():
-                raise InvalidValue("INVALID_TYPE", f"{value!r} is not an integer")
-            return _plain(number.to_integral_value())
-        if isinstance(value, float):
-            # binary noise (0.1 + 0.2 = 0.30000000000000004) below Vtiger's finest precision
-            # (8 decimals) would read as a change on every run and never converge
-            number = number.quantize(FLOAT_PRECISION) if abs(number) < 10**20 else number
-        return _plain(number)
-    if ftype == "date":
-        if isinstance(value, str) and value.strip() == "":
-            return ""
-        return _to_date(value)
-    if ftype == "datetime":
-        if isinstance(value, str) and value.strip() == "":
-            return ""
-        return _to_datetime(value)
-    if ftype == "time":
-        if isinstance(value, str) and value.strip() == "":
-            return ""
-        return _to_time(value)
-    if ftype in ID_TYPES:
-        if not isinstance(value, str):
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a Vtiger id (NxM)")
-        text = value.strip()
-        if text and not _ID_RE.match(text):
-            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a Vtiger id (NxM)")
-        return text
-    if ftype == "picklist":
-        text = _to_text(value)
-        if text and spec.picklist_values is not None and text not in spec.picklist_values:
-            raise InvalidValue(
-                "INVALID_PICKLIST_VALUE",
-                f"{text!r} is not one of the picklist values "
-                f"({', '.join(spec.picklist_values[:10])}"
-                f"{', ...' if len(spec.picklist_values) > 10 else ''})",
-            )
-        return text
-    if ftype == "multipicklist":
-        if isinstance(value, str):
-            items = [v for v in value.split(MULTIPICKLIST_SEPARATOR.strip())] if value else []
-            items = [v.strip() for v in items]
-        elif isinstance(value, (list, tuple)):
-            items = [_to_text(v) for v in value]
-        else:
-            raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} is not a list of values")
+    if spec.type == "multipicklist":
+        items = vtypes.multipicklist_items(value)
         if spec.picklist_values is not None:
             bad = [v for v in items if v not in spec.picklist_values]
             if bad:
                 raise InvalidValue(
                     "INVALID_PICKLIST_VALUE", f"{bad!r} are not picklist values of the field"
                 )
-        return MULTIPICKLIST_SEPARATOR.join(items)
-    if ftype == "email":
-        text = _to_text(value)
-        if text and ("@" not in text or any(c.isspace() for c in text.strip())):
-            raise InvalidValue("INVALID_TYPE", f"{text!r} is not an e-mail address")
-        return text
-    if isinstance(value, (dict, list, tuple, bool)):
-        raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not text")
-    return _to_text(value)
+        return vtypes.MULTIPICKLIST_SEPARATOR.join(items)
+    text = _serializer(spec.type)(value)
+    if (spec.type == "picklist" and text and spec.picklist_values is not None
+            and text not in spec.picklist_values):
+        raise InvalidValue(
+            "INVALID_PICKLIST_VALUE",
+            f"{text!r} is not one of the picklist values "
+            f"({', '.join(spec.picklist_values[:10])}"
+            f"{', ...' if len(spec.picklist_values) > 10 else ''})",
+        )
+    return text
+
+
+@functools.lru_cache(maxsize=64)
+def _serializer(type_name: str) -> Callable[[Any], str]:
+    return vtypes.value_serializer({"type": {"name": type_name}})
 
 
 def convert_record(
@@ -449,19 +251,17 @@ def wire_equal(ftype: str, ours: str | None, theirs: Any) -> bool:
     b = "" if theirs is None else str(theirs)
     if a == b:
         return True
-    if ftype in NUMERIC_TYPES:
+    if ftype in vtypes.NUMERIC_TYPES:
         # Vtiger has no empty number: an empty value is stored and shown as 0 (0.00000000)
         na = Decimal(0) if a.strip() == "" else _decimal_or_none(a)
         nb = Decimal(0) if b.strip() == "" else _decimal_or_none(b)
         return na is not None and nb is not None and na == nb
     if ftype == "boolean":
-        la, lb = a.strip().lower(), b.strip().lower()
-        if la in _TRUE | _FALSE and lb in _TRUE | _FALSE:
-            return (la in _TRUE) == (lb in _TRUE)
-        return False
+        wa = vtypes.boolean_wire(a)
+        return wa is not None and wa == vtypes.boolean_wire(b)
     if ftype == "time":
         try:
-            return _to_time(a) == _to_time(b)
+            return vtypes.serialize_time(a) == vtypes.serialize_time(b)
         except InvalidValue:
             return False
     if ftype in ("date", "datetime"):

@@ -26,6 +26,8 @@ import collections
 import datetime as dt
 import json
 import logging
+import math
+import re
 import typing as t
 from decimal import Decimal, InvalidOperation
 
@@ -53,6 +55,7 @@ STRING_TYPES = frozenset(
 )
 INTEGER_TYPES = frozenset({"integer"})
 NUMBER_TYPES = frozenset({"double", "currency", "percentage", "decimal"})
+NUMERIC_TYPES = INTEGER_TYPES | NUMBER_TYPES
 REFERENCE_TYPES = frozenset({"reference", "owner"})
 KNOWN_TYPES = (
     STRING_TYPES
@@ -404,122 +407,283 @@ def record_parser(
 
 
 # ---------------------------------------------------------------------------- typed -> wire
+#
+# The one typed -> wire codec: the target converts every value it writes here (through
+# target_vtiger.validation, which adds what only a module's describe knows: picklist values,
+# editable and mandatory fields). A value that is not of its field's type raises
+# InvalidValue with a reason; nothing is guessed, because Vtiger stores what it cannot read as
+# empty or as something else, silently.
+
+#: No Vtiger number column holds this much (currency and decimals: DECIMAL(25,8)); MySQL would
+#: store its largest value instead, silently.
+NUMBER_LIMIT = Decimal(10) ** 17
+#: Finest decimal precision Vtiger stores for any number (currency: 8 decimals).
+FLOAT_PRECISION = Decimal("1e-8")
+
+_ID_RE = re.compile(r"^\d+x\d+$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+#: A date followed by a time ("2026-11-22T07", "2026-11-22 07:24"); ISO dates alone
+#: ("2026-11-22", "20261122", "2026-W47-7") have none.
+_HAS_TIME_RE = re.compile(r"\d[T ]\d")
+#: UTF-16 surrogates: never valid Unicode text on their own (a JSON "\\ud800" escape, a half
+#: of an emoji cut by the source, or a byte that was not UTF-8 decoded with surrogateescape).
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+#: Boolean spellings a source may send (compared lower-cased, blanks stripped) -> wire value.
+_BOOLEAN_WIRE = {"1": "1", "true": "1", "on": "1", "yes": "1",
+                 "0": "0", "false": "0", "off": "0", "no": "0", "": "0"}
+#: Date-times at midnight UTC, which is how some warehouses hand out dates.
+_MIDNIGHT_SUFFIXES = ("T00:00:00Z", "T00:00:00+00:00", "T00:00:00", " 00:00:00")
 
 
-def format_decimal(value: t.Any) -> str:
-    """A number as Vtiger wants it: plain decimal notation, no exponent."""
+class InvalidValue(ValueError):
+    """A value that is not of its field's type: ``code`` for the rejects file, ``message``
+    saying what is wrong with it.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _blank(value: t.Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _finite_decimal(value: t.Any) -> Decimal:
     if isinstance(value, bool):
-        return "1" if value else "0"
+        raise InvalidValue("INVALID_TYPE", f"{value!r} is a boolean, not a number")
     if isinstance(value, int):
-        return str(value)
-    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    text = format(number, "f")
-    return text
-
-
-def _ser_number(value: t.Any) -> str:
-    if value is None or value == "":
-        return ""
+        return Decimal(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a finite number")
+        return Decimal(repr(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a finite number")
+        return value
     if isinstance(value, str):
-        return format_decimal(Decimal(value.strip()))
-    return format_decimal(value)
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a number") from None
+        if not number.is_finite():
+            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a finite number")
+        return number
+    raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a number")
+
+
+def format_decimal(number: Decimal) -> str:
+    """Plain decimal notation (Vtiger does not read ``1E+3``), trailing zeros dropped."""
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _in_range(value: t.Any) -> Decimal:
+    number = _finite_decimal(value)
+    if abs(number) >= NUMBER_LIMIT:
+        raise InvalidValue("INVALID_VALUE", f"{value!r} is out of range: Vtiger's number "
+                           "columns hold at most 17 digits before the decimal point")
+    return number
 
 
 def _ser_int(value: t.Any) -> str:
-    if value is None or value == "":
+    if _blank(value):
         return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return str(int(value))
-    return str(value)
+    number = _in_range(value)
+    if number != number.to_integral_value():
+        raise InvalidValue("INVALID_TYPE", f"{value!r} is not an integer")
+    return format_decimal(number.to_integral_value())
+
+
+def _ser_number(value: t.Any) -> str:
+    if _blank(value):
+        return ""
+    number = _in_range(value)
+    if isinstance(value, float):
+        # binary noise (0.1 + 0.2 = 0.30000000000000004) below Vtiger's finest precision
+        # would read as a change on every run and never converge
+        number = number.quantize(FLOAT_PRECISION)
+    return format_decimal(number)
+
+
+def boolean_wire(text: str) -> str | None:
+    """``"1"`` or ``"0"`` for a spelling of a boolean (``on``, ``Yes``, ``false``, ``""``...),
+    None for text that is not one.
+    """
+    return _BOOLEAN_WIRE.get(text.strip().lower())
 
 
 def _ser_bool(value: t.Any) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        text = value.strip()
-        if text in _TRUE:
-            return "1"
-        if text in _FALSE:
-            return "0"
-        raise ValueError(f"not a boolean: {value!r}")
-    return "1" if value else "0"
-
-
-def serialize_datetime(value: t.Any) -> str:
-    """Typed datetime (RFC 3339 string or datetime) -> UTC ``YYYY-MM-DD HH:MM:SS``."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        text = str(value).strip()  # wire form too: an impossible date is refused, not sent
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return parsed.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _ser_date(value: t.Any) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value).strip()
-    return dt.date.fromisoformat(text[:10]).isoformat()
-
-
-def _ser_time(value: t.Any) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, dt.time):
-        return value.strftime("%H:%M:%S")
-    text = str(value).strip()
-    if len(text) == 5:
-        text += ":00"
-    return text[:8]
-
-
-def _ser_multipicklist(value: t.Any) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        return value
-    return MULTIPICKLIST_SEPARATOR.join(str(v) for v in value)
-
-
-def _ser_text(value: t.Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, int) and value in (0, 1):
+        return str(value)
+    wire = boolean_wire(value) if isinstance(value, str) else None
+    if wire is None:
+        raise InvalidValue("INVALID_TYPE", f"{value!r} is not a boolean")
+    return wire
+
+
+def _ser_date(value: t.Any) -> str:
+    if _blank(value):
+        return ""
+    if isinstance(value, dt.datetime):
+        if value.time() != dt.time(0) or (value.tzinfo and value.utcoffset()):
+            raise InvalidValue("INVALID_TYPE", f"{value.isoformat()} has a time; expected a date")
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        for suffix in _MIDNIGHT_SUFFIXES:
+            if text.endswith(suffix) and len(text) == 10 + len(suffix):
+                text = text[:10]
+        if _DATE_RE.match(text):
+            try:
+                return dt.date.fromisoformat(text).isoformat()
+            except ValueError:
+                pass
+        raise InvalidValue("INVALID_TYPE", f"{value!r} is not a date (YYYY-MM-DD)")
+    raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a date")
+
+
+def serialize_datetime(value: t.Any) -> str:
+    """A date-time (RFC 3339 text or datetime; naive = UTC, Vtiger's API speaks UTC) as
+    Vtiger's UTC ``YYYY-MM-DD HH:MM:SS``.
+    """
+    if _blank(value):
+        return ""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidValue("INVALID_TYPE", f"{value!r} is not a date-time (RFC 3339)") from None
+        if not _HAS_TIME_RE.search(text):
+            raise InvalidValue("INVALID_TYPE", f"{value!r} is a date; expected a date-time")
+    else:
+        raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a date-time")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def serialize_time(value: t.Any) -> str:
+    """A time of day as Vtiger's ``HH:MM:SS`` (``H:MM`` and ``HH:MM`` accepted)."""
+    if _blank(value):
+        return ""
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S")
+    if isinstance(value, str):
+        m = _TIME_RE.match(value.strip())
+        if m:
+            h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+            if h < 24 and mi < 60 and s < 60:
+                return f"{h:02d}:{mi:02d}:{s:02d}"
+        raise InvalidValue("INVALID_TYPE", f"{value!r} is not a time (HH:MM:SS)")
+    raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a time")
+
+
+def serialize_text(value: t.Any) -> str:
+    """Text Vtiger can store: numbers become their plain text (a phone number or a code a
+    warehouse typed as a number); NUL and lone surrogates are refused.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float) and math.isfinite(value):
+        text = format_decimal(Decimal(repr(value)))
+    else:
+        raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not text")
+    if "\x00" in text:
+        raise InvalidValue("INVALID_VALUE", "contains a NUL character, which Vtiger cannot store")
+    surrogate = _SURROGATE_RE.search(text)
+    if surrogate:
+        raise InvalidValue(
+            "INVALID_VALUE",
+            f"contains a lone surrogate (U+{ord(surrogate.group()):04X} at character "
+            f"{surrogate.start() + 1}), which is not valid Unicode and Vtiger cannot store; "
+            "fix the text at its source (broken UTF-8 or a half emoji)")
+    return text
+
+
+def _ser_email(value: t.Any) -> str:
+    text = serialize_text(value)
+    if text and ("@" not in text or any(c.isspace() for c in text.strip())):
+        raise InvalidValue("INVALID_TYPE", f"{text!r} is not an e-mail address")
+    return text
+
+
+def is_record_id(text: str) -> bool:
+    """Whether ``text`` is a Vtiger record id (``<module number>x<record number>``)."""
+    return bool(_ID_RE.match(text))
+
+
+def _ser_reference(value: t.Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidValue("INVALID_TYPE", f"{value!r} is not a Vtiger id (NxM)")
+    text = value.strip()
+    if text and not is_record_id(text):
+        raise InvalidValue("INVALID_TYPE", f"{value!r} is not a Vtiger id (NxM)")
+    return text
+
+
+def multipicklist_items(value: t.Any) -> list[str]:
+    """The values of a multipicklist given as a list or as Vtiger's ``a |##| b`` text."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(MULTIPICKLIST_SEPARATOR.strip())] if value else []
+    if isinstance(value, (list, tuple)):
+        return [serialize_text(v) for v in value]
+    raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} is not a list of values")
+
+
+def _ser_multipicklist(value: t.Any) -> str:
+    return MULTIPICKLIST_SEPARATOR.join(multipicklist_items(value))
+
+
+def _ser_text(value: t.Any) -> str:
+    if isinstance(value, (dict, list, tuple, bool)):
+        raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not text")
+    return serialize_text(value)
 
 
 def value_serializer(field: t.Mapping[str, t.Any]) -> t.Callable[[t.Any], str]:
-    """The typed -> wire converter of a field."""
+    """The typed -> wire converter of a field (raises InvalidValue for a value not of its
+    type; ``None`` empties the field: ``""``).
+    """
     name = type_name(field)
     if name in INTEGER_TYPES:
         return _ser_int
     if name in NUMBER_TYPES:
         return _ser_number
-    if name == "boolean":
-        return _ser_bool
-    if name == "datetime":
-        return serialize_datetime
-    if name == "date":
-        return _ser_date
-    if name == "time":
-        return _ser_time
-    if name == "multipicklist":
-        return _ser_multipicklist
-    return _ser_text
+    if name in REFERENCE_TYPES:
+        return _ser_reference
+    return _SERIALIZERS.get(name, _ser_text)
+
+
+_SERIALIZERS: dict[str, t.Callable[[t.Any], str]] = {
+    "boolean": _ser_bool, "datetime": serialize_datetime, "date": _ser_date,
+    "time": serialize_time, "multipicklist": _ser_multipicklist, "email": _ser_email,
+    "picklist": serialize_text,
+}
 
 
 def record_serializer(
@@ -546,18 +710,20 @@ def record_serializer(
 
 def wire_value(value: t.Any) -> t.Any:
     """One value as Vtiger's wire text when no describe names its type (a webhook body,
-    convertlead's entity values), chosen by its Python type: numbers in plain notation,
-    booleans 1/0, datetimes UTC ``YYYY-MM-DD HH:MM:SS``, lists joined like a multipicklist,
-    objects as JSON; text and ``None`` pass through. Singer records reach a sink with Decimals
-    and datetimes, which JSON cannot carry.
+    convertlead's entity values), chosen by its Python type with the converters above:
+    numbers in plain notation, booleans 1/0, datetimes UTC ``YYYY-MM-DD HH:MM:SS``, lists
+    joined like a multipicklist, objects as JSON; text and ``None`` pass through. Singer
+    records reach a sink with Decimals and datetimes, which JSON cannot carry.
     """
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, (int, float, Decimal)):
-        return format_decimal(value)
+        return format_decimal(_finite_decimal(value))
     if isinstance(value, dt.datetime):
         return serialize_datetime(value)
-    if isinstance(value, (dt.date, dt.time)):
+    if isinstance(value, dt.time):
+        return serialize_time(value)
+    if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
         return MULTIPICKLIST_SEPARATOR.join(str(wire_value(v)) for v in value)

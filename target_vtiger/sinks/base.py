@@ -7,7 +7,6 @@ or rejected, which is what lets the run emit a STATE right after it.
 
 from __future__ import annotations
 
-import re
 import threading
 import typing as t
 
@@ -21,7 +20,6 @@ if t.TYPE_CHECKING:
     from vtiger_client.session import VtigerClient
 
 #: A Vtiger record id: the module's number, ``x``, the record's number (``12x34``).
-ID_RE = re.compile(r"^\d+x\d+$")
 
 
 class RunHolder(t.Protocol):

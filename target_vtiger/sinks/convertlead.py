@@ -29,9 +29,9 @@ from pathlib import Path
 from singer_sdk import typing as th
 
 from target_vtiger.run import TargetConfigError
-from target_vtiger.sinks.base import ID_RE, RunSink
+from target_vtiger.sinks.base import RunSink
 from vtiger_client.errors import FatalError, VtigerError
-from vtiger_client.types import wire_value
+from vtiger_client.types import InvalidValue, is_record_id, wire_value
 
 CONVERTIBLE = ("Accounts", "Contacts", "Potentials")
 
@@ -102,7 +102,7 @@ class ConvertLeadSink(RunSink):
         """Convert every lead of the batch, one call each, reporting each result."""
         for record in records:
             lead = record.get("id")
-            if not lead or not ID_RE.match(str(lead)):
+            if not lead or not is_record_id(str(lead)):
                 self._result(record, "rejected", code="INVALID_LEAD", message="no lead id")
                 continue
             if record.get("_sdc_deleted_at"):
@@ -113,7 +113,12 @@ class ConvertLeadSink(RunSink):
                 self._result(record, "would_convert")
                 continue
             try:
-                answer = self.client.convertlead(self.element(record))
+                element = self.element(record)
+            except InvalidValue as exc:  # e.g. NaN, which no wire text can carry
+                self._result(record, "rejected", code=exc.code, message=exc.message)
+                continue
+            try:
+                answer = self.client.convertlead(element)
             except FatalError:
                 raise
             except VtigerError as err:

@@ -22,8 +22,9 @@ from collections import OrderedDict
 
 from singer_sdk import typing as th
 
-from target_vtiger.sinks.base import ID_RE, RunSink
+from target_vtiger.sinks.base import RunSink
 from vtiger_client.errors import FatalError, VtigerError
+from vtiger_client.types import is_record_id
 
 RELATION_FIELDS = ("source_id", "related_id", "relation_label")
 #: Error codes meaning "this record does not exist (any more)".
@@ -102,7 +103,7 @@ class RelationsSink(RunSink):
         if missing:
             return f"missing {', '.join(missing)}"
         for f in ("source_id", "related_id"):
-            if not ID_RE.match(str(record[f])):
+            if not is_record_id(str(record[f])):
                 return f"{f} {record[f]!r} is not a Vtiger id (NxM)"
         return None
 

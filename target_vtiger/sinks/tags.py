@@ -17,8 +17,9 @@ from collections import OrderedDict
 
 from singer_sdk import typing as th
 
-from target_vtiger.sinks.base import ID_RE, RunSink
+from target_vtiger.sinks.base import RunSink
 from vtiger_client.errors import FatalError, VtigerError
+from vtiger_client.types import is_record_id
 
 TAG_SETTINGS = [
     th.Property(
@@ -40,7 +41,7 @@ class TagsSink(RunSink):
         per_record: OrderedDict[str, OrderedDict[str, dict]] = OrderedDict()
         for record in records:
             rid, tag = record.get("record_id"), str(record.get("tag") or "").strip()
-            if not rid or not ID_RE.match(str(rid)):
+            if not rid or not is_record_id(str(rid)):
                 self.reject(record, "INVALID_TAG", f"record_id {rid!r} is not a Vtiger id (NxM)")
                 continue
             if not tag or "," in tag:

@@ -42,7 +42,7 @@ from singer_sdk import typing as th
 from target_vtiger.sinks.base import RunSink
 from vtiger_client.errors import FatalError, RetryableError, VtigerError, refused_before_work
 from vtiger_client.session import BULK_LIMIT
-from vtiger_client.types import wire_value
+from vtiger_client.types import InvalidValue, wire_value
 
 WEBHOOK_PREFIX = "/restapi/vtap/webhook/"
 #: Answers to a multi-record request meaning "this webhook takes fewer records per request".
@@ -205,7 +205,10 @@ class WebhookSink(RunSink):
             if record.get("_sdc_deleted_at"):
                 self.count("skipped")
                 continue
-            ready.append(wire_body(record))
+            try:
+                ready.append(wire_body(record))
+            except InvalidValue as exc:  # e.g. NaN, which no wire text can carry
+                self.reject(record, exc.code, exc.message)
         for i in range(0, len(ready), self.batch_size):
             self._send(ready[i : i + self.batch_size])
 

@@ -11,6 +11,7 @@ import pytest
 
 from vtiger_client.types import (
     PARSE_PROBLEMS,
+    InvalidValue,
     datetime_to_unix,
     record_parser,
     record_serializer,
@@ -277,19 +278,36 @@ def test_false_in_any_spelling_goes_out_as_0(typed):
 
 
 @pytest.mark.parametrize(("typed", "wire"), [
-    (None, ""), ("", ""), (5, "5"), (True, "1"), (False, "0"), (Decimal("1E+3"), "1000"),
-    ("1.50", "1.50"), (" 2.5 ", "2.5"), (0.1, "0.1"), (1e-7, "0.0000001"), (10**20, str(10**20)),
+    (None, ""), ("", ""), (5, "5"), (Decimal("1E+3"), "1000"), ("1.50", "1.5"),
+    (" 2.5 ", "2.5"), (0.1, "0.1"), (1e-7, "0.0000001"), (0.1 + 0.2, "0.3"),
+    (10**17 - 1, str(10**17 - 1)),
 ])
 def test_numbers_go_out_in_plain_notation_and_empty_as_empty(typed, wire):
     assert value_serializer(DOUBLE)(typed) == wire
 
 
+@pytest.mark.parametrize(("typed", "code"), [
+    (True, "INVALID_TYPE"), ("abc", "INVALID_TYPE"), (float("nan"), "INVALID_TYPE"),
+    (Decimal("Infinity"), "INVALID_TYPE"), ([1], "INVALID_TYPE"), (10**17, "INVALID_VALUE"),
+    (-(10**17), "INVALID_VALUE"),
+])
+def test_a_value_that_is_no_storable_number_is_refused(typed, code):
+    with pytest.raises(InvalidValue) as refused:
+        value_serializer(DOUBLE)(typed)
+    assert refused.value.code == code
+
+
 @pytest.mark.parametrize(("typed", "wire"), [
-    (None, ""), ("", ""), (3, "3"), (True, "1"), (False, "0"), (3.0, "3"), (2.5, "2.5"),
-    (Decimal("3.00"), "3"), (Decimal("2.5"), "2.5"), ("7", "7"),
+    (None, ""), ("", ""), (3, "3"), (3.0, "3"), (Decimal("3.00"), "3"), ("7", "7"),
 ])
 def test_integers_go_out_without_decimals_when_whole(typed, wire):
     assert value_serializer(INTEGER)(typed) == wire
+
+
+@pytest.mark.parametrize("typed", [True, False, 2.5, Decimal("2.5"), "2.5"])
+def test_a_value_that_is_no_integer_is_refused_for_an_integer_field(typed):
+    with pytest.raises(InvalidValue):
+        value_serializer(INTEGER)(typed)
 
 
 @pytest.mark.parametrize(("typed", "wire"), [
@@ -310,16 +328,23 @@ def test_datetimes_go_out_as_utc_wire_text(typed, wire, machine_zone):
 
 @pytest.mark.parametrize(("typed", "wire"), [
     (None, ""), ("", ""), ("2026-11-22", "2026-11-22"), (" 2026-11-22 ", "2026-11-22"),
-    ("2026-11-22T07:24:24+00:00", "2026-11-22"), (dt.date(2026, 11, 22), "2026-11-22"),
-    (dt.datetime(2026, 11, 22, 7, 24), "2026-11-22"),
+    ("2026-11-22T00:00:00Z", "2026-11-22"), (dt.date(2026, 11, 22), "2026-11-22"),
+    (dt.datetime(2026, 11, 22), "2026-11-22"),
 ])
 def test_dates_go_out_as_the_calendar_day(typed, wire):
     assert value_serializer(DATE)(typed) == wire
 
 
+@pytest.mark.parametrize("typed", ["2026-11-22T07:24:24+00:00", dt.datetime(2026, 11, 22, 7, 24),
+                                   "2026-02-30", "22.11.2026", 20261122])
+def test_a_date_time_or_an_impossible_date_is_refused_for_a_date_field(typed):
+    with pytest.raises(InvalidValue):
+        value_serializer(DATE)(typed)
+
+
 @pytest.mark.parametrize(("typed", "wire"), [
-    (None, ""), ("", ""), ("09:30", "09:30:00"), ("09:30:00", "09:30:00"),
-    (" 09:30:00.5 ", "09:30:00"), (dt.time(9, 30), "09:30:00"),
+    (None, ""), ("", ""), ("09:30", "09:30:00"), ("9:30", "09:30:00"), (" 09:30:00 ", "09:30:00"),
+    (dt.time(9, 30, 5, 500), "09:30:05"),
 ])
 def test_times_go_out_with_seconds_and_no_fraction(typed, wire):
     assert value_serializer(TIME)(typed) == wire
@@ -333,10 +358,16 @@ def test_multipicklists_go_out_joined(typed, wire):
     assert value_serializer(MULTI)(typed) == wire
 
 
-@pytest.mark.parametrize(("typed", "wire"), [(None, ""), ("x", "x"), (True, "1"), (False, "0"),
-                                             (5, "5")])
+@pytest.mark.parametrize(("typed", "wire"), [(None, ""), ("x", "x"), (" x ", " x "), (5, "5"),
+                                             (2.50, "2.5")])
 def test_text_goes_out_as_text(typed, wire):
     assert value_serializer(TEXT)(typed) == wire
+
+
+@pytest.mark.parametrize("typed", [True, {"a": 1}, ["a"], "a\x00b", "half \ud83d emoji"])
+def test_what_is_no_storable_text_is_refused(typed):
+    with pytest.raises(InvalidValue):
+        value_serializer(TEXT)(typed)
 
 
 def test_a_record_goes_out_field_by_field_and_unknown_fields_unchanged():

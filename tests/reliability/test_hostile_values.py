@@ -231,18 +231,10 @@ def test_every_field_type_round_trips_typed_wire_stored_typed(typed_fields, valu
     if values["reference"] == "ACCOUNT":
         values["reference"] = account_id
     spec = ModuleSpec.from_describe(describe)
-    by_name = {f["name"]: f for f in describe["fields"]}
     wire = {}
     for ftype, value in values.items():
         name = names[ftype]
         wire[name] = to_wire(spec.fields[name], value)
-        # the client's serializer (used outside the target) says the same (numbers: the same
-        # number; the target writes it without trailing zeros)
-        client_wire = vtypes.value_serializer(by_name[name])(value)
-        if ftype in vtypes.NUMBER_TYPES and value is not None:
-            assert Decimal(client_wire) == Decimal(wire[name]), (ftype, value)
-        else:
-            assert client_wire == wire[name], (ftype, value)
     created = vt.create("Contacts", {"lastname": "Typed", "assigned_user_id": "19x1", **wire})
     stored = vt.retrieve(created["id"])
     typed = vtypes.record_parser(describe)(stored)

@@ -1,4 +1,4 @@
-"""The target's wire conversion agrees with vtiger_client.types (the tap's parser).
+"""What the tap reads, the target writes back unchanged.
 
 Round trip at the value level: a wire value the server holds -> the tap's typed value ->
 the target's wire value -> the same stored value (and the tap parses it back to the same
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from target_vtiger.validation import FieldSpec, to_wire, wire_equal
-from vtiger_client.types import value_parser, value_serializer
+from vtiger_client.types import value_parser
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
 WIRE = {
@@ -43,8 +43,6 @@ def check(ftype: str, wire: str) -> None:
     ours = to_wire(FieldSpec("f", ftype), typed)
     assert wire_equal(ftype, ours, wire), (ftype, wire, typed, ours)
     assert parse(ours) == typed
-    # and the shared serializer says the same thing
-    assert wire_equal(ftype, ours, value_serializer(field)(typed))
 
 
 @settings(max_examples=600)
