@@ -5,6 +5,7 @@ target webhook mode (token in header or query, bulk up to 50, token never logged
 from __future__ import annotations
 
 import datetime as dt
+import math
 import logging
 from decimal import Decimal
 
@@ -260,6 +261,22 @@ class TestWebhookMode:
         assert counts(run, "Contacts")["created"] == 1
         contact = vt.query("select * from Contacts where email = 'typed@example.com';")[0]
         assert contact["lastname"] == "Typed"
+
+    def test_a_number_no_wire_text_carries_is_rejected_and_the_rest_written(
+        self, sandbox, hook_config, vt
+    ):
+        props = {**CONTACT_PROPS, "score": {"type": ["number", "null"]}}
+        records = [{"lastname": "Finite", "email": "finite@example.com", "score": 1.5},
+                   {"lastname": "NotANumber", "email": "nan@example.com", "score": math.nan}]
+        run = run_target(hook_config, [schema_msg("Contacts", props),
+                                       *(record_msg("Contacts", r) for r in records)],
+                         expect_error=True)
+        assert counts(run, "Contacts")["created"] == 1
+        rejects = read_jsonl(hook_config["rejects_path"])
+        assert [(r["record"]["email"], r["error_code"]) for r in rejects] == [
+            ("nan@example.com", "INVALID_TYPE")]
+        assert "not a finite number" in rejects[0]["message"]
+        assert [c["lastname"] for c in contacts_in_sandbox(vt)] == ["Finite"]
 
     def test_the_webhook_body_is_vtiger_wire_text(self):
         body = wire_body({"score": Decimal("1.25"), "vip": True, "n": None, "_sdc_x": 1,
