@@ -233,13 +233,11 @@ class AccountHierarchyStream(PerParentStream):
         )
         #: account ids already emitted as part of a tree in this run
         self._covered: set[str] = set()
-        self.hierarchy_calls = 0
 
     def records_for(self, parent: dict[str, t.Any]) -> t.Iterable[dict]:
         """The whole tree of a changed account, unless this run already emitted it."""
         if str(parent["id"]) in self._covered:
             return
-        self.hierarchy_calls += 1
         rows = hierarchy_rows(self.client.get_account_hierarchy(str(parent["id"])) or [])
         for row in rows:
             self._covered.add(row["account_id"])

@@ -133,7 +133,7 @@ class _RunTimer(metrics.Timer):
     def with_context(self, value: t.Any) -> None:
         """Ignored: the context is a whole parent record (CRM data has no place in logs)."""
 
-    def __exit__(self, exc_type: t.Any, exc_val: t.Any, exc_tb: t.Any) -> None:
+    def __exit__(self, exc_type: t.Any, *_exc_info: t.Any) -> None:
         self.total += self.elapsed()
         if exc_type is not None:
             self.tags[metrics.Tag.STATUS] = metrics.Status.FAILED

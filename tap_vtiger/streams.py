@@ -191,7 +191,6 @@ class VtigerStream(HookedStream):
     ) -> None:
         self.module = module
         self.id_prefix = id_prefix
-        self._raw_schema = schema
         self._raw_catalog_schema = raw_catalog_schema
         super().__init__(tap, schema=schema, name=module)
         self._parser: t.Callable[[t.Mapping[str, t.Any]], dict] | None = None

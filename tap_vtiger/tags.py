@@ -83,8 +83,6 @@ class TagsStream(PerParentStream):
         #: id prefix ("12") -> module ("Contacts"): a tag row names its record's module
         self.prefixes = dict(prefixes or {})
         super().__init__(tap, name="tags", schema=TAGS_SCHEMA)
-        #: calls spent on tags_retrieve (the field-based path is free): for logs and tests
-        self.retrieve_calls = 0
 
     def accepts_parent(self, parent: Stream) -> bool:
         """Only below module streams the run selects: tags are extracted for the records
@@ -107,7 +105,6 @@ class TagsStream(PerParentStream):
         if "tags" in parent:
             tags = split_tags(parent["tags"])
         else:
-            self.retrieve_calls += 1
             tags = split_tags((self.client.tags_retrieve(record_id) or {}).get("tags"))
         module = self._module_of(parent)
         for tag in tags:

@@ -79,10 +79,3 @@ class FastSingerWriter(GenericSingerWriter[bytes, Message]):
             [{"type": "RECORD", "stream": stream, "record": r, "time_extracted": time_extracted}
              for r in records]))
 
-    @staticmethod
-    def record_line(stream: str, record: dict[str, t.Any], time_extracted: str) -> bytes:
-        """A RECORD line built directly (the stream's fast path; no message object)."""
-        return _encoder.encode(
-            {"type": "RECORD", "stream": stream, "record": record,
-             "time_extracted": time_extracted}
-        ) + b"\n"
