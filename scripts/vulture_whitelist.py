@@ -4,12 +4,6 @@
 each entry says who uses the name.
 """
 
-from vtiger_sandbox.cli import _Server
-
-_Server.handle_exit  # uvicorn's signal handler calls it on SIGTERM/SIGINT  # noqa: B018
-_Server.force_exit  # uvicorn reads it to stop without waiting for connections  # noqa: B018
-
-# ------------------------------------------------------------------ singer-sdk calls these
 from tap_vtiger.related import PerParentStream, RelatedStream, _RunCounter, _RunTimer
 from tap_vtiger.streams import VtigerStream
 from tap_vtiger.tap import TapVtiger
@@ -18,6 +12,14 @@ from target_vtiger.rejects import StreamSummary
 from target_vtiger.sinks.base import RunSink
 from target_vtiger.sinks.module import VtigerSink
 from target_vtiger.target import TargetVtiger
+from vtiger_sandbox.cli import _Server
+from vtiger_singer.sdk import HookedStream
+from vtiger_warehouse.soft_delete import duckdb_main
+
+_Server.handle_exit  # uvicorn's signal handler calls it on SIGTERM/SIGINT  # noqa: B018
+_Server.force_exit  # uvicorn reads it to stop without waiting for connections  # noqa: B018
+
+# ------------------------------------------------------------------ singer-sdk calls these
 
 _RunCounter.with_context  # the SDK's sync loop tags each counter with its context  # noqa: B018
 _RunTimer.with_context  # the same for the sync timer  # noqa: B018
@@ -47,8 +49,6 @@ TargetVtiger.capabilities  # the SDK's --about  # noqa: B018
 TargetVtiger.max_parallelism  # the SDK's drain  # noqa: B018
 TargetVtiger.get_sink_class  # the SDK's sink routing  # noqa: B018
 
-from vtiger_singer.sdk import HookedStream
-from vtiger_warehouse.soft_delete import duckdb_main
 
 HookedStream._input_schema  # the SDK's effective_schema reads it  # noqa: B018
 HookedStream.state_manager.is_flushed  # the SDK's STATE writing reads it  # noqa: B018

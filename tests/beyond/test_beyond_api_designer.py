@@ -5,8 +5,8 @@ target webhook mode (token in header or query, bulk up to 50, token never logged
 from __future__ import annotations
 
 import datetime as dt
-import math
 import logging
+import math
 from decimal import Decimal
 
 import pytest
