@@ -331,6 +331,7 @@ def test_a_picklist_without_listed_values_takes_any_text() -> None:
 
 def test_an_empty_item_of_a_stored_multipicklist_is_no_value() -> None:
     assert wire_equal("multipicklist", "Red", "Red |##| ")
+    assert wire_equal("multipicklist", "Red |##| ", "Red")
     assert wire_equal("multipicklist", "", " ")
     assert not wire_equal("multipicklist", "Red", "Red |##| Blue")
 
