@@ -50,7 +50,7 @@ demo: venv
 bench: venv
 	$(BIN)/python scripts/bench.py
 
-# Runs tests/reliability and prints what it proved (faults injected, records compared...).
+# Runs tests/e2e/reliability and prints what it proved (faults injected, records compared...).
 reliability: venv
 	$(BIN)/python scripts/reliability_report.py
 

@@ -21,7 +21,7 @@ Any failure exits non-zero with a one-line reason.
 DEMO_OUTPUT_DIR (default output/) holds the DuckDB file, the Meltano log and dbt's artifacts
 (dbt/); Meltano keeps
 the state between the runs in .meltano/meltano.db unless MELTANO_DATABASE_URI says otherwise
-(tests/pipeline/test_make_demo.py sets both, so a test run leaves the developer's files alone).
+(tests/e2e/pipeline/test_make_demo.py sets both, so a test run leaves the developer's files alone).
 """
 
 from __future__ import annotations

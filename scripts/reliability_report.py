@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The reliability report (``make reliability``): run tests/reliability, print what it proved.
+"""The reliability report (``make reliability``): run tests/e2e/reliability, print what it proved.
 
     .venv/bin/python scripts/reliability_report.py            # run the tests, print the table
     .venv/bin/python scripts/reliability_report.py --readme   # ...and rewrite README's section
@@ -7,7 +7,7 @@
 
 Every figure comes out of the tests themselves, nothing is typed in by hand: each reliability
 test that injects faults, kills a process or runs out of API budget appends one JSON line of
-counters (``tests/reliability/faults_helpers.Figures``) to the file named by
+counters (``tests/e2e/reliability/faults_helpers.Figures``) to the file named by
 ``RELIABILITY_FIGURES``; the bad-input, hostile-value and security cases are counted from
 pytest's JUnit report (one test case each, parametrized). Both files are kept in
 ``output/reliability/``. The script exits 1 when a test failed, so a report is only ever
@@ -33,7 +33,7 @@ BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 RAW = ROOT / "output" / "reliability"
 FAULT_KINDS = ("error", "drop", "html", "truncate", "429")
 # The reliability suite, and the target's specification of "nothing doubled, nothing stale".
-TESTS = ("tests/reliability", "tests/target/test_target_integrity.py",
+TESTS = ("tests/e2e/reliability", "tests/target/test_target_integrity.py",
          "tests/target/test_target_generated.py")
 
 
@@ -79,7 +79,7 @@ def read_figures(path: Path) -> list[dict]:
 
 def hostile_sizes() -> str:
     """How much the hostile-value tests try, read from their own constants (no hand copy)."""
-    tree = ast.parse((ROOT / "tests/reliability/test_hostile_values.py").read_text())
+    tree = ast.parse((ROOT / "tests/e2e/reliability/test_hostile_values.py").read_text())
     values = next(len(node.value.elts) for node in ast.walk(tree)
                   if isinstance(node, ast.Assign) and isinstance(node.value, ast.List)
                   and any(getattr(t, "id", "") == "HOSTILE" for t in node.targets))

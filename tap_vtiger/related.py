@@ -10,7 +10,7 @@ is per record (``query_related`` / ``retrieve_related``). Hanging the stream bel
 stream means links are read only for the parent records the module stream emits, i.e. only for
 records created or changed since the module's bookmark. A first run reads links of every record.
 
-API cost per run (see docs/beyond-crud.md):
+API cost per run (see docs/relations-tags-and-api-designer.md):
     1 ``relatedtypes`` per module (only when at least one parent changed)
     + for every changed parent and every followed relation: ceil(links / 100) ``query_related``
       calls (at least 1; a relation the server cannot query falls back to one
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 #: Error codes of a record that no longer exists (deleted, or never visible).
 GONE_CODES = frozenset({"ACCESS_DENIED", "RECORD_NOT_FOUND", "INVALID_ID_ATTRIBUTE"})
 
-#: Settings added to the tap's config_jsonschema (see :func:`beyond_settings` in tap.py wiring).
+#: Settings added to the tap's config_jsonschema (tap.py STREAM_SETTINGS).
 RELATION_SETTINGS = [
     th.Property(
         "include_relations",

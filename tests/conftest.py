@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from vtiger_sandbox.testing import SandboxServer, reap
+
+# helpers shared by the rooms of the suite (tests/support/*.py), imported by module name
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 # CI (and `make mutation`) must give the same verdict on every run: examples come from a fixed
 # seed and no example database carries failures from one run into the next.

@@ -13,6 +13,8 @@ import singer_sdk
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = ROOT / "vtiger_singer" / "sdk.py"
+#: Names what the SDK reads for vulture (scripts/vulture_whitelist.py): a list, not a use.
+NOT_CODE = {ROOT / "scripts" / "vulture_whitelist.py"}
 SCANNED = ["tap_vtiger", "target_vtiger", "vtiger_client", "vtiger_sandbox", "vtiger_singer",
            "vtiger_warehouse", "scripts", "tests", "orchestrate/airflow/dags"]
 #: Our own names that happen to equal a private name of the SDK (not the SDK's member).
@@ -58,7 +60,8 @@ def uses_in(path: Path, private: set[str]) -> list[str]:
 
 
 def scanned_files() -> list[Path]:
-    return sorted(p for folder in SCANNED for p in (ROOT / folder).rglob("*.py") if p != ALLOWED)
+    return sorted(p for folder in SCANNED for p in (ROOT / folder).rglob("*.py")
+                  if p != ALLOWED and p not in NOT_CODE)
 
 
 @pytest.fixture(scope="module")

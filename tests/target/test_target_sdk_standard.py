@@ -35,7 +35,7 @@ _Standard = get_target_test_class(TargetVtiger, config={})
 KEEPS_ITS_KEY = "test_record_missing_key_property"
 
 REJECTED_NOT_FATAL = (
-    "rejected, not fatal, by design: tests/reliability/"
+    "rejected, not fatal, by design: tests/e2e/reliability/"
     "test_bad_input.py::test_bad_records_are_rejected_with_reasons_and_the_others_written"
 )
 SKIPPED = {

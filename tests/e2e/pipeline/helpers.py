@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 MELTANO = str(BIN / "meltano") if (BIN / "meltano").exists() else "meltano"
 

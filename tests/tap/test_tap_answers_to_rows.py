@@ -1,4 +1,4 @@
-"""Pure pieces of the Beyond-CRUD code: answers of real Vtiger calls turned into rows."""
+"""Answers of real Vtiger calls turned into the tap's rows (pure functions)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from tap_vtiger.api_designer import infer_schema, rows_of
 from tap_vtiger.metadata import dependency_rows, hierarchy_rows, picklist_rows
 from tap_vtiger.related import relations_from_relatedtypes
 from tap_vtiger.tags import split_tags
-from target_vtiger.sinks.webhook import check_webhook_settings, webhook_path
 
 REFERENCE = Path("/work/shared/vtiger-reference")
 
@@ -82,24 +81,6 @@ def test_inferred_schema_is_nullable_and_widens_mixed_numbers():
     assert schema["properties"]["id"]["type"] == ["string", "null"]
     assert schema["properties"]["n"]["type"] == ["number", "null"]
     assert schema["properties"]["x"]["type"] == ["string", "null"]
-
-
-def test_webhook_path_from_a_path_or_the_full_url():
-    api = "https://acme.od2.vtiger.com"
-    assert webhook_path("contacts_in", api) == "contacts_in"
-    assert webhook_path("/restapi/vtap/webhook/contacts_in", api) == "contacts_in"
-    assert webhook_path(f"{api}/restapi/vtap/webhook/contacts_in", api) == "contacts_in"
-    with pytest.raises(ValueError, match="same Vtiger instance"):
-        webhook_path("https://evil.example/restapi/vtap/webhook/x", api)
-
-
-def test_webhook_settings_need_a_token_and_at_most_50_per_request():
-    base = {"api_url": "https://acme.od2.vtiger.com", "webhook_url": "in"}
-    with pytest.raises(ValueError, match="webhook_token"):
-        check_webhook_settings(base)
-    with pytest.raises(ValueError, match="between 1 and 50"):
-        check_webhook_settings({**base, "webhook_token": "t", "webhook_batch_size": 51})
-    check_webhook_settings({**base, "webhook_token": "t", "webhook_batch_size": 50})
 
 
 def test_dependency_rows_follow_the_documented_answer():

@@ -1,6 +1,7 @@
-"""tap-vtiger | target-vtiger as processes: the Beyond-CRUD settings exist, a link stream flows
-through a real pipe (re-writing existing links is free), and a wrong webhook token ends the
-target with exit code 1, the error named and the token nowhere in the output."""
+"""tap-vtiger | target-vtiger as processes: the link, tag, webhook and API Designer settings
+exist, a link stream flows through a real pipe (re-writing existing links is free), and a wrong
+webhook token ends the target with exit code 1, the error named and the token nowhere in the
+output."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from beyond_helpers import create, discover, select, vt
+from singer_helpers import create, discover, select, vt
 
 __all__ = ["vt"]
 
@@ -24,7 +25,7 @@ def about(exe: str) -> dict:
     return json.loads(out.stdout)["settings"]["properties"]
 
 
-def test_about_documents_every_beyond_setting():
+def test_about_documents_the_link_tag_webhook_and_api_designer_settings():
     tap = about(TAP)
     for name in ("include_relations", "relations", "include_tags", "include_metadata_streams",
                  "picklist_dependencies", "custom_queries", "api_designer_streams"):

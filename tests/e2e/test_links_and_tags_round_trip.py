@@ -3,7 +3,7 @@ by their shape, and writing back what was just read changes nothing and costs no
 
 from __future__ import annotations
 
-from beyond_helpers import counts, create, run_tap, run_target, vt
+from singer_helpers import counts, create, run_tap, run_target, vt
 
 __all__ = ["vt"]
 

@@ -12,22 +12,14 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TESTS = Path(__file__).resolve().parents[1]
-ROOT = TESTS.parent
-for _room in ("tap", "target"):
-    if str(TESTS / _room) not in sys.path:
-        sys.path.insert(0, str(TESTS / _room))
-
-from tap_helpers import QUIET, Run, client_for  # noqa: E402
-
-BIN = ROOT / ".venv" / "bin"
+from processes import BIN, clean_env
+from tap_helpers import QUIET, Run, client_for
 
 #: The issue's fault mix: 10% 500/502/503, 5% dropped connections, HTML pages, truncated JSON,
 #: and 429 bursts (2 calls in a row) with Retry-After 1 s (the sandbox's smallest).
@@ -249,12 +241,6 @@ def tap_command(cfg_path: Path, catalog_path: Path, state_path: Path | None = No
     if state_path is not None:
         cmd += ["--state", str(state_path)]
     return cmd
-
-
-def clean_env() -> dict[str, str]:
-    """The environment without TAP_/TARGET_VTIGER_* settings (the SDK would read them)."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("TAP_VTIGER", "TARGET_VTIGER"))}
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -5,7 +5,7 @@ webservice.php (the open-source edition has no tag operations: HTTP 500, empty b
 from __future__ import annotations
 
 import pytest
-from beyond_helpers import (
+from singer_helpers import (
     LINK_PROPS,
     TAG_PROPS,
     counts,

@@ -41,6 +41,12 @@ class Run:
         states = self.states()
         return states[-1] if states else {}
 
+    def streams(self) -> set[str]:
+        return {m["stream"] for m in self.messages if m["type"] == "RECORD"}
+
+    def schemas(self, stream: str) -> list[dict]:
+        return [m for m in self.messages if m["type"] == "SCHEMA" and m["stream"] == stream]
+
     def schema(self, stream: str) -> dict:
         return next(m for m in self.messages
                     if m["type"] == "SCHEMA" and m["stream"] == stream)["schema"]
@@ -57,12 +63,15 @@ def discover(cfg: dict) -> dict:
 
 
 def select(catalog: dict, streams: set[str]) -> dict:
+    """A copy of ``catalog`` with exactly ``streams`` selected (all their fields)."""
     catalog = json.loads(json.dumps(catalog))
     for entry in catalog["streams"]:
         chosen = entry["tap_stream_id"] in streams
         for md in entry.get("metadata", []):
             if md.get("breadcrumb") == []:
                 md["metadata"]["selected"] = chosen
+            elif chosen:
+                md["metadata"]["selected"] = True
     return catalog
 
 
@@ -86,8 +95,8 @@ class InterruptingOutput(io.StringIO):
         return n
 
 
-def run_tap(cfg: dict, *, streams: set[str] | None = None, state: dict | None = None,
-            catalog: dict | None = None, interrupt_after_states: int | None = None,
+def run_tap(cfg: dict, streams: set[str] | None = None, state: dict | None = None,
+            catalog: dict | None = None, *, interrupt_after_states: int | None = None,
             prepare: Any = None) -> Run:
     """Sync in-process; returns every message written (up to the interruption, if any).
 

@@ -262,7 +262,7 @@ def test_parallel_loads_may_create_the_target_schema_at_the_same_moment(postgres
     import subprocess
     from pathlib import Path
 
-    venv = Path(__file__).resolve().parents[2] / ".meltano/loaders/target-postgres/venv"
+    venv = Path(__file__).resolve().parents[3] / ".meltano/loaders/target-postgres/venv"
     args = [postgres.host, str(postgres.port), postgres.user, postgres.database]
     failures = {}
     for n, mode in enumerate(("plain", "patched", "plain", "patched")):

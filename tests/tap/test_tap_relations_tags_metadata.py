@@ -1,4 +1,4 @@
-"""tap-vtiger beyond records, against a running sandbox over HTTP: relationship child streams,
+"""tap-vtiger beside the records, against a running sandbox over HTTP: relationship child streams,
 tags, picklist metadata and account hierarchies, with the API calls each one costs."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from beyond_helpers import create, discover, run_tap, select, vt
+from singer_helpers import create, discover, run_tap, select, vt
 
 __all__ = ["vt"]
 

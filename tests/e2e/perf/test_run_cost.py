@@ -10,9 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tap"))
-
 from tap_helpers import client_for, discover, run_tap, select
 
 BASE = 1_767_225_600  # 2026-01-01 00:00:00 UTC
@@ -250,7 +247,7 @@ def test_the_documented_measurement_script_reports_the_unchanged_run():
     import json
     import subprocess
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     out = subprocess.run([sys.executable, str(root / "scripts" / "run_cost.py"), "--api-style",
                           "rest", "--json"], capture_output=True, text=True, check=True,
                          cwd=root, timeout=600).stdout

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-DATA = Path(__file__).parent / "data_files"
+DATA = Path(__file__).resolve().parents[1] / "target" / "data_files"
 
 CONTACT_PROPS = {
     name: {"type": ["string", "null"]}
@@ -88,17 +88,22 @@ class TargetRun:
         }
 
 
-def run_target(config: dict, text: str, *, expect_error: bool = False) -> TargetRun:
-    """Run TargetVtiger in-process on ``text`` (Singer JSON lines); collect STATE output."""
+def run_target(config: dict, text: str | list[dict], *, expect_error: bool = False
+               ) -> TargetRun:
+    """Run TargetVtiger in-process on ``text`` (Singer JSON lines, or the messages);
+    collect STATE output.
+    """
     from target_vtiger.target import TargetVtiger
 
-    target = TargetVtiger(config=config)
+    if not isinstance(text, str):
+        text = "".join(json.dumps(m) + "\n" for m in text)
+    target = TargetVtiger(config=config, parse_env_config=False)
     out = io.StringIO()
     error = None
     with contextlib.redirect_stdout(out):
         try:
             target.listen(io.StringIO(text))
-        except Exception as exc:
+        except BaseException as exc:
             if not expect_error:
                 raise
             error = exc

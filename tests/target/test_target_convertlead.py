@@ -4,7 +4,7 @@ with one result per record, and re-runs never convert twice."""
 from __future__ import annotations
 
 import pytest
-from beyond_helpers import counts, create, read_jsonl, record_msg, run_target, schema_msg, vt
+from singer_helpers import counts, create, read_jsonl, record_msg, run_target, schema_msg, vt
 
 __all__ = ["vt"]
 

@@ -2,7 +2,7 @@
 target as the commands users run (subprocesses), read what they printed, and serve the sandbox
 over TLS with a private CA.
 
-Not a conftest.py (tests/reliability/conftest.py belongs to the fault/crash tests): fixtures
+Not a conftest.py (tests/e2e/reliability/conftest.py belongs to the fault/crash tests): fixtures
 here are imported by name.
 """
 
@@ -11,34 +11,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import BIN, ROOT, clean_env
+from tap_helpers import QUIET
 
 from vtiger_sandbox.testing import SandboxServer
 
-TESTS = Path(__file__).resolve().parents[1]
-ROOT = TESTS.parent
-BIN = ROOT / ".venv" / "bin"
-for _room in ("tap", "target"):
-    if str(TESTS / _room) not in sys.path:
-        sys.path.insert(0, str(TESTS / _room))
-
-#: Tap settings that keep runs small: no relation/tag/metadata streams.
-QUIET = {"include_relations": False, "include_tags": False, "include_metadata_streams": False}
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any TAP_VTIGER_* / TARGET_VTIGER_* / LOGLEVEL leaking in."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TAP_VTIGER", "TARGET_VTIGER")) and k not in ("LOGLEVEL",)}
-    env.update(extra)
-    return env
+__all__ = ["BIN", "QUIET", "ROOT", "clean_env"]
 
 
 def run_cli(exe: str, config: dict, *args: str, tmp_path: Path, stdin: str = "",

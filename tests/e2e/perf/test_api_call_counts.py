@@ -13,14 +13,9 @@ from __future__ import annotations
 
 import collections
 import math
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tap"))
-
 from tap_helpers import config, discover, run_tap, select
 
 BASE = 1_767_225_600  # 2026-01-01 00:00:00 UTC

@@ -5,7 +5,7 @@ against a running sandbox over HTTP: idempotent, cheap, and one bad record never
 from __future__ import annotations
 
 import pytest
-from beyond_helpers import (
+from singer_helpers import (
     LINK_PROPS,
     TAG_PROPS,
     counts,

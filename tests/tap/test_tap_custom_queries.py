@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from beyond_helpers import create, discover, run_tap, select, vt
+from singer_helpers import create, discover, run_tap, select, vt
 
 from vtiger_client.errors import ConfigError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROJECT = yaml.safe_load((ROOT / "meltano.yml").read_text())
 PLUGINS = {
     plugin["name"]: plugin
