@@ -56,6 +56,17 @@ def vt(sandbox):
     return VtigerClient(ClientConfig.from_mapping(sandbox.tap_config()))
 
 
+def contacts_in_sandbox(vt) -> list[dict]:
+    """id, lastname and email of every contact the sandbox holds."""
+    rows, offset = [], 0
+    while True:
+        page = vt.query(f"select id, lastname, email from Contacts limit {offset}, 100;")
+        rows += page
+        if len(page) < 100:
+            return rows
+        offset += 100
+
+
 def create(vt, module: str, **fields: Any) -> dict:
     fields.setdefault("assigned_user_id", "19x1")
     return vt.create(module, fields)

@@ -24,16 +24,6 @@ CONTACTS_API = {"name": "partner_contacts", "path": "contacts", "pagination_para
                 "page_size": 100, "primary_keys": ["id"]}
 
 
-def contacts_in_sandbox(vt) -> list[dict]:
-    rows, offset = [], 0
-    while True:
-        page = vt.query(f"select id, lastname, email from Contacts limit {offset}, 100;")
-        rows += page
-        if len(page) < 100:
-            return rows
-        offset += 100
-
-
 class TestTapStreams:
     def test_every_page_is_read_once_with_basic_auth(self, sandbox):
         sandbox.bulk_create("Contacts", 250)

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from singer_helpers import (
+    contacts_in_sandbox,
     counts,
     read_jsonl,
     record_msg,
@@ -27,16 +28,6 @@ PLUS_ONE = dt.timezone(dt.timedelta(hours=1))
 
 UPSERT_TOKEN = "demo-webhook-token"
 QUERY_TOKEN = "demo-query-token"
-
-
-def contacts_in_sandbox(vt) -> list[dict]:
-    rows, offset = [], 0
-    while True:
-        page = vt.query(f"select id, lastname, email from Contacts limit {offset}, 100;")
-        rows += page
-        if len(page) < 100:
-            return rows
-        offset += 100
 
 
 # ---------------------------------------------------------------------------- webhook mode
