@@ -480,7 +480,7 @@ def format_decimal(number: Decimal) -> str:
     text = format(number, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return "0" if text == "-0" else text
 
 
 def _in_range(value: t.Any) -> Decimal:
@@ -497,7 +497,7 @@ def _ser_int(value: t.Any) -> str:
     number = _in_range(value)
     if number != number.to_integral_value():
         raise InvalidValue("INVALID_TYPE", f"{value!r} is not an integer")
-    return format_decimal(number.to_integral_value())
+    return format_decimal(number)
 
 
 def _ser_number(value: t.Any) -> str:

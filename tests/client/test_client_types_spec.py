@@ -419,3 +419,16 @@ def test_a_bad_value_of_a_parser_built_without_a_module_names_the_field_only(pro
 def test_an_impossible_datetime_is_refused_on_the_way_out(typed):
     with pytest.raises(ValueError):
         value_serializer(DATETIME)(typed)
+
+
+def test_without_inplace_the_wire_record_is_left_as_it_was():
+    describe = {"name": "Things", "fields": [INTEGER]}
+    wire = {"id": "1x1", "n": "5"}
+    assert record_parser(describe)(wire) == {"id": "1x1", "n": 5}
+    assert wire == {"id": "1x1", "n": "5"}
+
+
+def test_a_negative_zero_goes_out_as_zero():
+    assert value_serializer(DOUBLE)(Decimal("-0.000")) == "0"
+    assert value_serializer(INTEGER)("-0") == "0"
+
