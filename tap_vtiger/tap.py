@@ -35,6 +35,7 @@ import click
 from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_vtiger.api_designer import API_DESIGNER_SETTINGS, api_designer_streams
 from tap_vtiger.custom_queries import CUSTOM_QUERY_SETTINGS, custom_query_streams
@@ -382,8 +383,6 @@ class TapVtiger(HookedTap):
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """``--test``: check the connection and credentials with one ``me`` call."""
-        from singer_sdk.tap_base import CliTestOptionValue
-
         if value == CliTestOptionValue.Disabled.value:
             return
         config = ctx.params.get("config")

@@ -15,7 +15,11 @@ there), so the loader modules are imported by the entry points, not here.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import typing as t
+from pathlib import Path
 
 #: The loader setting that turns soft delete on (default off: the loaders' own behaviour).
 SETTING = "soft_delete"
@@ -105,10 +109,6 @@ def create_database_directory(argv: list[str]) -> None:
     ``output/`` does not exist yet ("Cannot open file ... No such file or directory").
     MotherDuck (``md:``) and in-memory databases have no directory.
     """
-    import argparse
-    import json
-    from pathlib import Path
-
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("-c", "--config")
     known, _ = parser.parse_known_args(argv)
@@ -127,8 +127,6 @@ def duckdb_main() -> None:
     """``target-duckdb-vtiger``: target-duckdb's CLI with the ``soft_delete`` setting, which
     also creates the DuckDB file's directory.
     """
-    import sys
-
     import target_duckdb
     from target_duckdb.db_sync import DbSync
 
