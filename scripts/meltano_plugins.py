@@ -57,7 +57,7 @@ def definitions_hash() -> str:
 
 #: The project's packages (what a non-editable install of the project copies).
 PACKAGES = ("tap_vtiger", "target_vtiger", "vtiger_client", "vtiger_sandbox", "vtiger_singer",
-            "vtiger_warehouse")
+            "loader_patches")
 
 
 def packaged_project(meltano_yml: dict) -> bool:

@@ -14,7 +14,7 @@ from target_vtiger.sinks.module import VtigerSink
 from target_vtiger.target import TargetVtiger
 from vtiger_sandbox.cli import _Server
 from vtiger_singer.sdk import HookedStream
-from vtiger_warehouse.soft_delete import duckdb_main
+from loader_patches.soft_delete import duckdb_main
 
 _Server.handle_exit  # uvicorn's signal handler calls it on SIGTERM/SIGINT  # noqa: B018
 _Server.force_exit  # uvicorn reads it to stop without waiting for connections  # noqa: B018

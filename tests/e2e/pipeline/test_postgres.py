@@ -228,7 +228,7 @@ def test_timestamptz_columns_keep_their_type_across_loads(first_load: Load,
 RACE = """
 import sys, threading
 from target_postgres.connector import PostgresConnector
-from vtiger_warehouse.target_postgres import concurrent_schema_creation
+from loader_patches.target_postgres import concurrent_schema_creation
 
 config = {"sqlalchemy_url":
           f"postgresql+psycopg://{sys.argv[3]}@{sys.argv[1]}:{sys.argv[2]}/{sys.argv[4]}"}

@@ -66,13 +66,13 @@ def concurrent_schema_creation(connector_class: t.Any) -> None:
 
 def main() -> None:
     """``target-postgres-vtiger``: target-postgres's CLI with the timestamptz mapping,
-    concurrent schema creation and the ``soft_delete`` setting (vtiger_warehouse/soft_delete.py).
+    concurrent schema creation and the ``soft_delete`` setting (loader_patches/soft_delete.py).
     """
     from target_postgres.connector import PostgresConnector
     from target_postgres.sinks import PostgresSink
     from target_postgres.target import TargetPostgres
 
-    from vtiger_warehouse.soft_delete import postgres_soft_delete
+    from loader_patches.soft_delete import postgres_soft_delete
 
     timestamptz_mapping(PostgresConnector)
     concurrent_schema_creation(PostgresConnector)
