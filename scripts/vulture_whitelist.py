@@ -4,6 +4,7 @@
 each entry says who uses the name.
 """
 
+from loader_patches.soft_delete import duckdb_main
 from tap_vtiger.related import PerParentStream, RelatedStream, _RunCounter, _RunTimer
 from tap_vtiger.streams import VtigerStream
 from tap_vtiger.tap import TapVtiger
@@ -14,7 +15,6 @@ from target_vtiger.sinks.module import VtigerSink
 from target_vtiger.target import TargetVtiger
 from vtiger_sandbox.cli import _Server
 from vtiger_singer.sdk import HookedStream
-from loader_patches.soft_delete import duckdb_main
 
 _Server.handle_exit  # uvicorn's signal handler calls it on SIGTERM/SIGINT  # noqa: B018
 _Server.force_exit  # uvicorn reads it to stop without waiting for connections  # noqa: B018
