@@ -55,7 +55,8 @@ for _p in (str(ROOT), str(ROOT / "scripts")):
 import bench_tap  # noqa: E402
 import bench_target  # noqa: E402
 
-from tap_vtiger import streams as tap_streams  # noqa: E402
+from tap_vtiger import client as tap_client  # noqa: E402
+from tap_vtiger.streams import modules as tap_modules  # noqa: E402
 from tap_vtiger.tap import TapVtiger  # noqa: E402
 from vtiger_sandbox.seed import DEMO_EPOCH  # noqa: E402
 from vtiger_sandbox.testing import SandboxServer  # noqa: E402
@@ -230,7 +231,7 @@ def section_cpu(srv: SandboxServer, cfg: dict, catalog: dict, n: int, repeat: in
 @contextlib.contextmanager
 def no_prefetch() -> t.Iterator[None]:
     """Run the tap's 'next page' calls inline (for the before/after comparison)."""
-    original = tap_streams.VtigerStream._prefetch
+    original = tap_client.VtigerStream._prefetch
 
     def inline(self: t.Any, fn: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
         future: concurrent.futures.Future = concurrent.futures.Future()
@@ -240,11 +241,11 @@ def no_prefetch() -> t.Iterator[None]:
             future.set_exception(exc)
         return future
 
-    tap_streams.VtigerStream._prefetch = inline  # type: ignore[method-assign]
+    tap_client.VtigerStream._prefetch = inline  # type: ignore[method-assign]
     try:
         yield
     finally:
-        tap_streams.VtigerStream._prefetch = original  # type: ignore[method-assign]
+        tap_client.VtigerStream._prefetch = original  # type: ignore[method-assign]
 
 
 def bench_latency(tmp: Path, n: int) -> None:
@@ -492,7 +493,7 @@ def bench_deletions(tmp: Path, n: int) -> None:
             vt.delete(rid)
         found: list[str] = []
         checks: list[str] = []
-        original, query = tap_streams.DeletionTracker.check, VtigerClient.query
+        original, query = tap_modules.DeletionTracker.check, VtigerClient.query
 
         def counting(self: t.Any) -> t.Iterator[dict]:
             for record in original(self):
@@ -504,12 +505,12 @@ def bench_deletions(tmp: Path, n: int) -> None:
                 checks.append(text)
             return query(self, text)
 
-        tap_streams.DeletionTracker.check = counting  # type: ignore[method-assign]
+        tap_modules.DeletionTracker.check = counting  # type: ignore[method-assign]
         VtigerClient.query = noting  # type: ignore[method-assign]
         try:
             tap_run(cfg, catalog, json.loads(json.dumps(state)))
         finally:
-            tap_streams.DeletionTracker.check = original  # type: ignore[method-assign]
+            tap_modules.DeletionTracker.check = original  # type: ignore[method-assign]
             VtigerClient.query = query  # type: ignore[method-assign]
         calls = len(checks)
         live = n - len(gone)

@@ -91,7 +91,7 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "streams": Target(
-        "tap_vtiger/streams.py",
+        "tap_vtiger/streams/modules.py",
         ("tests/tap/test_tap_paging_spec.py", "tests/tap/test_tap_bookmark_clamp.py"),
         only=(
             "ModuleStream.start_seconds",

@@ -5,8 +5,8 @@ each entry says who uses the name.
 """
 
 from loader_patches.soft_delete import duckdb_main
-from tap_vtiger.related import PerParentStream, RelatedStream, _RunCounter, _RunTimer
-from tap_vtiger.streams import VtigerStream
+from tap_vtiger.client import PerParentStream, VtigerStream, _RunCounter, _RunTimer
+from tap_vtiger.streams.related import RelatedStream
 from tap_vtiger.tap import TapVtiger
 from tap_vtiger.writer import FastSingerWriter
 from target_vtiger.rejects import StreamSummary

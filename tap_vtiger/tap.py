@@ -37,23 +37,23 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.tap_base import CliTestOptionValue
 
-from tap_vtiger.api_designer import API_DESIGNER_SETTINGS, api_designer_streams
-from tap_vtiger.custom_queries import CUSTOM_QUERY_SETTINGS, custom_query_streams
+from tap_vtiger.client import VtigerStream, wire_children
 from tap_vtiger.deletions import DELETION_SETTINGS
 from tap_vtiger.discovery_cache import DISCOVERY_CACHE_SETTINGS, DiscoveryCache
-from tap_vtiger.metadata import METADATA_SETTINGS, metadata_streams
-from tap_vtiger.related import RELATION_SETTINGS, relation_streams, wire_children
+from tap_vtiger.schema import module_schema
 from tap_vtiger.state_check import check_state
-from tap_vtiger.streams import (
+from tap_vtiger.streams.api_designer import API_DESIGNER_SETTINGS, api_designer_streams
+from tap_vtiger.streams.custom_queries import CUSTOM_QUERY_SETTINGS, custom_query_streams
+from tap_vtiger.streams.metadata import METADATA_SETTINGS, metadata_streams
+from tap_vtiger.streams.modules import (
     NON_SYNC_MODULES,
     SYNC_PROOF_KEY,
     VERDICT_TTL,
     FullTableStream,
     ModuleStream,
-    VtigerStream,
-    module_schema,
 )
-from tap_vtiger.tags import TAG_SETTINGS, tags_streams
+from tap_vtiger.streams.related import RELATION_SETTINGS, relation_streams
+from tap_vtiger.streams.tags import TAG_SETTINGS, tags_streams
 from tap_vtiger.writer import FastSingerWriter
 from vtiger_client import types as vtypes
 from vtiger_client.errors import (
@@ -328,7 +328,7 @@ class TapVtiger(HookedTap):
             if "id" not in props or not self._looks_like_module(entry.tap_stream_id, schema):
                 continue  # not a module stream (relations, tags, API Designer...)
             if entry.tap_stream_id in custom:
-                continue  # a custom query (tap_vtiger/custom_queries.py builds it)
+                continue  # a custom query (tap_vtiger/streams/custom_queries.py builds it)
             entity = entry.replication_key == "modifiedtime" or (
                 entry.tap_stream_id not in NON_SYNC_MODULES and "modifiedtime" in props
                 and schema.get("x-vtiger-entity", True))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tap_vtiger.api_designer import infer_schema, rows_of
-from tap_vtiger.metadata import dependency_rows, hierarchy_rows, picklist_rows
-from tap_vtiger.related import relations_from_relatedtypes
-from tap_vtiger.tags import split_tags
+from tap_vtiger.streams.api_designer import infer_schema, rows_of
+from tap_vtiger.streams.metadata import dependency_rows, hierarchy_rows, picklist_rows
+from tap_vtiger.streams.related import relations_from_relatedtypes
+from tap_vtiger.streams.tags import split_tags
 
 REFERENCE = Path("/work/shared/vtiger-reference")
 

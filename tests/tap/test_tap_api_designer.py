@@ -105,7 +105,7 @@ def _sync_one(config: dict) -> None:
     import contextlib
     import io
 
-    from tap_vtiger.api_designer import api_designer_streams
+    from tap_vtiger.streams.api_designer import api_designer_streams
     from tap_vtiger.tap import TapVtiger
 
     tap = TapVtiger(config=config, parse_env_config=False)

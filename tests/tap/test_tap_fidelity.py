@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from tap_helpers import client_for, config, discover, run_tap, select
 
-from tap_vtiger.streams import module_schema
+from tap_vtiger.schema import module_schema
 from vtiger_client import types as vtypes
 
 

@@ -22,7 +22,7 @@ import pytest
 from tap_helpers import client_for, config, discover, run_tap, select
 from test_tap_sync import BASE, contacts, wire
 
-from tap_vtiger.streams import SYNC_PROOF_KEY
+from tap_vtiger.streams.modules import SYNC_PROOF_KEY
 from vtiger_client import types as vtypes
 from vtiger_client.errors import AuthenticationError, RetryableError, VtigerError
 from vtiger_sandbox.testing import SandboxServer

@@ -17,7 +17,8 @@ from singer_sdk.testing import get_tap_test_class
 from singer_sdk.testing.runners import TapTestRunner
 from tap_helpers import QUIET
 
-from tap_vtiger.streams import NON_SYNC_MODULES, module_schema
+from tap_vtiger.schema import module_schema
+from tap_vtiger.streams.modules import NON_SYNC_MODULES
 from tap_vtiger.tap import TapVtiger
 
 MODULES = ["Contacts", "Accounts", "Potentials", "Users", "Groups", "Currency"]

@@ -12,7 +12,7 @@ import time
 import pytest
 from tap_helpers import client_for, config, discover, run_tap, select, server_ids
 
-from tap_vtiger.streams import SYNC_PROOF_KEY
+from tap_vtiger.streams.modules import SYNC_PROOF_KEY
 
 BASE = calendar.timegm((2026, 1, 1, 0, 0, 0))
 

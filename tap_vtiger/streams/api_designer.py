@@ -37,7 +37,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_vtiger.related import tap_client
+from tap_vtiger.client import tap_client
 from vtiger_singer.sdk import HookedStream
 
 if t.TYPE_CHECKING:

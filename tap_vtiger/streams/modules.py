@@ -43,28 +43,22 @@ State: records are emitted in ``modifiedtime`` order (sync pages sorted, deletio
 the page's ``lastModifiedTime``), so the SDK's sorted-stream bookmark never passes an undelivered
 record; a STATE message is written after every page.
 
-Speed: records are typed once by converters built from the schema's ``x-vtiger-type``
-(:mod:`vtiger_client.types`), the SDK's type conformance is off and RECORD lines are written
-directly (no per-record message objects, no flush); the next page is fetched in a background
-thread while the current one is written.
+Speed: see :class:`tap_vtiger.client.VtigerStream` (typed once, written per page, the next
+page fetched while this one is written).
 """
+
 
 from __future__ import annotations
 
-import concurrent.futures
-import datetime as dt
 import time
 import typing as t
 
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib import SchemaMessage
-
+from tap_vtiger.client import VtigerStream, utc_now_text
 from tap_vtiger.deletions import STATE_KEY as DELETIONS_KEY
 from tap_vtiger.deletions import DeletionTracker
 from tap_vtiger.emitted import BookmarkSecond, TableDigests
+from tap_vtiger.schema import DELETED_AT, UNDECLARED, module_schema
 from tap_vtiger.schema_drift import SchemaDrift
-from tap_vtiger.writer import FastSingerWriter
 from vtiger_client import types as vtypes
 from vtiger_client import vtql
 from vtiger_client.errors import (
@@ -74,10 +68,6 @@ from vtiger_client.errors import (
     UnknownModuleError,
     VtigerError,
 )
-from vtiger_singer.sdk import HookedStream
-
-if t.TYPE_CHECKING:
-    from singer_sdk import Tap
 
 #: Rows per query call (Vtiger's cap whatever ``limit`` says).
 QUERY_PAGE = 100
@@ -88,69 +78,9 @@ VERDICT_TTL = 86400
 SYNC_PROOF_KEY = "vtiger_sync_complete"
 #: Modules whose ``sync`` answers but never lists anything (Users): read as full tables.
 NON_SYNC_MODULES = frozenset({"Users"})
-#: Fields never emitted (credentials of CRM users).
-SECRET_FIELDS = {"Users": frozenset({"user_password", "confirm_password", "accesskey"})}
-
-DELETED_AT = "_sdc_deleted_at"
-#: Schema keyword of a property the server sends although its describe does not list it.
-UNDECLARED = "x-vtiger-undeclared"
 #: A bookmark may lead the server's clock estimate by this much (HTTP dates are whole
 #: seconds) before it counts as in the future.
 CLOCK_SLACK = 2
-
-_JSON_TO_VTIGER = {"integer": "integer", "number": "double", "boolean": "boolean",
-                   "array": "multipicklist"}
-_FORMAT_TO_VTIGER = {"date-time": "datetime", "date": "date", "time": "time"}
-
-
-def vtiger_type_of(prop: t.Mapping[str, t.Any]) -> str:
-    """The Vtiger type behind a schema property (``x-vtiger-type``, else from the JSON type:
-    catalogs edited by hand or stripped by tools still convert correctly).
-    """
-    if prop.get("x-vtiger-type"):
-        return str(prop["x-vtiger-type"])
-    if prop.get("format") in _FORMAT_TO_VTIGER:
-        return _FORMAT_TO_VTIGER[prop["format"]]
-    types = prop.get("type") or "string"
-    types = [types] if isinstance(types, str) else list(types)
-    for name in types:
-        if name in _JSON_TO_VTIGER:
-            return _JSON_TO_VTIGER[name]
-    return "string"
-
-
-def module_schema(describe: t.Mapping[str, t.Any], *, deletions: bool = True) -> dict[str, t.Any]:
-    """The stream schema of a module: describe's fields (+ ``_sdc_deleted_at`` for modules
-    read through sync, which reports deletions; full-table modules never carry it).
-
-    References also say what they point at in their ``description`` (a standard keyword that
-    survives catalog round trips, unlike ``x-refersTo``).
-    """
-    extra = vtypes.undeclared_fields(describe)
-    schema = vtypes.module_json_schema(
-        {**describe, "fields": [*(describe.get("fields") or []), *extra]})
-    for field in extra:
-        # not in the describe, so not selectable by name in VTQL: only `select *` returns it
-        schema["properties"][field["name"]][UNDECLARED] = True
-    secret = SECRET_FIELDS.get(str(describe.get("name")), frozenset())
-    props = {k: v for k, v in schema["properties"].items() if k not in secret
-             and v.get("x-vtiger-type") != "password"}
-    for prop in props.values():
-        refers = prop.get("x-refersTo")
-        label = prop.get("title") or ""
-        if refers:
-            prop["description"] = f"{label} (id of {' or '.join(refers)})".strip()
-        elif label:
-            prop["description"] = label
-    if deletions:
-        props[DELETED_AT] = {"type": ["string", "null"], "format": "date-time",
-                             "description": "Set when Vtiger reported the record deleted."}
-    return {"type": "object", "properties": props}
-
-
-def _utc_now_text() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
-
 
 
 class TapDescribes:
@@ -171,179 +101,6 @@ class TapDescribes:
     def schema_of(self, describe: t.Mapping[str, t.Any], *, deletions: bool) -> dict:
         """The module's stream schema."""
         return module_schema(describe, deletions=deletions)
-
-class VtigerStream(HookedStream):
-    """Common ground of module streams: typed records, fast RECORD writing."""
-
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    primary_keys: t.ClassVar[list[str]] = ["id"]  # type: ignore[misc]
-    #: Consumers (tags, relations) ask whether a stream holds entity records.
-    is_entity = True
-
-    def __init__(
-        self,
-        tap: Tap,
-        module: str,
-        schema: dict[str, t.Any],
-        *,
-        id_prefix: str | None = None,
-        raw_catalog_schema: dict[str, t.Any] | None = None,
-    ) -> None:
-        self.module = module
-        self.id_prefix = id_prefix
-        self._raw_catalog_schema = raw_catalog_schema
-        super().__init__(tap, schema=schema, name=module)
-        self._parser: t.Callable[[t.Mapping[str, t.Any]], dict] | None = None
-        self._fast: bool | None = None
-        self._time_extracted = _utc_now_text()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pending: list[dict[str, t.Any]] = []
-        self._last_record: dict[str, t.Any] | None = None
-        self._children_active: bool | None = None
-        self._child_filters: list[t.Callable[[dict], bool]] | None = None
-
-    # ------------------------------------------------------------------ plumbing
-
-    @property
-    def client(self) -> t.Any:
-        """The tap's one API client (one session, one call counter)."""
-        return self.tap.client  # type: ignore[attr-defined]
-
-    def apply_catalog(self, catalog: t.Any) -> None:
-        """SDK behaviour, but keep the catalog's ``x-`` keywords (the SDK's Schema model drops
-        them) when the tap was given the catalog as JSON.
-        """
-        super().apply_catalog(catalog)
-        if self._raw_catalog_schema is not None:
-            self.keep_input_schema(self._raw_catalog_schema)
-
-    def selected_fields(self) -> list[str]:
-        """Properties selected in the catalog (all of them without a catalog)."""
-        props = self.effective_schema.get("properties", {})
-        if not self.selected:  # synced only to drive selected child streams: keep everything
-            return list(props)
-        mask = self.mask
-        return [name for name in props if mask.get(("properties", name), True)]
-
-    @property
-    def parser(self) -> t.Callable[[t.Mapping[str, t.Any]], dict]:
-        """Wire record -> typed record with only the selected fields (built once)."""
-        if self._parser is None:
-            props = self.effective_schema.get("properties", {})
-            fields = [n for n in self.selected_fields() if n != DELETED_AT]
-            describe = {"name": self.module,
-                        "fields": [{"name": n, "type": {"name": vtiger_type_of(props[n])}}
-                                   for n in fields]}
-            self._parser = vtypes.record_parser(describe, fields=fields, inplace=True)
-        return self._parser
-
-    def _fast_path(self) -> bool:
-        """True when the SDK's per-record machinery would change nothing: one identity stream
-        map under the stream's own name and the tap's fast writer.
-        """
-        if self._fast is None:
-            maps = self.stream_maps
-            self._fast = (
-                len(maps) == 1
-                and type(maps[0]) is SameRecordTransform
-                and not maps[0].flattening_enabled
-                and maps[0].stream_alias == self.name
-                and isinstance(self.tap.message_writer, FastSingerWriter)
-            )
-        return self._fast
-
-    def schema_messages(self) -> t.Iterator[SchemaMessage]:
-        """The SDK's, but with our schema (``x-refersTo`` etc. intact) on the fast path."""
-        if not self._fast_path():
-            yield from super().schema_messages()
-            return
-        schema = dict(self.effective_schema)
-        props = schema.get("properties", {})
-        selected = set(self.selected_fields())
-        schema["properties"] = {k: v for k, v in props.items() if k in selected}
-        yield SchemaMessage(self.name, schema, list(self.primary_keys or []),
-                            [self.replication_key] if self.replication_key else None)
-
-    def write_record(self, record: dict[str, t.Any]) -> None:
-        """Fast path: records are already typed and limited to the selected fields; they are
-        collected and written per page in one encode + one write (see :meth:`_page_done`).
-        """
-        if self._fast_path():
-            self._pending.append(record)
-            self.mark_state_unwritten()
-            return
-        super().write_record(record)
-
-    def advance_bookmark(self, latest_record: dict,
-                         context: t.Mapping[str, t.Any] | None) -> None:
-        """Fast path: the bookmark moves once per page, in :meth:`_page_done`, to the page's
-        last record (records come in replication-key order, so that is the page maximum).
-        """
-        if self._fast_path():
-            self._last_record = latest_record
-            return
-        if not self._keeps_bookmark(latest_record):
-            super().advance_bookmark(latest_record, context)
-            self._bookmark_moved()
-
-    def _keeps_bookmark(self, record: dict) -> bool:
-        """Hook: True for a record that must not move the bookmark (see ModuleStream)."""
-        return False
-
-    def _bookmark_moved(self) -> None:
-        """Hook: the bookmark has just been moved (ModuleStream keeps it at server time)."""
-
-    def sync_children_of(self, record: dict, child_context: t.Any = None,
-                         partition_context: t.Any = None) -> None:
-        """Skip the SDK's per-record child-context work when no child stream will sync, or
-        when every active child says it has nothing to read for this record
-        (``wants_parent(record)``: e.g. tags, for a record whose ``tags`` field is empty): a
-        stream that emits nothing costs nothing per record.
-        """
-        if self._children_active is None:
-            active = [c for c in self.child_streams if c.selected or c.has_selected_descendents]
-            self._children_active = bool(active)
-            filters = [getattr(c, "wants_parent", None) for c in active]
-            self._child_filters = None if None in filters else filters
-        if self._children_active and (self._child_filters is None
-                                      or any(f(record) for f in self._child_filters)):
-            super().sync_children_of(record, child_context, partition_context)
-
-    def _flush_records(self) -> None:
-        """Write the collected RECORD lines and advance the bookmark to the last of them."""
-        if self._pending:
-            FastSingerWriter.write_records(self.name, self._pending, self._time_extracted)
-            self._pending = []
-        if self._last_record is not None:
-            if not self._keeps_bookmark(self._last_record):
-                super().advance_bookmark(self._last_record, self.context)
-                self._bookmark_moved()
-            self._last_record = None
-
-    def _prefetch(self, fn: t.Callable[..., t.Any], *args: t.Any) -> concurrent.futures.Future:
-        """Run the next API call in the background while this page is being written."""
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"vtiger-{self.module}")
-        return self._executor.submit(fn, *args)
-
-    def _page_done(self) -> None:
-        """A page has been yielded: write its records, then STATE (resumable after every
-        page), and give records of the next page a fresh extraction time.
-        """
-        self._flush_records()
-        self.write_state()
-        self._time_extracted = _utc_now_text()
-
-    def _finish(self) -> None:
-        self._flush_records()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-
-    def log_fallback(self, message: str, *args: t.Any) -> None:
-        """Fallbacks are warnings: the user should know which way a module was read."""
-        self.logger.warning("%s: " + message, self.module, *args)
 
 
 class ModuleStream(VtigerStream):
@@ -579,7 +336,7 @@ class ModuleStream(VtigerStream):
             super()._page_done()
             return
         self._flush_records()
-        self._time_extracted = _utc_now_text()
+        self._time_extracted = utc_now_text()
 
     def _sync_pages(
         self, state: dict[str, t.Any], since: int

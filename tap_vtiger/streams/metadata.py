@@ -22,8 +22,8 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_vtiger.client import PerParentStream, stream_module, tap_client
 from tap_vtiger.emitted import TableDigests
-from tap_vtiger.related import PerParentStream, stream_module, tap_client
 from vtiger_client.errors import AuthenticationError, BudgetExhaustedError, ConfigError, VtigerError
 from vtiger_singer.sdk import HookedStream
 

@@ -20,7 +20,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_vtiger.related import (
+from tap_vtiger.client import (
     PerParentStream,
     is_deleted,
     is_entity_stream,

@@ -13,9 +13,9 @@ Configured with the ``custom_queries`` setting::
 
 The query is ``select <columns | *> from <Module> [where <conditions>]``; paging, ordering and
 the bookmark are added here, so ``order by`` and ``limit`` are refused. Reading reuses the
-module streams' code (``tap_vtiger.streams``): with a replication key, the same keyset paging
-as the query fallback (on that key and ``id``: 100 rows a call, ties included, the bookmark
-second re-read); without one, ``VtigerClient.query_all`` (pages ordered by id).
+module streams' code (:mod:`tap_vtiger.streams.modules`): with a replication key, the same
+keyset paging as the query fallback (on that key and ``id``: 100 rows a call, ties included,
+the bookmark second re-read); without one, ``VtigerClient.query_all`` (pages ordered by id).
 Cost: ceil(rows / 100) ``query`` calls per run.
 
 Your ``where`` is combined with the paging conditions without parentheses (VTQL has none):
@@ -33,7 +33,8 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_vtiger.streams import FullTableStream, ModuleStream, module_schema
+from tap_vtiger.schema import module_schema
+from tap_vtiger.streams.modules import FullTableStream, ModuleStream
 from vtiger_client import vtql
 from vtiger_client.errors import ConfigError
 
