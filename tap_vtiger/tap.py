@@ -68,9 +68,9 @@ from vtiger_client.session import ClientConfig, VtigerClient
 from vtiger_client.settings import (
     CONNECTION_KEYS,
     connection_properties,
-    json_file_problem,
     numbers_from_strings,
 )
+from vtiger_singer.cli import CheckedConfigFiles, json_file_problem
 from vtiger_singer.sdk import HookedTap, extend_command, guard_records, reset_progress_markers
 
 SYNC_TYPES = ("application", "user", "userandgroup")
@@ -145,10 +145,11 @@ class _VtigerCommand(click.Command):
             sys.exit(1)
 
 
-class TapVtiger(HookedTap):
+class TapVtiger(CheckedConfigFiles, HookedTap):
     """Singer tap for Vtiger CRM."""
 
     name = "tap-vtiger"
+    config_problem_prefix = "tap-vtiger"
     message_writer_class = FastSingerWriter
     #: Discovery asks the server (listtypes, describe): the SDK then validates the settings
     #: before --discover too (without it, --discover skipped validation and went on calling).
@@ -414,18 +415,6 @@ class TapVtiger(HookedTap):
             check_state(value)
             state = io.StringIO(text)
         return super().invoke(*args, state=state, **kwargs)
-
-    @classmethod
-    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
-        """The SDK's ``--config`` reading, with a file that is not a JSON object (syntax
-        error, missing) reported in one line naming it, exit 1, instead of a traceback.
-        """
-        for path in value:
-            problem = None if path == "ENV" else json_file_problem(path, "config")
-            if problem:
-                cls.logger.error("tap-vtiger: %s", problem)
-                ctx.exit(1)
-        return super().cb_config(ctx, param, value)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         """The SDK's (bookmarks only), plus what earlier runs learnt about the server: the

@@ -33,7 +33,8 @@ from target_vtiger.sinks.webhook import (
 )
 from vtiger_client.errors import FatalError, VtigerError, settings_error
 from vtiger_client.session import BULK_LIMIT, ClientConfig
-from vtiger_client.settings import connection_properties, json_file_problem, numbers_from_strings
+from vtiger_client.settings import connection_properties, numbers_from_strings
+from vtiger_singer.cli import CheckedConfigFiles
 from vtiger_singer.sdk import HookedTarget, builtin_plugin_config
 
 
@@ -214,10 +215,11 @@ TARGET_PROPERTIES = [
 ]
 
 
-class TargetVtiger(HookedTarget):
+class TargetVtiger(CheckedConfigFiles, HookedTarget):
     """Singer target that keeps Vtiger CRM modules in step with a warehouse."""
 
     name = "target-vtiger"
+    config_problem_prefix = "target-vtiger stopped"
     #: the distribution that ships it (tap, target and sandbox are one package): its version
     package_name = "tap-vtiger"
     default_sink_class = VtigerSink
@@ -558,18 +560,6 @@ class TargetVtiger(HookedTarget):
                     "required_streams to accept empty runs"
                 )
                 raise MissingInputError(msg)
-
-    @classmethod
-    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
-        """The SDK's ``--config`` reading, with a file that is not a JSON object (syntax
-        error, missing) reported in one line naming it, exit 1, instead of a traceback.
-        """
-        for path in value:
-            problem = None if path == "ENV" else json_file_problem(path, "config")
-            if problem:
-                cls.logger.error("target-vtiger stopped: %s", problem)
-                ctx.exit(1)
-        return super().cb_config(ctx, param, value)
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]

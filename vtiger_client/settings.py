@@ -13,12 +13,10 @@ connector declares it with its own meaning.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import typing as t
 from collections.abc import Mapping
-from pathlib import Path
 
 from singer_sdk import typing as th
 
@@ -120,26 +118,3 @@ def numbers_from_strings(config: Mapping[str, t.Any], schema: Mapping[str, t.Any
             if math.isfinite(number):
                 found[name] = number
     return found
-
-
-def json_file_problem(path: str, what: str) -> str | None:
-    """Why the JSON object file ``path`` (a ``--config`` or ``--state``) cannot be read, in
-    one line naming the file and the place (line, column), or None when it can. The
-    singer-sdk would end the run with a JSON decoder traceback.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return f"{what} file {path} not found"
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"{what} file {path} cannot be read ({type(exc).__name__})"
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return (f"{what} file {path} is not valid JSON (line {exc.lineno} column {exc.colno}: "
-                f"{exc.msg}); fix the file")
-    except (ValueError, RecursionError) as exc:
-        return f"{what} file {path} is not valid JSON ({type(exc).__name__}); fix the file"
-    if not isinstance(value, dict):
-        return f"{what} file {path} must hold a JSON object"
-    return None
