@@ -2,7 +2,7 @@
 
 Vtiger's ``sync`` (and our ``query`` paging) ask for records modified strictly after a second.
 A record modified later within the bookmark second would be missed forever, so every run
-re-reads that second (vtiger-notes.md). Re-reading it used to emit its records again each run.
+re-reads that second (vtiger-notes.md), which must not emit its records again.
 
 The exact method kept here: for the records of the bookmark second, the state keeps
 ``id -> digest of the record as emitted`` (:class:`BookmarkSecond`). On the re-read, a record of

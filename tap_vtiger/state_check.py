@@ -2,8 +2,8 @@
 
 The tap reads its own state back (bookmarks, the sync verdict, the ids of the deletion check)
 and trusts its shapes; a hand-edited or foreign state (a bookmark that is a string,
-``bookmarks`` as a list, ``checked_at`` as text) used to end the run with a traceback somewhere
-in the middle of it. Here every key the tap reads is checked against the shape it writes.
+``bookmarks`` as a list, ``checked_at`` as text) is refused here, before any API call, with
+every key the tap reads checked against the shape it writes.
 """
 
 from __future__ import annotations

@@ -358,8 +358,8 @@ def _read_body(response: requests.Response) -> bytes:
 
 class _Session(requests.Session):
     """requests' Session, reading the environment (proxies, CA bundle) once per host and
-    settings instead of on every call: requests scans ``os.environ`` twice per request, which
-    was a quarter of the client's CPU per sync page.
+    settings instead of on every call (requests scans ``os.environ`` twice per request: a
+    quarter of the client's CPU per sync page).
     """
 
     def __init__(self) -> None:

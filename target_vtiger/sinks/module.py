@@ -499,8 +499,8 @@ class VtigerSink(RunSink):
 
     def _retry_wait(self, attempt: int) -> float:
         """The client's retry policy (full jitter, ``backoff_base`` doubling up to
-        ``backoff_max``) for the create retries done here: a fixed 1, 2, 4... s made creates
-        the slowest thing to recover from a flaky network, whatever the settings said.
+        ``backoff_max``) for the create retries done here too, so the settings govern every
+        wait of the run.
         """
         base = float(self.config.get("backoff_base", 1.0))
         cap = float(self.config.get("backoff_max", 60))
