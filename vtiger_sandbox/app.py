@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.responses import Response
+from uvicorn.protocols.http import h11_impl
 
 from .backend import VtigerBackend
 from .backend.settings import is_self_hosted
@@ -37,22 +38,20 @@ LOGIN_PAGE = (
 _REASON: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("reason", default=None)
 
 
+class _ReasonPhrases(dict):
+    """uvicorn h11's status -> reason phrase table, answering the phrase the response being
+    sent chose (``_REASON``) when it chose one.
+    """
+
+    def __getitem__(self, status: int) -> bytes:
+        reason = _REASON.get()
+        return reason if reason is not None else dict.__getitem__(self, status)
+
+
 def install_reason_phrases() -> None:
     """Let responses choose their HTTP reason phrase (uvicorn h11 looks it up per status)."""
-    from uvicorn.protocols.http import h11_impl
-
-    base = h11_impl.STATUS_PHRASES
-    if getattr(base, "_sandbox", False):
-        return
-
-    class _Phrases(dict):
-        _sandbox = True
-
-        def __getitem__(self, status: int) -> bytes:
-            reason = _REASON.get()
-            return reason if reason is not None else dict.__getitem__(self, status)
-
-    h11_impl.STATUS_PHRASES = _Phrases(base)
+    if not isinstance(h11_impl.STATUS_PHRASES, _ReasonPhrases):
+        h11_impl.STATUS_PHRASES = _ReasonPhrases(h11_impl.STATUS_PHRASES)
 
 
 _EXC_GROUP: type = getattr(builtins, "BaseExceptionGroup", type(None))
