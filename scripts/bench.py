@@ -174,7 +174,8 @@ def _first_ids(srv: SandboxServer, count: int) -> list[str]:
     """The first ``count`` Contacts ids (read before the call counter is reset)."""
     import itertools
 
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     client = VtigerClient(ClientConfig.from_mapping(srv.tap_config()))
     return [r["id"] for r in itertools.islice(client.query_all("Contacts", ["id"]), count)]
@@ -479,7 +480,8 @@ def bench_deletions(tmp: Path, n: int) -> None:
     import random
 
     from tap_vtiger import idset
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     with SandboxServer(tmp / "deletions.sqlite") as srv:
         ids = srv.bulk_create("Contacts", n, modifiedtime=wire(DEMO_EPOCH))

@@ -104,7 +104,8 @@ class ReplayClient:
 
 
 def record_pages(cfg: dict) -> dict[int, bytes]:
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     client = VtigerClient(ClientConfig.from_mapping(cfg))
     pages, since = {}, 1

@@ -329,7 +329,8 @@ def self_hosted_part(tmp: str) -> list[str]:
     runs; self-hosted sync never lists those deletions, so the tap's id-set check finds them.
     Returns what went wrong (nothing: an empty list).
     """
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     step("self-hosted: starting vtiger-sandbox --flavor self-hosted-sync, three owners ...")
     with SandboxServer(Path(tmp) / "selfhosted.sqlite", flavor="self-hosted-sync") as crm:

@@ -28,7 +28,7 @@ CONNECTORS = {"extractors": "tap-vtiger", "loaders": "target-vtiger"}
 #: JSON Schema type -> Meltano kind. A "number" is declared `kind: string`: Meltano 4.4 turns a
 #: `kind: decimal` value from an environment variable into a Decimal and then crashes writing
 #: the plugin's config ("Decimal is not JSON serializable"); as a string it passes "30" on and
-#: the connectors read numeric strings as numbers (vtiger_client.settings.numbers_from_strings).
+#: the connectors read numeric strings as numbers (vtiger_singer.settings.numbers_from_strings).
 KIND_BY_TYPE = {
     "integer": "integer",
     "number": "string",

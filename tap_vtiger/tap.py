@@ -56,6 +56,7 @@ from tap_vtiger.streams.related import RELATION_SETTINGS, relation_streams
 from tap_vtiger.streams.tags import TAG_SETTINGS, tags_streams
 from tap_vtiger.writer import FastSingerWriter
 from vtiger_client import types as vtypes
+from vtiger_client.config import ClientConfig
 from vtiger_client.errors import (
     BudgetExhaustedError,
     ConfigError,
@@ -64,14 +65,14 @@ from vtiger_client.errors import (
     VtigerError,
     settings_error,
 )
-from vtiger_client.session import ClientConfig, VtigerClient
-from vtiger_client.settings import (
+from vtiger_client.session import VtigerClient
+from vtiger_singer.cli import CheckedConfigFiles, json_file_problem
+from vtiger_singer.sdk import HookedTap, extend_command, guard_records, reset_progress_markers
+from vtiger_singer.settings import (
     CONNECTION_KEYS,
     connection_properties,
     numbers_from_strings,
 )
-from vtiger_singer.cli import CheckedConfigFiles, json_file_problem
-from vtiger_singer.sdk import HookedTap, extend_command, guard_records, reset_progress_markers
 
 SYNC_TYPES = ("application", "user", "userandgroup")
 #: Top-level state key: operations this server was found not to offer (name -> unix time).

@@ -23,8 +23,9 @@ from target_vtiger.altered import AlteredWriter
 from target_vtiger.rejects import UNREADABLE_INPUT, RejectsWriter, StreamSummary
 from target_vtiger.storedform import UserPreferences
 from target_vtiger.validation import ModuleSpec
+from vtiger_client.config import ClientConfig
 from vtiger_client.errors import FatalError, UnknownModuleError, VtigerError
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.session import VtigerClient
 
 #: Records in a row rejected as SERVER_ERROR (no write succeeding between them) after which
 #: the run stops: the server fails on everything, and going on would spend the API budget

@@ -31,11 +31,12 @@ from target_vtiger.sinks.webhook import (
     check_webhook_settings,
     uses_webhook,
 )
+from vtiger_client.config import ClientConfig
 from vtiger_client.errors import FatalError, VtigerError, settings_error
-from vtiger_client.session import BULK_LIMIT, ClientConfig
-from vtiger_client.settings import connection_properties, numbers_from_strings
+from vtiger_client.session import BULK_LIMIT
 from vtiger_singer.cli import CheckedConfigFiles
 from vtiger_singer.sdk import HookedTarget, builtin_plugin_config
+from vtiger_singer.settings import connection_properties, numbers_from_strings
 
 
 class RejectedRecordsError(Exception):

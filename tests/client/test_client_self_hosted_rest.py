@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from vtiger_client.config import ClientConfig
 from vtiger_client.errors import FatalError
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.session import VtigerClient
 
 
 def test_the_login_page_is_a_fatal_use_webservice_error(sandbox_factory) -> None:

@@ -12,6 +12,7 @@ import logging
 import pytest
 import requests
 
+from vtiger_client.config import ClientConfig
 from vtiger_client.errors import (
     AuthenticationError,
     BudgetExhaustedError,
@@ -22,7 +23,7 @@ from vtiger_client.errors import (
     RetryableError,
     UnknownModuleError,
 )
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.session import VtigerClient
 
 SECRET = "SUPERSECRETKEY123"
 

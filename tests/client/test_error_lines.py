@@ -11,8 +11,9 @@ import threading
 
 import pytest
 
+from vtiger_client.config import ClientConfig
 from vtiger_client.errors import FatalError, RetryableError
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.session import VtigerClient
 
 
 def closed_port() -> int:

@@ -32,7 +32,8 @@ def ws_config(server) -> dict:
 
 @pytest.fixture
 def client(ws_config):
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     return VtigerClient(ClientConfig.from_mapping(ws_config))
 

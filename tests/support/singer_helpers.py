@@ -51,7 +51,8 @@ def read_jsonl(path) -> list[dict]:
 @pytest.fixture
 def vt(sandbox):
     """A plain client on the per-test sandbox, to arrange and inspect data."""
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     return VtigerClient(ClientConfig.from_mapping(sandbox.tap_config()))
 

@@ -140,7 +140,8 @@ def server_ids(client, module: str) -> set[str]:
 
 
 def client_for(sandbox, **extra: Any):
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     return VtigerClient(ClientConfig.from_mapping({**sandbox.tap_config(), **extra}))
 

@@ -135,7 +135,8 @@ def target_config(sandbox, tmp_path) -> dict:
 @pytest.fixture
 def vtiger(sandbox):
     """A plain API client on the sandbox, to arrange and inspect data."""
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     return VtigerClient(ClientConfig.from_mapping(sandbox.tap_config()))
 

@@ -81,7 +81,8 @@ def test_catalog_run_makes_no_describe_at_all(sandbox):
 
 def test_catalog_without_x_keywords_still_types_records(sandbox):
     """A catalog passed through a tool that dropped x-vtiger-type still yields typed values."""
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     client = VtigerClient(ClientConfig.from_mapping(sandbox.tap_config()))
     client.create("Potentials", {"potentialname": "Deal", "amount": "10.5",

@@ -95,7 +95,8 @@ def test_stock_build_warns_once_that_sync_crashes_and_reads_through_query(
 
 
 def test_cloud_only_me_falls_back_to_the_login_user_without_a_warning(sandbox_factory, caplog):
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     server = sandbox_factory(flavor="self-hosted-stock")
     client = VtigerClient(ClientConfig.from_mapping(default_config(server)))

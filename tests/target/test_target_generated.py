@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from target_helpers import CONTACT_PROPS, read_rejects, record_message, run_target, singer_lines
 
 from vtiger_client.collation import text_key
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.config import ClientConfig
+from vtiger_client.session import VtigerClient
 from vtiger_sandbox.testing import SandboxServer
 
 LOCALS = ["ann", "bob", "strasse", "straße"]

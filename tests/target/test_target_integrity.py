@@ -24,7 +24,8 @@ from target_helpers import (
     write_calls,
 )
 
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.config import ClientConfig
+from vtiger_client.session import VtigerClient
 
 __all__ = ["target_config", "vtiger"]  # fixtures used by name
 

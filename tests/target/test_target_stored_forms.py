@@ -23,7 +23,8 @@ from target_helpers import (
     write_calls,
 )
 
-from vtiger_client.session import ClientConfig, VtigerClient
+from vtiger_client.config import ClientConfig
+from vtiger_client.session import VtigerClient
 
 #: Every server kind the sandbox plays (a fresh self-hosted install: currency decimals 0,
 #: emoji stored as "?"; Cloud: 8 decimals, emoji kept).

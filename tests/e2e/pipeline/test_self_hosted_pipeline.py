@@ -24,7 +24,8 @@ MODULES = ["Contacts", "Accounts"]
 
 
 def client_for(server: SandboxServer, username: str | None = None, key: str | None = None):
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     conf = {**server.tap_config(), "api_style": "webservice"}
     if username:

@@ -79,7 +79,8 @@ def record(stream: str, rec: dict) -> dict:
 
 
 def client(server: SandboxServer, **extra: Any):
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     return VtigerClient(ClientConfig.from_mapping({**server.tap_config(), **extra}))
 

@@ -234,7 +234,8 @@ def tls_sandbox(tmp_path_factory):
 
 
 def test_client_verifies_tls_by_default():
-    from vtiger_client.session import ClientConfig, VtigerClient
+    from vtiger_client.config import ClientConfig
+    from vtiger_client.session import VtigerClient
 
     cfg = ClientConfig.from_mapping({"api_url": "https://crm.example.com", "username": "u",
                                      "access_key": "k"})

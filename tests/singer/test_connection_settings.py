@@ -1,4 +1,4 @@
-"""The connection settings are declared once (vtiger_client.settings) and mean the same in
+"""The connection settings are declared once (vtiger_singer.settings) and mean the same in
 tap-vtiger and target-vtiger: same type, default, secrecy and description, so a Meltano user
 configures both connectors alike. Only the retry notes the target adds and the budget setting,
 whose meaning differs on purpose, may differ.
@@ -10,9 +10,9 @@ import pytest
 
 from tap_vtiger.tap import CLIENT_KEYS, TapVtiger
 from target_vtiger.target import TargetVtiger
+from vtiger_client.config import ClientConfig
 from vtiger_client.errors import ConfigError
-from vtiger_client.session import ClientConfig
-from vtiger_client.settings import CONNECTION_KEYS, numbers_from_strings
+from vtiger_singer.settings import CONNECTION_KEYS, numbers_from_strings
 
 TARGET_NOTES = ("max_retries", "backoff_base")  # the target appends a sentence of its own
 

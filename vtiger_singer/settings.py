@@ -1,10 +1,9 @@
 """The connection settings, declared once for tap-vtiger and target-vtiger.
 
 Both connectors talk to Vtiger through one ``VtigerClient`` whose ``ClientConfig`` validates
-these values; declaring them here too keeps the two ``--about`` outputs (and so meltano.yml and
-the README tables generated from them) from drifting apart. This is the one module of
-``vtiger_client`` that speaks singer-sdk: a setting is declared as an SDK property so the SDK
-can document and validate it.
+these values; declaring them once, as SDK properties (so the SDK documents and validates
+them), keeps the two ``--about`` outputs (and so meltano.yml and the README tables generated
+from them) from drifting apart.
 
 ``api_budget_percent`` is not here on purpose: the tap stops *cleanly* at its budget (state
 saved, exit 0, no default), the target *fails* at it (records unwritten, default 100), so each
