@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import typing as t
 
+from loader_patches.soft_delete import postgres_soft_delete
+
 
 def timestamptz_mapping(connector_class: t.Any) -> None:
     """Make ``connector_class`` (target-postgres's ``PostgresConnector``) map date-times to
@@ -44,7 +46,7 @@ def timestamptz_mapping(connector_class: t.Any) -> None:
 def concurrent_schema_creation(connector_class: t.Any) -> None:
     """Let several loads create the target schema at the same moment (one Airflow task per
     module, first run): the SDK's ``prepare_schema`` checks, then creates, so all but one of
-    them failed with a duplicate schema. A creation that fails while the schema now exists
+    them would fail with a duplicate schema. A creation that fails while the schema now exists
     is taken as done; idempotent.
     """
     import sqlalchemy
@@ -71,8 +73,6 @@ def main() -> None:
     from target_postgres.connector import PostgresConnector
     from target_postgres.sinks import PostgresSink
     from target_postgres.target import TargetPostgres
-
-    from loader_patches.soft_delete import postgres_soft_delete
 
     timestamptz_mapping(PostgresConnector)
     concurrent_schema_creation(PostgresConnector)
