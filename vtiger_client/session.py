@@ -1,13 +1,9 @@
-"""One Vtiger API client, two transports.
-
-- ``rest`` (Vtiger Cloud): ``<instance>/restapi/v1/vtiger/default/<operation>`` with HTTP Basic
-  auth (username + access key) on every call; errors come as HTTP 4xx/5xx.
-- ``webservice`` (self-hosted): ``<instance>/webservice.php``; ``getchallenge`` then ``login``
-  with ``md5(token + access_key)``; the ``sessionName`` goes with every call; errors come as
-  HTTP 200 envelopes. When the session expires the client logs in again once, transparently.
+"""One Vtiger API client over either transport (:mod:`vtiger_client.transports`: REST for
+Vtiger Cloud, webservice.php for self-hosted servers).
 
 Why one class: the tap and the target need the same retries, pacing, budget and call counting
-whatever the transport; only URL building, auth and error shapes differ.
+whatever the transport; only URL building, auth and error shapes differ, and the transport
+owns those. A webservice.php session that expires is opened again once, transparently.
 
 Retries (only :class:`RetryableError`): timeouts, dropped connections, 5xx, HTML or truncated
 bodies and 429s, with full-jitter exponential backoff from the ``backoff`` library; a 429 waits
@@ -45,7 +41,6 @@ import email.utils
 import hashlib
 import json
 import logging
-import re
 import threading
 import time
 import typing as t
@@ -57,7 +52,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from vtiger_client import vtql
-from vtiger_client.config import REST_PATH, WEBSERVICE_PATH, ClientConfig
+from vtiger_client.config import ClientConfig
 from vtiger_client.errors import (
     SESSION_CODES,
     AuthenticationError,
@@ -71,6 +66,7 @@ from vtiger_client.errors import (
     refused_before_work,
     scrub,
 )
+from vtiger_client.transports import transport_for
 
 try:  # msgspec decodes sync/query pages ~2-3x faster than json; optional.
     import msgspec
@@ -102,11 +98,6 @@ def scrub_text(text: str) -> str:
 
 
 logging.getLogger("urllib3.connectionpool").addFilter(_ScrubSecrets())
-
-#: The login form of Vtiger's web UI (what a self-hosted server shows on ``/restapi/...``).
-SELF_HOSTED_LOGIN_PAGE = re.compile(
-    rb"""name=["']module["'] value=["']Users["']/?>\s*<input[^>]*name=["']action["'] """
-    rb"""value=["']Login["']""")
 
 #: Vtiger's declared HTTP method per operation (webservice.php reads parameters only from the
 #: source that method implies: GET ops from the query string, POST ops from the form).
@@ -257,8 +248,8 @@ class VtigerClient:
     ) -> None:
         self.config = config
         self.base_url = config.base_url()
-        self.rest_url = self.base_url + REST_PATH
-        self.webservice_url = self.base_url + WEBSERVICE_PATH
+        #: where calls go, how they authenticate, what a non-answer means
+        self.transport = transport_for(config.api_style, self.base_url)
         #: API calls spent, by operation (every request sent, including retries and logins).
         self.calls: collections.Counter[str] = collections.Counter()
         #: Calls answered 429 (not charged by Vtiger), by operation.
@@ -282,8 +273,7 @@ class VtigerClient:
         self.http.headers["User-Agent"] = config.user_agent
         self.http.headers["Accept"] = "application/json"
         self.http.verify = config.ca_bundle if config.ca_bundle else config.verify_ssl
-        if config.api_style == "rest":
-            self.http.auth = (config.username, config.access_key)
+        self.transport.authenticate(self.http, config)
 
     def __repr__(self) -> str:
         cfg = self.config
@@ -434,7 +424,7 @@ class VtigerClient:
                 self._sleep(wait)
             except AuthenticationError as exc:
                 if (
-                    self.config.api_style == "webservice"
+                    self.transport.has_session
                     and exc.code in SESSION_CODES
                     and operation not in ("getchallenge", "login")
                     and not relogged
@@ -514,14 +504,7 @@ class VtigerClient:
             log.info("pacing: %s calls left this minute; waiting %.2f s",
                      self.rate.minute_remaining, delay)
             self._sleep(delay)
-        if self.config.api_style == "rest":
-            url = f"{self.rest_url}/{operation}"
-            payload = params
-        else:
-            url = self.webservice_url
-            payload = {"operation": operation, **params}
-            if operation not in ("getchallenge", "login"):
-                payload["sessionName"] = self._ensure_session()
+        url, payload = self.transport.address(operation, params, self._ensure_session)
         return self._send(operation, method, url, payload)
 
     def _send(self, operation: str, method: str, url: str, payload: dict[str, t.Any]) -> t.Any:
@@ -587,21 +570,16 @@ class VtigerClient:
         # No envelope: an HTTP error, a crash, an HTML page or a truncated body.
         if status >= 400:
             code = "EMPTY_RESPONSE" if (status == 500 and not body.strip()) else f"HTTP_{status}"
-            message = headers.get("X-Error-Message") or response.reason or code
-            if status == 404 and self.config.api_style == "rest":
-                message += (" (no REST API at this URL: self-hosted Vtiger needs "
-                            "api_style webservice)")
+            message = (headers.get("X-Error-Message") or response.reason or code) + \
+                self.transport.error_hint(status)
             if code == "EMPTY_RESPONSE":
                 return self._raise(RetryableError(code, "server crashed (HTTP 500, empty body)",
                                                   status, operation))
             return self._raise(error_from_payload(None if status >= 500 else code, message,
                                                   status, operation))
-        if self.config.api_style == "rest" and SELF_HOSTED_LOGIN_PAGE.search(body[:65536]):
-            # a self-hosted server hands unknown paths to index.php: its login page, HTTP 200
-            raise FatalError("HTTP_200_LOGIN_PAGE",
-                             "the Vtiger login page instead of a REST answer (no REST API at "
-                             "this URL: self-hosted Vtiger needs api_style webservice)",
-                             status, operation)
+        wrong_api = self.transport.not_an_api(body)
+        if wrong_api:
+            raise FatalError("HTTP_200_LOGIN_PAGE", wrong_api, status, operation)
         kind = "HTML page" if body.lstrip()[:1] == b"<" else (
             "empty body" if not body.strip() else "truncated or invalid JSON")
         raise RetryableError("BAD_RESPONSE", f"{kind} instead of a JSON answer (HTTP {status})",
@@ -634,7 +612,7 @@ class VtigerClient:
         """
         if ask and self.server_offset is None:
             with contextlib.suppress(RetryableError):
-                if self.config.api_style == "webservice":
+                if self.transport.has_session:
                     self._ensure_session()
                 else:
                     self.call("me")
@@ -666,23 +644,24 @@ class VtigerClient:
             return self._run.session_name
 
     def login(self) -> dict[str, t.Any]:
-        """``getchallenge`` + ``login`` (webservice style); REST needs no login.
+        """``getchallenge`` + ``login`` when the transport has sessions (webservice.php); REST
+        needs no login.
 
         The token is fresh (a new getchallenge invalidates older tokens), so two attempts at
         most: a stale token (``INVALID_AUTH_TOKEN``) gets one new challenge.
         """
-        if self.config.api_style == "rest":
+        if not self.transport.has_session:
             return {}
         with self._login_lock:
             for attempt in (1, 2):
-                challenge = self._send("getchallenge", "GET", self.webservice_url,
+                challenge = self._send("getchallenge", "GET", self.transport.url,
                                        {"operation": "getchallenge",
                                         "username": self.config.username})
                 token = str((challenge or {}).get("token", ""))
                 self._read_server_clock((challenge or {}).get("serverTime"))
                 digest = hashlib.md5((token + self.config.access_key).encode()).hexdigest()  # noqa: S324 - Vtiger's protocol
                 try:
-                    result = self._send("login", "POST", self.webservice_url,
+                    result = self._send("login", "POST", self.transport.url,
                                         {"operation": "login", "username": self.config.username,
                                          "accessKey": digest})
                 except AuthenticationError as exc:
@@ -696,10 +675,10 @@ class VtigerClient:
 
     def logout(self) -> None:
         """End the session (best effort: stock 8.2 crashes on logout)."""
-        if self.config.api_style != "webservice" or self._run.session_name is None:
+        if not self.transport.has_session or self._run.session_name is None:
             return
         with contextlib.suppress(VtigerError):
-            self._send("logout", "POST", self.webservice_url,
+            self._send("logout", "POST", self.transport.url,
                        {"operation": "logout", "sessionName": self._run.session_name})
         self._run.session_name = None
 
@@ -713,13 +692,13 @@ class VtigerClient:
         """The calling user (``me``); on webservice.php servers without ``me``, the user
         record retrieved via the login's userId.
         """
-        if "me" in self.unavailable and self.config.api_style == "webservice":
+        if "me" in self.unavailable and self.transport.has_session:
             self._ensure_session()
             return self.retrieve(str(self.user_id))
         try:
             return self.call("me")
         except VtigerError as exc:
-            if self.config.api_style != "webservice" or isinstance(exc, AuthenticationError):
+            if not self.transport.has_session or isinstance(exc, AuthenticationError):
                 raise
             self._ensure_session()
             return self.retrieve(str(self.user_id))
