@@ -12,7 +12,7 @@ macros in transform/macros/ make the same SQL run on DuckDB and PostgreSQL.
     python scripts/dbt_models.py           # (re)write the files
     python scripts/dbt_models.py --check   # exit 1 when a file is not what this script writes
 
-tests/e2e/pipeline/test_dbt_models.py runs --check, so schemas/ and the models cannot drift apart.
+tests/transform/test_dbt_models.py runs --check, so schemas/ and the models cannot drift apart.
 """
 
 from __future__ import annotations

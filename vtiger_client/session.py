@@ -66,7 +66,7 @@ from vtiger_client.errors import (
     refused_before_work,
     scrub,
 )
-from vtiger_client.transports import transport_for
+from vtiger_client.transports import SESSION_OPENERS, transport_for
 
 try:  # msgspec decodes sync/query pages ~2-3x faster than json; optional.
     import msgspec
@@ -426,7 +426,7 @@ class VtigerClient:
                 if (
                     self.transport.has_session
                     and exc.code in SESSION_CODES
-                    and operation not in ("getchallenge", "login")
+                    and operation not in SESSION_OPENERS
                     and not relogged
                 ):
                     relogged = True

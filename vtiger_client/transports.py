@@ -35,7 +35,6 @@ _NO_REST_API = "no REST API at this URL: self-hosted Vtiger needs api_style webs
 class RestTransport:
     """Vtiger Cloud's REST API: one URL per operation, HTTP Basic auth on every call."""
 
-    style = "rest"
     #: Calls carry no session (nothing to open, renew or close).
     has_session = False
 
@@ -67,7 +66,6 @@ class RestTransport:
 class WebserviceTransport:
     """Self-hosted ``webservice.php``: one URL, the operation a parameter, a session."""
 
-    style = "webservice"
     #: Calls carry the ``sessionName`` of a ``getchallenge`` + ``login``.
     has_session = True
 
