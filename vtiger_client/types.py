@@ -575,7 +575,7 @@ def serialize_datetime(value: t.Any) -> str:
     else:
         raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not a date-time")
     if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(dt.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
