@@ -85,7 +85,7 @@ TARGETS: dict[str, Target] = {
             "_blank", "_finite_decimal", "format_decimal", "_in_range", "_ser_int",
             "_ser_number", "boolean_wire", "_ser_bool", "_ser_date", "serialize_datetime",
             "serialize_time", "serialize_text", "_ser_email", "is_record_id", "_ser_reference",
-            "multipicklist_items", "_ser_multipicklist", "_ser_text", "value_serializer",
+            "multipicklist_items", "_ser_multipicklist", "value_serializer",
             "_SERIALIZERS", "record_serializer", "wire_value", "datetime_to_unix",
             "unix_to_datetime", "unix_to_wire",
         ),

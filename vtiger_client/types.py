@@ -659,12 +659,6 @@ def _ser_multipicklist(value: t.Any) -> str:
     return MULTIPICKLIST_SEPARATOR.join(multipicklist_items(value))
 
 
-def _ser_text(value: t.Any) -> str:
-    if isinstance(value, (dict, list, tuple, bool)):
-        raise InvalidValue("INVALID_TYPE", f"{type(value).__name__} value is not text")
-    return serialize_text(value)
-
-
 def value_serializer(field: t.Mapping[str, t.Any]) -> t.Callable[[t.Any], str]:
     """The typed -> wire converter of a field (raises InvalidValue for a value not of its
     type; ``None`` empties the field: ``""``).
@@ -676,7 +670,7 @@ def value_serializer(field: t.Mapping[str, t.Any]) -> t.Callable[[t.Any], str]:
         return _ser_number
     if name in REFERENCE_TYPES:
         return _ser_reference
-    return _SERIALIZERS.get(name, _ser_text)
+    return _SERIALIZERS.get(name, serialize_text)
 
 
 _SERIALIZERS: dict[str, t.Callable[[t.Any], str]] = {
