@@ -20,6 +20,7 @@ from vtiger_client.types import (
     unix_to_wire,
     value_parser,
     value_serializer,
+    wire_value,
 )
 
 BOOLEAN = {"name": "emailoptout", "type": {"name": "boolean"}}
@@ -375,6 +376,28 @@ def test_a_record_goes_out_field_by_field_and_unknown_fields_unchanged():
     out = record_serializer(describe)({"n": 3.0, "emailoptout": "yes", "hour": "09:30",
                                        "s": None, "other": 7})
     assert out == {"n": "3", "emailoptout": "1", "hour": "09:30:00", "s": "", "other": 7}
+
+
+# ------------------------------------------------------------- by Python type, no describe
+
+
+@pytest.mark.parametrize(("typed", "wire"), [
+    (True, "1"), (False, "0"), (7, "7"), (2.50, "2.5"), (Decimal("1E+3"), "1000"),
+    (Decimal("-0.000001"), "-0.000001"),
+    (dt.datetime(2026, 1, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+     "2026-01-01 07:30:00"),
+    (dt.date(2026, 1, 1), "2026-01-01"), (dt.time(9, 5), "09:05:00"),
+    (["a", 1, True], "a |##| 1 |##| 1"), ({"k": "é"}, '{"k": "é"}'), ("text", "text"),
+    (None, None),
+])
+def test_a_value_without_a_describe_goes_out_by_its_python_type(typed, wire):
+    assert wire_value(typed) == wire
+
+
+@pytest.mark.parametrize("typed", [float("nan"), float("inf"), Decimal("NaN"), [float("nan")]])
+def test_a_number_no_wire_text_carries_is_refused_without_a_describe(typed):
+    with pytest.raises(InvalidValue):
+        wire_value(typed)
 
 
 # ---------------------------------------------------------------------------- bookmark clock
